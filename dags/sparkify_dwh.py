@@ -1,0 +1,178 @@
+"""
+### Sparkify warehouse, hourly
+
+Every hour of app activity goes from the bucket into a star schema:
+
+1. **create_tables**: idempotent DDL (`include/sql/create/create_tables.sql`).
+2. **stage_events** and **stage_songs**, in parallel: the hour's event log
+   objects, and the song files not staged before, into `staging_events` and
+   `staging_songs`, each as a batch owned by this run.
+3. **load_songplays**: the hour's `NextSong` events become songplays,
+   replacing whatever that hour held before.
+4. **load_users**, **load_songs**, **load_artists**, **load_time**, in parallel.
+5. **run_quality_checks**: keys present and unique, songplays equal to the
+   staged plays, every songplay with its user and time rows.
+
+A run owns its data interval `[data_interval_start, data_interval_end)`: a
+scheduled or backfill run with logical date X loads the hour starting at X; a
+run triggered by hand at X loads the last complete hour before X. Re-running
+any run gives the same warehouse.
+
+Configuration: the warehouse connection `sparkify_warehouse` (postgres or
+redshift), the Variable `sparkify_source` (base URI of the bucket:
+`s3://bucket/prefix` or `file:///folder`) and, optionally,
+`sparkify_log_layout` (`daily`, the public `log_data/YYYY/MM/YYYY-MM-DD-events.json`,
+or `hourly`, every object under `log_data/YYYY/MM/DD/HH/`). On Redshift also
+`sparkify_iam_role`, `sparkify_region` and `sparkify_manifest_prefix`
+(see the README).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
+from airflow.providers.standard.operators.empty import EmptyOperator
+from airflow.sdk import DAG, CronDataIntervalTimetable, chain
+
+from sparkify import DataQualityOperator, LoadDimensionOperator, LoadFactOperator, StageToRedshiftOperator
+
+WAREHOUSE = "sparkify_warehouse"
+SQL_DIR = Path(__file__).resolve().parents[1] / "include" / "sql"
+
+SOURCE = "{{ var.value.sparkify_source }}"
+LOG_KEY = (
+    "{% if var.value.get('sparkify_log_layout', 'daily') == 'hourly' %}"
+    "log_data/{{ data_interval_start.strftime('%Y/%m/%d/%H') }}/"
+    "{% else %}"
+    "log_data/{{ data_interval_start.strftime('%Y/%m/%Y-%m-%d') }}-events.json"
+    "{% endif %}"
+)
+REDSHIFT = {
+    "iam_role": "{{ var.value.get('sparkify_iam_role', '') }}",
+    "region": "{{ var.value.get('sparkify_region', '') }}",
+}
+#: Seconds a play's length may differ from the catalog song's duration and still match it.
+DURATION_TOLERANCE = 0.5
+
+default_args = {
+    "owner": "sparkify",
+    "depends_on_past": False,
+    "retries": 3,
+    "retry_delay": timedelta(minutes=5),
+    "email_on_retry": False,
+}
+
+with DAG(
+    dag_id="sparkify_dwh",
+    description="Hourly: app events and song catalog from the bucket into the star schema",
+    doc_md=__doc__,
+    schedule=CronDataIntervalTimetable("@hourly", timezone="UTC"),
+    start_date=datetime(2018, 11, 1),
+    catchup=False,
+    # Hours are independent and every write locks what it touches, so a backfill
+    # may run several at once; four keeps a small warehouse responsive.
+    max_active_runs=4,
+    default_args=default_args,
+    template_searchpath=[str(SQL_DIR)],
+    tags=["sparkify", "warehouse"],
+) as dag:
+    begin = EmptyOperator(task_id="begin")
+
+    create_tables = SQLExecuteQueryOperator(
+        task_id="create_tables",
+        conn_id=WAREHOUSE,
+        sql="create/create_tables.sql",
+        split_statements=True,
+    )
+
+    stage_events = StageToRedshiftOperator(
+        task_id="stage_events",
+        table="staging_events",
+        source=SOURCE,
+        s3_key=LOG_KEY,
+        jsonpaths="jsonpaths/log_events.json",
+        jsonpaths_uri=SOURCE + "/jsonpaths/log_events.json",
+        redshift_conn_id=WAREHOUSE,
+        **REDSHIFT,
+    )
+
+    stage_songs = StageToRedshiftOperator(
+        task_id="stage_songs",
+        table="staging_songs",
+        source=SOURCE,
+        s3_key="song_data/",
+        jsonpaths="jsonpaths/song_data.json",
+        jsonpaths_uri=SOURCE + "/jsonpaths/song_data.json",
+        incremental=True,
+        manifest_prefix="{{ var.value.get('sparkify_manifest_prefix', '') }}",
+        redshift_conn_id=WAREHOUSE,
+        **REDSHIFT,
+    )
+
+    load_songplays = LoadFactOperator(
+        task_id="load_songplays",
+        table="songplays",
+        sql="load/songplays.sql",
+        parameters={"duration_tolerance": DURATION_TOLERANCE},
+        redshift_conn_id=WAREHOUSE,
+    )
+
+    load_dimensions = [
+        LoadDimensionOperator(
+            task_id="load_users",
+            table="users",
+            sql="load/users.sql",
+            mode="upsert",
+            key="user_id",
+            version_column="last_seen_at",
+            redshift_conn_id=WAREHOUSE,
+        ),
+        LoadDimensionOperator(
+            task_id="load_songs",
+            table="songs",
+            sql="load/songs.sql",
+            mode="upsert",
+            key="song_id",
+            redshift_conn_id=WAREHOUSE,
+        ),
+        LoadDimensionOperator(
+            task_id="load_artists",
+            table="artists",
+            sql="load/artists.sql",
+            mode="upsert",
+            key="artist_id",
+            redshift_conn_id=WAREHOUSE,
+        ),
+        LoadDimensionOperator(
+            task_id="load_time",
+            table="time",
+            sql="load/time.sql",
+            mode="append",
+            redshift_conn_id=WAREHOUSE,
+        ),
+    ]
+
+    run_quality_checks = DataQualityOperator(
+        task_id="run_quality_checks",
+        checks=[
+            {"name": "no NULL keys", "sql": "quality/null_keys.sql", "expected": 0},
+            {"name": "no duplicate keys", "sql": "quality/duplicate_keys.sql", "expected": 0},
+            {"name": "songplays = staged plays", "sql": "quality/songplays_match_staged_events.sql", "expected": 0},
+            {"name": "songplays have dimensions", "sql": "quality/songplays_have_dimensions.sql", "expected": 0},
+        ],
+        redshift_conn_id=WAREHOUSE,
+    )
+
+    end = EmptyOperator(task_id="end")
+
+    chain(
+        begin,
+        create_tables,
+        [stage_events, stage_songs],
+        load_songplays,
+        load_dimensions,
+        run_quality_checks,
+        end,
+    )

@@ -1,0 +1,108 @@
+-- Creates the staging tables, the load record and the star schema if they do not exist (idempotent).
+{%- import 'macros/dialect.sql' as d %}
+{%- set dialect = conn.get(task.conn_id).conn_type %}
+{{ d.ddl_lock(dialect) }}
+
+-- Raw events as the app writes them, one row per JSON line; batch_id is the
+-- Airflow run that staged them, so concurrent runs never touch each other's rows.
+CREATE TABLE IF NOT EXISTS staging_events (
+    artist           VARCHAR(512),
+    auth             VARCHAR(32),
+    first_name       VARCHAR(256),
+    gender           VARCHAR(16),
+    item_in_session  INTEGER,
+    last_name        VARCHAR(256),
+    length           DOUBLE PRECISION,
+    level            VARCHAR(16),
+    location         VARCHAR(512),
+    method           VARCHAR(16),
+    page             VARCHAR(64),
+    registration     DOUBLE PRECISION,
+    session_id       INTEGER,
+    song             VARCHAR(512),
+    status           INTEGER,
+    ts               BIGINT,
+    user_agent       VARCHAR(1024),
+    user_id          VARCHAR(64),
+    batch_id         VARCHAR(256) NOT NULL
+){{ d.table_layout(dialect, 'EVEN', sortkey='batch_id') }};
+{{ d.index(dialect, 'staging_events_batch_idx', 'staging_events', 'batch_id, ts') }}
+
+-- The song catalog as staged so far, one row per song file.
+CREATE TABLE IF NOT EXISTS staging_songs (
+    num_songs         INTEGER,
+    artist_id         VARCHAR(32),
+    artist_latitude   DOUBLE PRECISION,
+    artist_longitude  DOUBLE PRECISION,
+    artist_location   VARCHAR(512),
+    artist_name       VARCHAR(512),
+    song_id           VARCHAR(32),
+    title             VARCHAR(512),
+    duration          DOUBLE PRECISION,
+    year              INTEGER,
+    batch_id          VARCHAR(256) NOT NULL
+){{ d.table_layout(dialect, 'ALL', sortkey='title') }};
+{{ d.index(dialect, 'staging_songs_batch_idx', 'staging_songs', 'batch_id') }}
+{{ d.index(dialect, 'staging_songs_title_idx', 'staging_songs', 'title, artist_name') }}
+
+-- Which source objects an incremental staging task has already loaded.
+CREATE TABLE IF NOT EXISTS staged_objects (
+    table_name  VARCHAR(128)  NOT NULL,
+    object_key  VARCHAR(1024) NOT NULL,
+    batch_id    VARCHAR(256)  NOT NULL,
+    staged_at   TIMESTAMP     NOT NULL,
+    PRIMARY KEY (table_name, object_key)
+){{ d.table_layout(dialect, 'ALL') }};
+{{ d.index(dialect, 'staged_objects_batch_idx', 'staged_objects', 'batch_id') }}
+
+-- Fact: one row per NextSong event. songplay_id is derived from the event
+-- itself, so a re-run produces the same ids.
+CREATE TABLE IF NOT EXISTS songplays (
+    songplay_id  VARCHAR(32) NOT NULL PRIMARY KEY,
+    start_time   TIMESTAMP   NOT NULL,
+    user_id      VARCHAR(64),
+    level        VARCHAR(16),
+    song_id      VARCHAR(32),
+    artist_id    VARCHAR(32),
+    session_id   INTEGER,
+    location     VARCHAR(512),
+    user_agent   VARCHAR(1024)
+){{ d.table_layout(dialect, 'KEY', distkey='song_id', sortkey='start_time') }};
+{{ d.index(dialect, 'songplays_start_time_idx', 'songplays', 'start_time') }}
+
+-- last_seen_at is the ts of the event the row was taken from: it lets hours
+-- load in any order and still keep each user's latest event.
+CREATE TABLE IF NOT EXISTS users (
+    user_id       VARCHAR(64) NOT NULL PRIMARY KEY,
+    first_name    VARCHAR(256),
+    last_name     VARCHAR(256),
+    gender        VARCHAR(16),
+    level         VARCHAR(16),
+    last_seen_at  TIMESTAMP   NOT NULL
+){{ d.table_layout(dialect, 'ALL', sortkey='user_id') }};
+
+CREATE TABLE IF NOT EXISTS songs (
+    song_id    VARCHAR(32)  NOT NULL PRIMARY KEY,
+    title      VARCHAR(512),
+    artist_id  VARCHAR(32),
+    year       INTEGER,
+    duration   DOUBLE PRECISION
+){{ d.table_layout(dialect, 'KEY', distkey='song_id', sortkey='song_id') }};
+
+CREATE TABLE IF NOT EXISTS artists (
+    artist_id  VARCHAR(32)  NOT NULL PRIMARY KEY,
+    name       VARCHAR(512),
+    location   VARCHAR(512),
+    latitude   DOUBLE PRECISION,
+    longitude  DOUBLE PRECISION
+){{ d.table_layout(dialect, 'ALL', sortkey='artist_id') }};
+
+CREATE TABLE IF NOT EXISTS "time" (
+    start_time  TIMESTAMP NOT NULL PRIMARY KEY,
+    hour        INTEGER,
+    day         INTEGER,
+    week        INTEGER,
+    month       INTEGER,
+    year        INTEGER,
+    weekday     INTEGER
+){{ d.table_layout(dialect, 'ALL', sortkey='start_time') }};

@@ -1,0 +1,32 @@
+-- Selects the songplays of the run's interval: one row per NextSong event staged by this run,
+-- matched to the song catalog by title, artist name and duration (within a tolerance).
+SELECT songplay_id, start_time, user_id, level, song_id, artist_id, session_id, location, user_agent
+FROM (
+    SELECT
+        MD5(e.ts::VARCHAR || '|' || COALESCE(e.session_id::VARCHAR, '') || '|'
+            || COALESCE(e.item_in_session::VARCHAR, '') || '|' || COALESCE(e.user_id, '')) AS songplay_id,
+        TIMESTAMP 'epoch' + e.ts * INTERVAL '1 millisecond' AS start_time,
+        NULLIF(e.user_id, '') AS user_id,
+        e.level,
+        s.song_id,
+        s.artist_id,
+        e.session_id,
+        e.location,
+        e.user_agent,
+        -- A duplicated event, or a play matching several catalog songs, yields one row:
+        -- the matching song with the smallest id.
+        ROW_NUMBER() OVER (
+            PARTITION BY e.ts, e.session_id, e.item_in_session, e.user_id
+            ORDER BY s.song_id
+        ) AS event_rank
+    FROM staging_events AS e
+    LEFT JOIN staging_songs AS s
+        ON s.title = e.song
+        AND s.artist_name = e.artist
+        AND ABS(s.duration - e.length) <= %(duration_tolerance)s
+    WHERE e.batch_id = %(batch_id)s
+        AND e.page = 'NextSong'
+        AND e.ts >= %(start_ms)s
+        AND e.ts < %(end_ms)s
+) AS plays
+WHERE event_rank = 1

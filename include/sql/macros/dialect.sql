@@ -1,0 +1,38 @@
+{#- Every difference between the PostgreSQL and the Redshift SQL lives here.
+    Templates import this file and call a macro with the warehouse dialect,
+    "postgres" or "redshift" (the warehouse connection's conn_type). -#}
+
+{#- Redshift places rows by DISTSTYLE/DISTKEY and orders blocks by SORTKEY;
+    PostgreSQL has neither and uses the indexes below instead. -#}
+{% macro table_layout(dialect, diststyle, distkey=none, sortkey=none) -%}
+{%- if dialect == 'redshift' %}
+DISTSTYLE {{ diststyle }}{% if distkey %} DISTKEY ({{ distkey }}){% endif %}{% if sortkey %} SORTKEY ({{ sortkey }}){% endif %}
+{%- endif -%}
+{%- endmacro %}
+
+{#- Redshift has no secondary indexes: its SORTKEY does that job. -#}
+{% macro index(dialect, name, table, columns) -%}
+{%- if dialect != 'redshift' -%}
+CREATE INDEX IF NOT EXISTS {{ name }} ON {{ table }} ({{ columns }});
+{%- endif -%}
+{%- endmacro %}
+
+{#- Serialises concurrent writers of one table until commit. Redshift's LOCK
+    takes no mode (always exclusive); on PostgreSQL EXCLUSIVE still lets
+    readers query the table while a load runs. -#}
+{% macro lock(dialect, table) -%}
+{%- if dialect == 'redshift' -%}
+LOCK {{ table }}
+{%- else -%}
+LOCK TABLE {{ table }} IN EXCLUSIVE MODE
+{%- endif -%}
+{%- endmacro %}
+
+{#- Concurrent CREATE TABLE IF NOT EXISTS can race on PostgreSQL's catalog;
+    a transaction-scoped advisory lock makes the DDL one-at-a-time.
+    Redshift serialises DDL itself. -#}
+{% macro ddl_lock(dialect) -%}
+{%- if dialect != 'redshift' -%}
+SELECT pg_advisory_xact_lock(hashtext('sparkify_dwh.create_tables'));
+{%- endif -%}
+{%- endmacro %}

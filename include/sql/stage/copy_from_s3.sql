@@ -1,0 +1,16 @@
+-- Redshift: loads JSON objects from S3 through a temporary table, then tags the rows with this run's batch.
+CREATE TEMP TABLE {{ incoming }} AS SELECT {{ columns }} FROM {{ table }} LIMIT 0;
+COPY {{ incoming }} ({{ columns }})
+FROM {{ s3_uri }}
+IAM_ROLE {{ iam_role }}
+FORMAT AS JSON {{ jsonpaths_uri }}
+{%- if manifest %}
+MANIFEST
+{%- endif %}
+{%- if region %}
+REGION {{ region }}
+{%- endif %}
+COMPUPDATE OFF
+STATUPDATE OFF;
+INSERT INTO {{ table }} ({{ columns }}, batch_id) SELECT {{ columns }}, %(batch_id)s FROM {{ incoming }};
+DROP TABLE {{ incoming }};

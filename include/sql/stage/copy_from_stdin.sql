@@ -1,0 +1,2 @@
+-- PostgreSQL: streams parsed rows into the staging table.
+COPY {{ table }} ({{ columns }}, batch_id) FROM STDIN;

@@ -1,0 +1,2 @@
+-- PostgreSQL: records the objects this run staged, so later runs skip them.
+COPY staged_objects (table_name, object_key, batch_id, staged_at) FROM STDIN;

@@ -1,0 +1,103 @@
+"""LoadDimensionOperator: a dimension table from a select, in one of three modes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowFailException
+
+from sparkify.warehouse import (
+    execute_statements,
+    quote_identifier,
+    render_statements,
+    run_parameters,
+    temp_table_name,
+    transaction,
+    warehouse_hook,
+)
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+#: Each mode's statement template in include/sql/modes.
+MODES = {
+    "truncate-insert": "modes/truncate_insert.sql",
+    "append": "modes/append.sql",
+    "upsert": "modes/upsert.sql",
+}
+
+
+class LoadDimensionOperator(BaseOperator):
+    """
+    Load a dimension table from a select, in one transaction under a table lock.
+
+    Modes: ``truncate-insert`` rebuilds the table from the select (with DELETE, so
+    the rebuild is atomic on Redshift too); ``append`` inserts the select's rows,
+    which must leave out rows already there; ``upsert`` replaces stored rows whose
+    ``key`` comes again and, with a ``version_column``, keeps whichever row is newer,
+    so intervals can load in any order.
+
+    :param table: the dimension table (templated)
+    :param sql: a SELECT returning the table's columns in order, or a ``.sql`` file
+        holding one (templated); it may use the run parameters (see LoadFactOperator)
+    :param mode: ``truncate-insert``, ``append`` or ``upsert``
+    :param key: the key column, for ``upsert``
+    :param version_column: for ``upsert``: the column that orders two versions of a row
+    :param parameters: extra bound parameters for the select (templated)
+    :param redshift_conn_id: warehouse connection, of type postgres or redshift (templated)
+    """
+
+    template_fields: Sequence[str] = ("table", "sql", "parameters", "redshift_conn_id")
+    template_ext: Sequence[str] = (".sql",)
+    template_fields_renderers = {"sql": "sql", "parameters": "json"}
+    ui_color = "#80BD9E"
+
+    def __init__(
+        self,
+        *,
+        table: str,
+        sql: str,
+        mode: str = "truncate-insert",
+        key: str | None = None,
+        version_column: str | None = None,
+        parameters: dict[str, Any] | None = None,
+        redshift_conn_id: str = "sparkify_warehouse",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.table = table
+        self.sql = sql
+        self.mode = mode
+        self.key = key
+        self.version_column = version_column
+        self.parameters = parameters or {}
+        self.redshift_conn_id = redshift_conn_id
+
+    def _statements(self, dialect: str) -> list[str]:
+        if self.mode not in MODES:
+            raise AirflowFailException(f"unknown mode {self.mode!r}; use one of {sorted(MODES)}")
+        if self.mode == "upsert" and not self.key:
+            raise AirflowFailException("mode 'upsert' needs a key column")
+        return render_statements(
+            MODES[self.mode],
+            dialect=dialect,
+            table=quote_identifier(self.table),
+            select=self.sql.strip().rstrip(";"),
+            key=quote_identifier(self.key) if self.key else None,
+            version_column=quote_identifier(self.version_column) if self.version_column else None,
+            incoming=temp_table_name("incoming"),
+        )
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        hook, dialect = warehouse_hook(self.redshift_conn_id)
+        statements = self._statements(dialect)
+        parameters = {**run_parameters(context), **self.parameters}
+        with transaction(hook, dialect) as cursor:
+            counts = execute_statements(cursor, statements, parameters)
+        # The last INSERT into the table itself is the one that lands rows.
+        target = f"INSERT INTO {quote_identifier(self.table)}"
+        written = next(count for statement, count in zip(reversed(statements), reversed(counts)) if statement.startswith(target))
+        self.log.info("%s (%s): %d rows written", self.table, self.mode, written)
+        return {"table": self.table, "mode": self.mode, "written": written}

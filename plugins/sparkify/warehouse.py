@@ -1,0 +1,142 @@
+"""What the four operators share: the warehouse hook, its dialect, safe identifiers,
+the run's parameters and the operator-side SQL templates.
+
+SQL reaches the warehouse in two ways. Files an operator takes as parameters
+(``load/songplays.sql``…) are rendered by Airflow with the task context and
+carry values as bound parameters (``%(batch_id)s``). The statement templates
+that wrap them (``modes/upsert.sql``, ``stage/copy_from_s3.sql``…) are
+rendered here, with identifiers that passed :func:`quote_identifier` and the
+dialect macros of ``include/sql/macros/dialect.sql``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk.exceptions import AirflowFailException
+
+if TYPE_CHECKING:
+    import jinja2
+    from airflow.providers.common.sql.hooks.sql import DbApiHook
+
+#: ``include/`` beside ``plugins/``: the SQL, JSONPaths and other non-code files.
+INCLUDE_DIR = Path(__file__).resolve().parents[2] / "include"
+SQL_DIR = INCLUDE_DIR / "sql"
+
+log = logging.getLogger(__name__)
+
+DIALECTS = ("postgres", "redshift")
+_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+
+def quote_identifier(name: str) -> str:
+    """Quote a table or column name after checking it is a plain lower-case identifier.
+
+    Names come from operator arguments, never from run input, and the check
+    makes sure nothing else can slip into SQL text.
+    """
+    if not isinstance(name, str) or not _IDENTIFIER.fullmatch(name):
+        raise AirflowFailException(f"not a valid SQL identifier: {name!r}")
+    return f'"{name}"'
+
+
+def quote_literal(value: str) -> str:
+    """Quote a string constant for statements that take no bound parameters (Redshift COPY)."""
+    if "\x00" in value:
+        raise AirflowFailException("a SQL string constant cannot contain a NUL character")
+    return "'" + value.replace("'", "''") + "'"
+
+
+def temp_table_name(purpose: str) -> str:
+    """A fresh temporary table name, so concurrent sessions never collide."""
+    return quote_identifier(f"{purpose}_{uuid.uuid4().hex[:12]}")
+
+
+def warehouse_hook(conn_id: str, *, log_sql: bool = True) -> tuple[DbApiHook, str]:
+    """The provider hook of the warehouse connection, and its dialect."""
+    from airflow.sdk import Connection
+
+    connection = Connection.get(conn_id)
+    dialect = connection.conn_type
+    if dialect not in DIALECTS:
+        raise AirflowFailException(
+            f"connection {conn_id!r} is of type {dialect!r}; the warehouse must be one of {DIALECTS}"
+        )
+    return connection.get_hook(hook_params={"log_sql": log_sql}), dialect
+
+
+@cache
+def _template_environment() -> jinja2.Environment:
+    import jinja2
+
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(SQL_DIR),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+    )
+
+
+def render_statements(template: str, **variables: Any) -> list[str]:
+    """Render an operator-side template from ``include/sql`` and split it into statements."""
+    from airflow.providers.common.sql.hooks.sql import DbApiHook
+
+    text = _template_environment().get_template(template).render(**variables)
+    return [statement for statement in DbApiHook.split_sql_string(text, strip_semicolon=True) if statement]
+
+
+def _utc_naive(moment: datetime) -> datetime:
+    """Warehouse timestamps are UTC without a zone; compare like with like."""
+    return moment.astimezone(timezone.utc).replace(tzinfo=None)
+
+
+def run_parameters(context: Any) -> dict[str, Any]:
+    """The bound parameters every SQL file may use: the run's batch and its interval."""
+    start, end = context.get("data_interval_start"), context.get("data_interval_end")
+    if start is None or end is None:
+        raise AirflowFailException("this run has no data interval; trigger it with a logical date")
+    return {
+        "batch_id": context["run_id"],
+        "interval_start": _utc_naive(start),
+        "interval_end": _utc_naive(end),
+        "start_ms": int(start.timestamp() * 1000),
+        "end_ms": int(end.timestamp() * 1000),
+    }
+
+
+def execute_statements(cursor: Any, statements: list[str], parameters: dict[str, Any]) -> list[int]:
+    """Run statements on an open cursor (the caller owns the transaction); their row counts."""
+    counts = []
+    for statement in statements:
+        log.debug("Running: %s", statement)
+        cursor.execute(statement, parameters)
+        counts.append(cursor.rowcount)
+    return counts
+
+
+@contextmanager
+def transaction(hook: DbApiHook, dialect: str) -> Iterator[Any]:
+    """A cursor whose statements commit together when the block ends, or not at all.
+
+    Statements use ``%(name)s`` parameters on both drivers: psycopg's native
+    style, and one redshift_connector accepts when told per cursor.
+    """
+    connection = hook.get_conn()
+    try:
+        cursor = connection.cursor()
+        if dialect == "redshift":
+            cursor.paramstyle = "pyformat"
+        yield cursor
+        connection.commit()
+    except BaseException:
+        connection.rollback()
+        raise
+    finally:
+        connection.close()
