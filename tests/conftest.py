@@ -1,0 +1,85 @@
+"""Shared fixtures: a real PostgreSQL (the embedded one), a fresh warehouse
+database per test, and Airflow configured for a throwaway home.
+
+Airflow reads its configuration when first imported, so the environment is
+set here, before any test module imports it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SQL_DIR = REPO / "include" / "sql"
+for folder in (REPO, REPO / "plugins"):
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
+
+os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="sparkify-airflow-home-"))
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO / "dags")
+os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(REPO / "plugins")
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
+
+import psycopg  # noqa: E402
+
+from tools import local_pg  # noqa: E402
+from tools.airflow_env import connection_json  # noqa: E402
+
+WAREHOUSE_CONN = "AIRFLOW_CONN_SPARKIFY_WAREHOUSE"
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> None:
+    """The embedded PostgreSQL server, started once for the whole run."""
+    local_pg.ensure_server()
+
+
+@pytest.fixture
+def warehouse_uri(pg_server: None) -> Iterator[str]:
+    """A fresh, empty warehouse database, dropped after the test."""
+    name = f"test_{uuid.uuid4().hex[:10]}"
+    local_pg.ensure_database(name)
+    yield local_pg.database_uri(name)
+    with psycopg.connect(local_pg.database_uri("postgres"), autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def warehouse(warehouse_uri: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[psycopg.Connection]:
+    """The fresh warehouse with its tables created, set as the ``sparkify_warehouse``
+    connection, and an autocommit connection to inspect it."""
+    monkeypatch.setenv(WAREHOUSE_CONN, connection_json(warehouse_uri))
+    with psycopg.connect(warehouse_uri, autocommit=True) as connection:
+        connection.execute(render_sql("create/create_tables.sql", "postgres"))
+        yield connection
+
+
+def render_sql(template: str, dialect: str) -> str:
+    """Render an Airflow-side SQL file as the create_tables task would for a dialect."""
+    import jinja2
+
+    environment = jinja2.Environment(loader=jinja2.FileSystemLoader(SQL_DIR), undefined=jinja2.StrictUndefined)
+    return environment.get_template(template).render(
+        conn=SimpleNamespace(get=lambda conn_id: SimpleNamespace(conn_type=dialect)),
+        task=SimpleNamespace(conn_id="sparkify_warehouse"),
+    )
+
+
+def sql_file(name: str) -> str:
+    return (SQL_DIR / name).read_text()
+
+
+def run_context(start: datetime, run_id: str = "manual__test", hours: int = 1) -> dict:
+    """The parts of an Airflow task context the operators read."""
+    start = start.replace(tzinfo=timezone.utc) if start.tzinfo is None else start
+    return {"run_id": run_id, "data_interval_start": start, "data_interval_end": start + timedelta(hours=hours)}

@@ -1,0 +1,84 @@
+"""DAG integrity: the folder parses, and sparkify_dwh has the tasks, edges and settings it promises."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pendulum
+import pytest
+from airflow.dag_processing.dagbag import DagBag
+from airflow.sdk import CronDataIntervalTimetable
+from airflow.serialization.encoders import coerce_to_core_timetable
+from conftest import REPO
+
+EDGES = {
+    "begin": {"create_tables"},
+    "create_tables": {"stage_events", "stage_songs"},
+    "stage_events": {"load_songplays"},
+    "stage_songs": {"load_songplays"},
+    "load_songplays": {"load_users", "load_songs", "load_artists", "load_time"},
+    "load_users": {"run_quality_checks"},
+    "load_songs": {"run_quality_checks"},
+    "load_artists": {"run_quality_checks"},
+    "load_time": {"run_quality_checks"},
+    "run_quality_checks": {"end"},
+    "end": set(),
+}
+
+
+@pytest.fixture(scope="module")
+def dagbag() -> DagBag:
+    return DagBag(dag_folder=str(REPO / "dags"))
+
+
+@pytest.fixture(scope="module")
+def dag(dagbag):
+    return dagbag.dags["sparkify_dwh"]
+
+
+def test_dag_folder_imports_cleanly(dagbag):
+    assert dagbag.import_errors == {}
+    assert set(dagbag.dag_ids) == {"sparkify_dwh"}
+
+
+@pytest.mark.parametrize("task_id", sorted(EDGES))
+def test_task_edges(dag, task_id):
+    assert dag.get_task(task_id).downstream_task_ids == EDGES[task_id]
+
+
+def test_schedule_is_an_hourly_utc_data_interval(dag):
+    assert isinstance(dag.timetable, CronDataIntervalTimetable)
+    hour = pendulum.datetime(2018, 11, 1, 5, tz="UTC")
+    interval = coerce_to_core_timetable(dag.timetable).infer_manual_data_interval(run_after=hour)
+    assert (interval.start, interval.end) == (hour - timedelta(hours=1), hour)
+    assert dag.start_date == datetime(2018, 11, 1, tzinfo=timezone.utc)
+    assert dag.catchup is False
+    assert dag.max_active_runs == 4
+
+
+@pytest.mark.parametrize("task_id", sorted(EDGES))
+def test_default_args_reach_every_task(dag, task_id):
+    task = dag.get_task(task_id)
+    assert (task.retries, task.retry_delay, task.depends_on_past, task.email_on_retry) == (
+        3, timedelta(minutes=5), False, False,
+    )
+    assert task.owner == "sparkify"
+
+
+def test_documented_and_tagged(dag):
+    assert "data interval" in dag.doc_md
+    assert {"sparkify", "warehouse"} <= set(dag.tags)
+
+
+def test_every_sql_file_a_task_names_was_found(dag):
+    """Parsing replaces a top-level ``.sql`` name by the file's text (a name left as it
+    is was not found); check files nested in a list are read when the task renders."""
+    loaded = [dag.get_task("create_tables").sql]
+    loaded += [dag.get_task(task_id).sql for task_id in EDGES if task_id.startswith("load_")]
+    assert len(loaded) == 6
+    for text in loaded:
+        assert text.startswith("-- "), text
+    checks = dag.get_task("run_quality_checks").checks
+    assert len(checks) == 4
+    for check in checks:
+        assert (REPO / "include" / "sql" / check["sql"]).is_file(), check

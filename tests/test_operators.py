@@ -1,0 +1,262 @@
+"""The four operators against a real PostgreSQL warehouse, on small hand-written inputs."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from airflow.sdk.exceptions import AirflowFailException
+from conftest import run_context, sql_file
+
+from sparkify import DataQualityOperator, LoadDimensionOperator, LoadFactOperator, StageToRedshiftOperator
+
+HOUR = datetime(2018, 11, 1, 0, tzinfo=timezone.utc)
+HOUR_MS = int(HOUR.timestamp() * 1000)
+DAY_KEY = "log_data/2018/11/2018-11-01-events.json"
+
+
+def event(ts_offset_s: float, *, page="NextSong", user="39", level="free", song="Song A", artist="Artist A",
+          length=200.0, session=1, item=0, **extra) -> dict:
+    record = {
+        "artist": artist if page == "NextSong" else None, "auth": "Logged In" if user else "Logged Out",
+        "firstName": "Walter" if user else None, "gender": "M" if user else None, "itemInSession": item,
+        "lastName": "Frye" if user else None, "length": length if page == "NextSong" else None, "level": level,
+        "location": "Somewhere, CA", "method": "PUT", "page": page,
+        "registration": 1540919166796.0 if user else None, "sessionId": session,
+        "song": song if page == "NextSong" else None, "status": 200, "ts": HOUR_MS + int(ts_offset_s * 1000),
+        "userAgent": '"Mozilla/5.0"' if user else None, "userId": user,
+    }
+    record.update(extra)
+    return record
+
+
+def song(song_id: str, title: str, artist_id: str, artist: str, duration: float) -> dict:
+    return {"num_songs": 1, "artist_id": artist_id, "artist_latitude": None, "artist_longitude": None,
+            "artist_location": "LA", "artist_name": artist, "song_id": song_id, "title": title,
+            "duration": duration, "year": 2001}
+
+
+def write_lines(path: Path, records: list[dict], trailing_newline: bool = True) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = "\n".join(json.dumps(record) for record in records)
+    path.write_text(text + ("\n" if trailing_newline else ""))
+
+
+def write_song(bucket: Path, track: str, record: dict) -> None:
+    write_lines(bucket / "song_data" / track[2] / track[3] / track[4] / f"{track}.json", [record])
+
+
+def stage_events(bucket: Path, run_id="run_1", key=DAY_KEY, start=HOUR) -> dict:
+    operator = StageToRedshiftOperator(
+        task_id="stage_events", table="staging_events", source=bucket.as_uri(), s3_key=key,
+        jsonpaths="jsonpaths/log_events.json",
+    )
+    return operator.execute(run_context(start, run_id))
+
+
+def stage_songs(bucket: Path, run_id="run_1") -> dict:
+    operator = StageToRedshiftOperator(
+        task_id="stage_songs", table="staging_songs", source=bucket.as_uri(), s3_key="song_data/",
+        jsonpaths="jsonpaths/song_data.json", incremental=True,
+    )
+    return operator.execute(run_context(HOUR, run_id))
+
+
+def load_songplays(run_id="run_1", start=HOUR) -> dict:
+    operator = LoadFactOperator(task_id="load_songplays", table="songplays", sql=sql_file("load/songplays.sql"),
+                                parameters={"duration_tolerance": 0.5})
+    return operator.execute(run_context(start, run_id))
+
+
+def load_dimension(table: str, mode: str, run_id="run_1", start=HOUR, **kwargs) -> dict:
+    operator = LoadDimensionOperator(task_id=f"load_{table}", table=table, sql=sql_file(f"load/{table}.sql"),
+                                     mode=mode, **kwargs)
+    return operator.execute(run_context(start, run_id))
+
+
+def rows(warehouse, query: str) -> list[tuple]:
+    return warehouse.execute(query).fetchall()
+
+
+@pytest.fixture
+def bucket(tmp_path: Path) -> Path:
+    root = tmp_path / "bucket"
+    write_lines(root / DAY_KEY, [
+        event(10, page="Home", item=0),
+        event(20, item=1, song="Song A", artist="Artist A", length=200.2),
+        event(30, item=2, song="Song A", artist="Other artist", length=200.0),
+        event(40, page="Login", user="", item=0, session=2),
+        event(3600 + 5, item=3),  # the next hour
+    ], trailing_newline=False)
+    write_song(root, "TRAAAAW128F429D538", song("SOA", "Song A", "ARA", "Artist A", 200.0))
+    return root
+
+
+def test_stage_events_streams_every_line_into_the_runs_batch(warehouse, bucket):
+    assert stage_events(bucket)["rows"] == 5
+    assert rows(warehouse, "SELECT count(*), min(batch_id), max(user_id) FROM staging_events") == [(5, "run_1", "39")]
+    assert rows(warehouse, "SELECT first_name, session_id, registration FROM staging_events WHERE item_in_session = 1") \
+        == [("Walter", 1, 1540919166796.0)]
+
+
+def test_stage_events_retry_replaces_its_batch_and_leaves_other_runs_alone(warehouse, bucket):
+    stage_events(bucket, run_id="run_1")
+    stage_events(bucket, run_id="run_2")
+    stage_events(bucket, run_id="run_1")
+    assert rows(warehouse, "SELECT batch_id, count(*) FROM staging_events GROUP BY 1 ORDER BY 1") \
+        == [("run_1", 5), ("run_2", 5)]
+
+
+def test_stage_events_hourly_prefix_reads_every_object_under_it(warehouse, tmp_path):
+    root = tmp_path / "bucket"
+    write_lines(root / "log_data/2018/11/01/00/part-0.json", [event(1, item=1)])
+    write_lines(root / "log_data/2018/11/01/00/part-1.json", [event(2, item=2), event(3, item=3)])
+    write_lines(root / "log_data/2018/11/01/01/part-0.json", [event(3601, item=4)])
+    result = stage_events(root, key="log_data/2018/11/01/00/")
+    assert (result["objects"], result["rows"]) == (2, 3)
+
+
+def test_stage_events_missing_object_is_an_empty_hour(warehouse, bucket):
+    result = stage_events(bucket, key="log_data/2018/11/2018-11-02-events.json")
+    assert (result["objects"], result["rows"]) == (0, 0)
+
+
+def test_stage_events_bad_line_names_object_and_line_and_commits_nothing(warehouse, bucket):
+    stage_events(bucket, run_id="run_1")
+    path = bucket / DAY_KEY
+    path.write_text(path.read_text() + '\n{"artist": nul')
+    with pytest.raises(AirflowFailException, match=r"2018-11-01-events\.json line 6: not valid JSON"):
+        stage_events(bucket, run_id="run_1")
+    assert rows(warehouse, "SELECT count(*) FROM staging_events") == [(5,)]
+
+
+def test_stage_from_a_missing_folder_is_a_clear_error(warehouse, tmp_path):
+    with pytest.raises(AirflowFailException, match="source folder does not exist"):
+        stage_events(tmp_path / "nowhere")
+
+
+def test_stage_songs_is_incremental_and_a_retry_restages_its_own_files(warehouse, bucket):
+    assert stage_songs(bucket, "run_1")["objects"] == 1
+    assert stage_songs(bucket, "run_2")["objects"] == 0
+    write_song(bucket, "TRBBBBW128F429D538", song("SOB", "Song B", "ARB", "Artist B", 100.0))
+    assert stage_songs(bucket, "run_3")["objects"] == 1
+    assert stage_songs(bucket, "run_1")["objects"] == 1
+    assert rows(warehouse, "SELECT batch_id, song_id FROM staging_songs ORDER BY 2") == [("run_1", "SOA"), ("run_3", "SOB")]
+    assert rows(warehouse, "SELECT count(*) FROM staged_objects") == [(2,)]
+
+
+def test_load_songplays_matches_catalog_and_replaces_only_its_interval(warehouse, bucket):
+    stage_events(bucket)
+    stage_songs(bucket)
+    assert load_songplays()["inserted"] == 2
+    assert rows(warehouse, "SELECT user_id, song_id, artist_id, session_id FROM songplays ORDER BY start_time") \
+        == [("39", "SOA", "ARA", 1), ("39", None, None, 1)]
+    assert load_songplays(start=HOUR.replace(hour=1))["inserted"] == 1
+    again = load_songplays()
+    assert (again["deleted"], again["inserted"]) == (2, 2)
+    assert rows(warehouse, "SELECT count(*), count(DISTINCT songplay_id) FROM songplays") == [(3, 3)]
+
+
+def test_load_songplays_twice_at_once_leaves_one_copy(warehouse, bucket):
+    stage_events(bucket)
+    stage_songs(bucket)
+    errors = []
+
+    def load():
+        try:
+            load_songplays()
+        except Exception as error:  # surfaced below
+            errors.append(error)
+
+    threads = [threading.Thread(target=load) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert rows(warehouse, "SELECT count(*) FROM songplays") == [(2,)]
+
+
+def test_users_upsert_keeps_the_latest_event_whatever_the_load_order(warehouse, tmp_path):
+    root = tmp_path / "bucket"
+    write_lines(root / DAY_KEY, [
+        event(10, page="Home", level="free", item=0),
+        event(3600 + 10, page="Upgrade", level="paid", item=1),
+    ])
+    second_hour = HOUR.replace(hour=1)
+    stage_events(root, run_id="late", start=second_hour)
+    load_dimension("users", "upsert", run_id="late", start=second_hour, key="user_id", version_column="last_seen_at")
+    stage_events(root, run_id="early")
+    load_dimension("users", "upsert", run_id="early", key="user_id", version_column="last_seen_at")
+    assert rows(warehouse, "SELECT user_id, level FROM users") == [("39", "paid")]
+
+
+def test_dimension_modes(warehouse, bucket):
+    stage_songs(bucket)
+    assert load_dimension("songs", "upsert", key="song_id")["written"] == 1
+    assert load_dimension("songs", "upsert", key="song_id")["written"] == 1
+    assert load_dimension("artists", "truncate-insert")["written"] == 1
+    assert load_dimension("artists", "truncate-insert")["written"] == 1
+    assert rows(warehouse, "SELECT song_id FROM songs") == [("SOA",)]
+    assert rows(warehouse, "SELECT artist_id, name FROM artists") == [("ARA", "Artist A")]
+    stage_events(bucket)
+    load_songplays()
+    assert load_dimension("time", "append")["written"] == 2
+    assert load_dimension("time", "append")["written"] == 0
+    assert rows(warehouse, 'SELECT hour, day, week, month, year, weekday FROM "time" LIMIT 1') \
+        == [(0, 1, 44, 11, 2018, 4)]
+
+
+def test_dimension_rejects_unknown_mode_and_unsafe_names(warehouse):
+    with pytest.raises(AirflowFailException, match="unknown mode"):
+        load_dimension("songs", "merge")
+    with pytest.raises(AirflowFailException, match="not a valid SQL identifier"):
+        LoadDimensionOperator(task_id="x", table='songs"; DROP TABLE users; --', sql="SELECT 1",
+                              mode="append").execute(run_context(HOUR))
+
+
+def quality(checks: list[dict], run_id="run_1", start=HOUR) -> dict:
+    return DataQualityOperator(task_id="checks", checks=checks).execute(run_context(start, run_id))
+
+
+SHIPPED_CHECKS = [
+    {"name": name, "sql": sql_file(f"quality/{name}.sql"), "expected": 0}
+    for name in ("null_keys", "duplicate_keys", "songplays_match_staged_events", "songplays_have_dimensions")
+]
+
+
+def test_shipped_checks_pass_on_a_loaded_hour_and_on_an_empty_one(warehouse, bucket):
+    stage_events(bucket)
+    stage_songs(bucket)
+    load_songplays()
+    load_dimension("users", "upsert", key="user_id", version_column="last_seen_at")
+    load_dimension("time", "append")
+    assert quality(SHIPPED_CHECKS)["failed"] == 0
+    assert quality(SHIPPED_CHECKS, run_id="empty", start=HOUR.replace(day=5))["failed"] == 0
+
+
+def test_failed_checks_are_all_reported_with_their_actual_values(warehouse, bucket):
+    stage_events(bucket)
+    stage_songs(bucket)
+    load_songplays()  # users and time never loaded
+    with pytest.raises(AirflowFailException) as failure:
+        quality(SHIPPED_CHECKS + [{"name": "at least 5 plays", "sql": "SELECT count(*) FROM songplays",
+                                   "expected": 5, "comparison": ">="}])
+    message = str(failure.value)
+    assert "3 of 14 data quality checks failed" in message
+    assert "songplays without a users row: expected == 0, got 2" in message
+    assert "songplays without a time row: expected == 0, got 2" in message
+    assert "at least 5 plays: expected >= 5, got 2" in message
+
+
+def test_check_catches_songplays_that_differ_from_staged_plays(warehouse, bucket):
+    stage_events(bucket)
+    stage_songs(bucket)
+    load_songplays()
+    warehouse.execute("DELETE FROM songplays WHERE song_id IS NULL")
+    with pytest.raises(AirflowFailException, match="songplays minus staged NextSong events in the interval: "
+                                                   "expected == 0, got -1"):
+        quality(SHIPPED_CHECKS[2:3])
