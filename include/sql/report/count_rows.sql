@@ -1,0 +1,2 @@
+-- Counts a table's rows ({table} is filled in as a quoted identifier).
+SELECT COUNT(*) FROM {table}

@@ -1,0 +1,5 @@
+-- Counts songplays per hour of the day (UTC), matched to the catalog or not.
+SELECT EXTRACT(HOUR FROM start_time)::INTEGER AS hour, COUNT(*) AS plays, COUNT(song_id) AS matched
+FROM songplays
+GROUP BY 1
+ORDER BY 1
