@@ -23,8 +23,8 @@ venv: $(STAMP) ## Create .venv with the pinned requirements
 
 $(STAMP): requirements.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt -c constraints.txt
+	$(PY) -m pip install -qq --upgrade pip
+	$(PY) -m pip install -qq -r requirements.txt -c constraints.txt
 	touch $@
 
 sample-data: $(STAMP) ## Generate one day of sample data in .local/sample
