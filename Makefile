@@ -14,7 +14,7 @@ DEMO_DAY ?= 2018-11-01
 SAMPLE := .local/sample
 
 .DEFAULT_GOAL := help
-.PHONY: help venv sample-data demo backfill report test pg-start pg-stop clean
+.PHONY: help venv sample-data demo backfill report test lint pg-start pg-stop clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -43,6 +43,9 @@ report: $(STAMP) ## Show what the warehouse holds [WAREHOUSE=uri]
 
 test: $(STAMP) ## Run the test suite (starts the embedded PostgreSQL itself)
 	$(PY) -m pytest tests
+
+lint: $(STAMP) ## Lint the Python with ruff (Airflow rules included)
+	$(VENV)/bin/ruff check dags plugins tools tests
 
 pg-start: $(STAMP) ## Start the embedded PostgreSQL
 	$(PY) tools/local_pg.py start

@@ -12,17 +12,19 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import REPO
-from reference import build_reference
 
 from tools.generate_data import generate
+
+from conftest import REPO
+from reference import build_reference
 
 START = datetime(2018, 11, 1, tzinfo=timezone.utc)
 DAYS = 2
 END = START + timedelta(days=DAYS)
 
 WAREHOUSE_QUERIES = {
-    "songplays": "SELECT start_time, user_id, level, song_id, artist_id, session_id, location, user_agent FROM songplays",
+    "songplays": "SELECT start_time, user_id, level, song_id, artist_id, session_id, location, user_agent "
+                 "FROM songplays",
     "users": "SELECT user_id, first_name, last_name, gender, level FROM users",
     "time": 'SELECT start_time, hour, day, week, month, year, weekday FROM "time"',
     "songs": "SELECT song_id, title, artist_id, year, duration FROM songs",

@@ -8,9 +8,10 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from reference import build_reference
 
 from tools.generate_data import EVENT_KEYS, generate
+
+from reference import build_reference
 
 START = datetime(2018, 11, 1, tzinfo=timezone.utc)
 SONG_KEYS = ["num_songs", "artist_id", "artist_latitude", "artist_longitude", "artist_location", "artist_name",

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
-from conftest import run_context, sql_file
 
 from sparkify import DataQualityOperator, LoadDimensionOperator, LoadFactOperator, StageToRedshiftOperator
+
+from conftest import run_context, sql_file
 
 HOUR = datetime(2018, 11, 1, 0, tzinfo=timezone.utc)
 HOUR_MS = int(HOUR.timestamp() * 1000)
@@ -98,8 +99,8 @@ def bucket(tmp_path: Path) -> Path:
 def test_stage_events_streams_every_line_into_the_runs_batch(warehouse, bucket):
     assert stage_events(bucket)["rows"] == 5
     assert rows(warehouse, "SELECT count(*), min(batch_id), max(user_id) FROM staging_events") == [(5, "run_1", "39")]
-    assert rows(warehouse, "SELECT first_name, session_id, registration FROM staging_events WHERE item_in_session = 1") \
-        == [("Walter", 1, 1540919166796.0)]
+    first_play = "SELECT first_name, session_id, registration FROM staging_events WHERE item_in_session = 1"
+    assert rows(warehouse, first_play) == [("Walter", 1, 1540919166796.0)]
 
 
 def test_stage_events_retry_replaces_its_batch_and_leaves_other_runs_alone(warehouse, bucket):
@@ -144,7 +145,9 @@ def test_stage_songs_is_incremental_and_a_retry_restages_its_own_files(warehouse
     write_song(bucket, "TRBBBBW128F429D538", song("SOB", "Song B", "ARB", "Artist B", 100.0))
     assert stage_songs(bucket, "run_3")["objects"] == 1
     assert stage_songs(bucket, "run_1")["objects"] == 1
-    assert rows(warehouse, "SELECT batch_id, song_id FROM staging_songs ORDER BY 2") == [("run_1", "SOA"), ("run_3", "SOB")]
+    assert rows(warehouse, "SELECT batch_id, song_id FROM staging_songs ORDER BY 2") == [
+        ("run_1", "SOA"), ("run_3", "SOB"),
+    ]
     assert rows(warehouse, "SELECT count(*) FROM staged_objects") == [(2,)]
 
 

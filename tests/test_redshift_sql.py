@@ -14,9 +14,10 @@ import pytest
 import redshift_connector.core
 from airflow.providers.amazon.aws.hooks.redshift_sql import RedshiftSQLHook
 from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-from conftest import WAREHOUSE_CONN, render_sql, run_context, sql_file
 
 from sparkify import DataQualityOperator, LoadDimensionOperator, LoadFactOperator, StageToRedshiftOperator
+
+from conftest import WAREHOUSE_CONN, render_sql, run_context, sql_file
 
 HOUR = datetime(2018, 11, 1, 0, tzinfo=timezone.utc)
 SOURCE = "s3://sparkify-bucket/raw"
@@ -117,7 +118,8 @@ def test_events_copy_text(redshift, s3):
         f'COPY "incoming" ({EVENT_COLUMNS}) FROM \'s3://sparkify-bucket/raw/log_data/2018/11/2018-11-01-events.json\' '
         f"IAM_ROLE '{IAM_ROLE}' FORMAT AS JSON 's3://sparkify-bucket/raw/jsonpaths/log_events.json' "
         "REGION 'us-west-2' COMPUPDATE OFF STATUPDATE OFF",
-        f'INSERT INTO "staging_events" ({EVENT_COLUMNS}, batch_id) SELECT {EVENT_COLUMNS}, %(batch_id)s FROM "incoming"',
+        f'INSERT INTO "staging_events" ({EVENT_COLUMNS}, batch_id) '
+        f'SELECT {EVENT_COLUMNS}, %(batch_id)s FROM "incoming"',
         'DROP TABLE "incoming"',
     ]
     assert_transaction_safe(redshift)
@@ -188,7 +190,7 @@ def test_dimension_modes_are_one_transaction_without_truncate(redshift, mode, kw
                           **kwargs).execute(run_context(HOUR))
     statements = normalized(redshift.statements)
     assert len(statements) == len(expected)
-    for statement, start in zip(statements, expected):
+    for statement, start in zip(statements, expected, strict=True):
         assert statement.startswith(start)
     assert_transaction_safe(redshift)
 

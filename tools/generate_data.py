@@ -18,10 +18,10 @@ so any size fits in memory.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import random
 import string
-import itertools
 import sys
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
@@ -37,13 +37,17 @@ FIRST_NAMES = ["Walter", "Kaylee", "Jacob", "Chloe", "Lily", "Tegan", "Aleena", 
 LAST_NAMES = ["Frye", "Summers", "Klein", "Cuevas", "Koch", "Levine", "Kirby", "Smith", "Müller", "O'Brien",
               "Núñez", "Simpson", "Perry", "Williams", "Jones", "Björk", "Hogan", "Rodriguez", "Lee", "Gonzalez"]
 LOCATIONS = ["San Francisco-Oakland-Hayward, CA", "Phoenix-Mesa-Scottsdale, AZ", "Atlanta-Sandy Springs-Roswell, GA",
-             "New York-Newark-Jersey City, NY-NJ-PA", "Chicago-Naperville-Elgin, IL-IN-WI", "Houston-The Woodlands-Sugar Land, TX",
-             "San Juan-Carolina-Caguas, PR", "Lansing-East Lansing, MI", "Portland-South Portland, ME"]
+             "New York-Newark-Jersey City, NY-NJ-PA", "Chicago-Naperville-Elgin, IL-IN-WI",
+             "Houston-The Woodlands-Sugar Land, TX", "San Juan-Carolina-Caguas, PR", "Lansing-East Lansing, MI",
+             "Portland-South Portland, ME"]
 USER_AGENTS = [
-    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_9_4) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/36.0.1985.143 Safari/537.36",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_9_4) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/36.0.1985.143 Safari/537.36",
     "Mozilla/5.0 (Windows NT 6.1; WOW64; rv:31.0) Gecko/20100101 Firefox/31.0",
-    "Mozilla/5.0 (iPhone; CPU iPhone OS 7_1_2 like Mac OS X) AppleWebKit/537.51.2 (KHTML, like Gecko) Version/7.0 Mobile/11D257 Safari/9537.53",
-    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Ubuntu Chromium/36.0.1985.125 Chrome/36.0.1985.125 Safari/537.36",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 7_1_2 like Mac OS X) AppleWebKit/537.51.2 (KHTML, like Gecko) "
+    "Version/7.0 Mobile/11D257 Safari/9537.53",
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Ubuntu Chromium/36.0.1985.125 "
+    "Chrome/36.0.1985.125 Safari/537.36",
     "Mozilla/5.0 (compatible; MSIE 10.0; Windows NT 6.1; WOW64; Trident/6.0)",
 ]
 WORDS = ["Love", "Night", "Fire", "Blue", "Heart", "Rain", "Dream", "Road", "Summer", "Ghost", "Gold", "River",
@@ -119,8 +123,9 @@ def make_catalog(rng: random.Random, count: int) -> list[Song]:
     for _ in range(count):
         artist_id, artist_name, location, latitude, longitude = rng.choice(artists)
         track = "TR" + "".join(rng.choices("ABC", k=3)) + _code(rng, "", 13)
+        year = rng.choice([0, 0, *range(1965, 2011)])  # 0: year unknown, as in the public catalog
         songs.append(Song(track, _code(rng, "SO"), _unique_name(rng, titles, 3), artist_id, artist_name, location,
-                          latitude, longitude, round(rng.uniform(90, 420), 5), rng.choice([0, 0] + list(range(1965, 2011)))))
+                          latitude, longitude, round(rng.uniform(90, 420), 5), year))
     return songs
 
 
@@ -201,7 +206,8 @@ class EventMaker:
                 offset += rng.randint(1, step)
                 events.append(self._event(start_ms + min(offset, HOUR_MS - 1), session, item, user))
         events.sort(key=lambda e: e["ts"])
-        for earlier, later in zip(events, events[1:]):  # one event per millisecond, as the reference assumes per user
+        # One event per millisecond: a user's latest event is then never a tie.
+        for earlier, later in zip(events, events[1:], strict=False):
             if later["ts"] <= earlier["ts"]:
                 later["ts"] = earlier["ts"] + 1
         return [e for e in events if e["ts"] < start_ms + HOUR_MS]
@@ -210,9 +216,10 @@ class EventMaker:
         rng = self.rng
         if user is None:
             page = rng.choice(LOGGED_OUT_PAGES)
-            return dict(zip(EVENT_KEYS, [None, "Logged Out", None, None, item, None, None, "free", None,
-                                         "PUT" if page == "Login" else "GET", page, None, session, None,
-                                         307 if page == "Login" else 200, ts, None, ""]))
+            return _event_record(
+                auth="Logged Out", itemInSession=item, level="free", method="PUT" if page == "Login" else "GET",
+                page=page, sessionId=session, status=307 if page == "Login" else 200, ts=ts, userId="",
+            )
         page, artist, song, length = "NextSong", None, None, None
         if rng.random() < 0.8:
             song, artist, length = self._play()
@@ -221,10 +228,18 @@ class EventMaker:
             if page in ("Upgrade", "Downgrade") and rng.random() < 0.5:
                 page = f"Submit {page}"
                 user.level = "paid" if page == "Submit Upgrade" else "free"
-        return dict(zip(EVENT_KEYS, [artist, "Logged In", user.first_name, user.gender, item, user.last_name, length,
-                                     user.level, user.location, "PUT" if page == "NextSong" else "GET", page,
-                                     user.registration, session, song, 404 if page == "Error" else 200, ts,
-                                     user.user_agent, user.user_id]))
+        return _event_record(
+            artist=artist, auth="Logged In", firstName=user.first_name, gender=user.gender, itemInSession=item,
+            lastName=user.last_name, length=length, level=user.level, location=user.location,
+            method="PUT" if page == "NextSong" else "GET", page=page, registration=user.registration,
+            sessionId=session, song=song, status=404 if page == "Error" else 200, ts=ts,
+            userAgent=user.user_agent, userId=user.user_id,
+        )
+
+
+def _event_record(**fields: object) -> dict:
+    """An event with every key, in the app's order; fields not given are null."""
+    return {key: fields.get(key) for key in EVENT_KEYS}
 
 
 def _line(event: dict) -> str:

@@ -20,6 +20,10 @@ from functools import cache
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+# pgserver warns when XDG_RUNTIME_DIR is unset (it falls back to /tmp), and logs at
+# interpreter exit, after pytest may have closed the streams: neither helps a user.
+warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+logging.getLogger("pgserver").setLevel(logging.WARNING)
 
 
 def data_dir() -> Path:
@@ -29,8 +33,6 @@ def data_dir() -> Path:
 @cache
 def _server():
     """Start the server if it is not running (pgserver serialises this across processes)."""
-    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
-    logging.getLogger("pgserver").setLevel(logging.WARNING)  # it logs at exit, after stdout may be closed
     import pgserver
 
     path = data_dir()

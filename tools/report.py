@@ -42,7 +42,8 @@ def report(connection: psycopg.Connection) -> str:
 
     lines += ["", "Top songs"]
     top = connection.execute(query("top_songs.sql")).fetchall()
-    lines += [f"  {plays:>5}  {title} — {artist}" for title, artist, plays in top] or ["  (no play matched the catalog)"]
+    top_lines = [f"  {plays:>5}  {title} — {artist}" for title, artist, plays in top]
+    lines += top_lines or ["  (no play matches the catalog)"]
 
     lines += ["", "Plays per hour (UTC), # matched to the catalog"]
     hours = connection.execute(query("plays_per_hour.sql")).fetchall()

@@ -98,6 +98,7 @@ class LoadDimensionOperator(BaseOperator):
             counts = execute_statements(cursor, statements, parameters)
         # The last INSERT into the table itself is the one that lands rows.
         target = f"INSERT INTO {quote_identifier(self.table)}"
-        written = next(count for statement, count in zip(reversed(statements), reversed(counts)) if statement.startswith(target))
+        inserts = [count for statement, count in zip(statements, counts, strict=True) if statement.startswith(target)]
+        written = inserts[-1]
         self.log.info("%s (%s): %d rows written", self.table, self.mode, written)
         return {"table": self.table, "mode": self.mode, "written": written}

@@ -81,8 +81,7 @@ class S3Source:
     def iter_lines(self, key: str) -> Iterator[bytes]:
         body = self.hook.get_key(self._full_key(key), self.bucket).get()["Body"]
         try:
-            for line in body.iter_lines(keepends=True):
-                yield line
+            yield from body.iter_lines(keepends=True)
         finally:
             body.close()
 

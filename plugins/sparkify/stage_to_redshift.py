@@ -250,4 +250,3 @@ class StageToRedshiftOperator(BaseOperator):
         s3.load_string(json.dumps(manifest), key=f"{base}.manifest", replace=True)
         s3.load_string(listing.getvalue(), key=f"{base}.objects.csv", replace=True)
         return f"{base}.manifest", f"{base}.objects.csv"
-

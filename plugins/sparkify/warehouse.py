@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from functools import cache
@@ -122,7 +122,7 @@ def execute_statements(cursor: Any, statements: list[str], parameters: dict[str,
 
 
 @contextmanager
-def transaction(hook: DbApiHook, dialect: str) -> Iterator[Any]:
+def transaction(hook: DbApiHook, dialect: str) -> Generator[Any]:
     """A cursor whose statements commit together when the block ends, or not at all.
 
     Statements use ``%(name)s`` parameters on both drivers: psycopg's native
