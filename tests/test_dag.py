@@ -32,14 +32,14 @@ def dagbag() -> DagBag:
     return DagBag(dag_folder=str(REPO / "dags"))
 
 
-@pytest.fixture(scope="module")
-def dag(dagbag):
-    return dagbag.dags["sparkify_dwh"]
+@pytest.fixture(scope="module", params=["sparkify_dwh", "sparkify_dwh_daily"])
+def dag(dagbag, request):
+    return dagbag.dags[request.param]
 
 
 def test_dag_folder_imports_cleanly(dagbag):
     assert dagbag.import_errors == {}
-    assert set(dagbag.dag_ids) == {"sparkify_dwh"}
+    assert set(dagbag.dag_ids) == {"sparkify_dwh", "sparkify_dwh_daily"}
 
 
 @pytest.mark.parametrize("task_id", sorted(EDGES))
@@ -47,14 +47,24 @@ def test_task_edges(dag, task_id):
     assert dag.get_task(task_id).downstream_task_ids == EDGES[task_id]
 
 
-def test_schedule_is_an_hourly_utc_data_interval(dag):
+@pytest.mark.parametrize(("dag_id", "length", "max_active_runs"), [
+    ("sparkify_dwh", timedelta(hours=1), 4),
+    ("sparkify_dwh_daily", timedelta(days=1), 2),
+])
+def test_schedule_is_a_utc_data_interval(dagbag, dag_id, length, max_active_runs):
+    dag = dagbag.dags[dag_id]
     assert isinstance(dag.timetable, CronDataIntervalTimetable)
-    hour = pendulum.datetime(2018, 11, 1, 5, tz="UTC")
-    interval = coerce_to_core_timetable(dag.timetable).infer_manual_data_interval(run_after=hour)
-    assert (interval.start, interval.end) == (hour - timedelta(hours=1), hour)
+    midnight = pendulum.datetime(2018, 11, 2, tz="UTC")
+    interval = coerce_to_core_timetable(dag.timetable).infer_manual_data_interval(run_after=midnight)
+    assert (interval.start, interval.end) == (midnight - length, midnight)
     assert dag.start_date == datetime(2018, 11, 1, tzinfo=timezone.utc)
     assert dag.catchup is False
-    assert dag.max_active_runs == 4
+    assert dag.max_active_runs == max_active_runs
+
+
+def test_the_daily_variant_is_for_backfills_and_starts_paused(dagbag):
+    assert dagbag.dags["sparkify_dwh_daily"].is_paused_upon_creation is True
+    assert not dagbag.dags["sparkify_dwh"].is_paused_upon_creation
 
 
 @pytest.mark.parametrize("task_id", sorted(EDGES))

@@ -4,6 +4,7 @@ against a real PostgreSQL; every table is compared with the independent referenc
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -47,8 +48,7 @@ def backfill(source: Path, warehouse: str, start: datetime, end: datetime, *extr
                *extra]
     result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
-    hours = int((end - start) / timedelta(hours=1))
-    assert f"{hours} of {hours} runs succeeded" in result.stdout
+    assert re.search(r"^(\d+) of \1 runs succeeded", result.stdout, re.MULTILINE), result.stdout
     return result
 
 
@@ -94,7 +94,8 @@ def reference(daily_source) -> dict[str, Counter]:
     return expected
 
 
-def test_48_hours_forward_rerun_and_reverse_give_the_reference(daily_source, reference, warehouse_uri, tmp_path):
+def test_48_hours_by_day_rerun_and_hourly_in_reverse_give_the_reference(daily_source, reference, warehouse_uri):
+    """Whole days, then the same again, then every hour on its own newest first: one warehouse."""
     backfill(daily_source, warehouse_uri, START, END)
     assert_matches_reference(warehouse_uri, reference)
     first = snapshot(warehouse_uri)
@@ -106,8 +107,16 @@ def test_48_hours_forward_rerun_and_reverse_give_the_reference(daily_source, ref
         for table in SNAPSHOT_QUERIES:
             connection.execute(f'DROP TABLE "{table}"')
         connection.execute("DROP TABLE staging_events, staging_songs, staged_objects")
-    backfill(daily_source, warehouse_uri, START, END, "--reverse")
-    assert snapshot(warehouse_uri) == first, "hours loaded newest first gave another warehouse"
+    backfill(daily_source, warehouse_uri, START, END, "--hourly", "--reverse")
+    assert snapshot(warehouse_uri) == first, "hours loaded one by one, newest first, gave another warehouse"
+
+
+def test_partial_days_run_hour_by_hour_around_whole_days(daily_source, warehouse_uri):
+    start = START + timedelta(hours=22)
+    result = backfill(daily_source, warehouse_uri, start, END)
+    assert "[1/3] 2018-11-01 22:00 → 2018-11-01 23:00 UTC" in result.stdout
+    assert "[3/3] 2018-11-02 00:00 → 2018-11-03 00:00 UTC" in result.stdout
+    assert_matches_reference(warehouse_uri, build_reference(daily_source, start, END))
 
 
 def test_hourly_layout_with_several_files_per_hour(warehouse_uri, tmp_path):

@@ -50,12 +50,12 @@ def write_song(bucket: Path, track: str, record: dict) -> None:
     write_lines(bucket / "song_data" / track[2] / track[3] / track[4] / f"{track}.json", [record])
 
 
-def stage_events(bucket: Path, run_id="run_1", key=DAY_KEY, start=HOUR) -> dict:
+def stage_events(bucket: Path, run_id="run_1", key=DAY_KEY, start=HOUR, hours=1) -> dict:
     operator = StageToRedshiftOperator(
         task_id="stage_events", table="staging_events", source=bucket.as_uri(), s3_key=key,
         jsonpaths="jsonpaths/log_events.json",
     )
-    return operator.execute(run_context(start, run_id))
+    return operator.execute(run_context(start, run_id, hours=hours))
 
 
 def stage_songs(bucket: Path, run_id="run_1") -> dict:
@@ -118,6 +118,17 @@ def test_stage_events_hourly_prefix_reads_every_object_under_it(warehouse, tmp_p
     write_lines(root / "log_data/2018/11/01/01/part-0.json", [event(3601, item=4)])
     result = stage_events(root, key="log_data/2018/11/01/00/")
     assert (result["objects"], result["rows"]) == (2, 3)
+    hour_pattern = stage_events(root, key="log_data/%Y/%m/%d/%H/")
+    assert (hour_pattern["objects"], hour_pattern["rows"]) == (2, 3)
+    whole_day = stage_events(root, key="log_data/%Y/%m/%d/%H/", hours=24)
+    assert (whole_day["objects"], whole_day["rows"]) == (3, 4)
+
+
+def test_stage_events_daily_pattern_reads_each_day_of_the_interval_once(warehouse, bucket):
+    write_lines(bucket / "log_data/2018/11/2018-11-02-events.json", [event(86_400 + 1)])
+    pattern = "log_data/%Y/%m/%Y-%m-%d-events.json"
+    assert stage_events(bucket, key=pattern, start=HOUR.replace(hour=23), hours=2)["objects"] == 2
+    assert stage_events(bucket, key=pattern, hours=24)["rows"] == 5
 
 
 def test_stage_events_missing_object_is_an_empty_hour(warehouse, bucket):

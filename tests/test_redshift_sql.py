@@ -125,6 +125,19 @@ def test_events_copy_text(redshift, s3):
     assert_transaction_safe(redshift)
 
 
+def test_hourly_layout_over_a_day_copies_each_hour_prefix_that_holds_objects(redshift, s3):
+    s3["keys"] += ["raw/log_data/2018/11/01/00/part-0.json", "raw/log_data/2018/11/01/05/part-0.json"]
+    StageToRedshiftOperator(
+        task_id="stage", source=SOURCE, iam_role=IAM_ROLE, table="staging_events", s3_key="log_data/%Y/%m/%d/%H/",
+        jsonpaths="jsonpaths/log_events.json", jsonpaths_uri=f"{SOURCE}/jsonpaths/log_events.json",
+    ).execute(run_context(HOUR, hours=24))
+    copies = [s for s in normalized(redshift.statements) if s.startswith("COPY")]
+    assert [copy.split(" FROM ")[1].split(" IAM_ROLE")[0] for copy in copies] == [
+        "'s3://sparkify-bucket/raw/log_data/2018/11/01/00/'", "'s3://sparkify-bucket/raw/log_data/2018/11/01/05/'",
+    ]
+    assert_transaction_safe(redshift)
+
+
 def test_events_for_an_hour_without_objects_copy_nothing(redshift, s3):
     result = stage(table="staging_events", s3_key="log_data/2018/11/2018-11-02-events.json",
                    jsonpaths="jsonpaths/log_events.json", jsonpaths_uri=f"{SOURCE}/jsonpaths/log_events.json")

@@ -7,7 +7,7 @@ import io
 import json
 import re
 from collections.abc import Iterator, Sequence
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +50,17 @@ def read_jsonpaths(path: str | Path) -> list[str]:
     return keys
 
 
+def interval_keys(pattern: str, start: datetime, end: datetime) -> list[str]:
+    """The keys a pattern names for an interval: its strftime codes filled in for each hour."""
+    keys, hour = [], start
+    while hour < end:
+        key = hour.strftime(pattern)
+        if key not in keys:
+            keys.append(key)
+        hour += timedelta(hours=1)
+    return keys
+
+
 class StageToRedshiftOperator(BaseOperator):
     """
     Stage the run's JSON objects into a staging table, as a batch owned by the run.
@@ -70,7 +81,9 @@ class StageToRedshiftOperator(BaseOperator):
 
     :param table: staging table (templated)
     :param source: base URI of the bucket, ``s3://bucket/prefix`` or ``file:///folder`` (templated)
-    :param s3_key: key of one object, or a prefix ending with ``/`` (templated)
+    :param s3_key: key of one object, or a prefix ending with ``/``; strftime codes
+        (``%Y``, ``%m``, ``%d``, ``%H``) name the keys of every hour in the run's
+        data interval, so one pattern serves hourly and daily runs (templated)
     :param jsonpaths: JSONPaths file under ``include/``, naming the keys to stage in column order
     :param incremental: skip objects staged before
     :param redshift_conn_id: warehouse connection, of type postgres or redshift (templated)
@@ -126,29 +139,33 @@ class StageToRedshiftOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         hook, dialect = warehouse_hook(self.redshift_conn_id)
-        keys = read_jsonpaths(self.jsonpaths)
+        fields = read_jsonpaths(self.jsonpaths)
         parameters = {**run_parameters(context), "table_name": self.table}
         variables = {
             "dialect": dialect,
             "table": quote_identifier(self.table),
-            "columns": ", ".join(quote_identifier(_snake_case(key)) for key in keys),
+            "columns": ", ".join(quote_identifier(_snake_case(field)) for field in fields),
             "incremental": self.incremental,
         }
         source = open_source(self.source, self.aws_conn_id)
         with transaction(hook, dialect) as cursor:
             execute_statements(cursor, render_statements("stage/begin_batch.sql", **variables), parameters)
-            objects = self._objects_to_stage(cursor, source, parameters)
+            keys = interval_keys(self.s3_key, parameters["interval_start"], parameters["interval_end"])
+            listed = {key: source.list_keys(key) for key in keys}
+            objects = self._objects_to_stage(cursor, listed, source, parameters)
             if dialect == "redshift":
-                rows = self._copy_from_s3(cursor, source, objects, variables, parameters)
+                rows = self._copy_from_s3(cursor, source, listed, objects, variables, parameters)
             else:
-                rows = self._copy_from_stdin(cursor, source, objects, keys, variables, parameters)
+                rows = self._copy_from_stdin(cursor, source, objects, fields, variables, parameters)
         self.log.info("Staged %s rows from %d objects into %s", rows, len(objects), self.table)
         return {"table": self.table, "batch_id": parameters["batch_id"], "objects": len(objects), "rows": rows}
 
-    def _objects_to_stage(self, cursor: Any, source: ObjectSource, parameters: dict[str, Any]) -> list[str]:
-        objects = source.list_keys(self.s3_key)
+    def _objects_to_stage(
+        self, cursor: Any, listed: dict[str, list[str]], source: ObjectSource, parameters: dict[str, Any]
+    ) -> list[str]:
+        objects = sorted({key for keys in listed.values() for key in keys})
         if not objects:
-            self.log.warning("No objects at %s: staging nothing", source.uri(self.s3_key))
+            self.log.warning("No objects at %s: staging nothing", ", ".join(map(source.uri, listed)))
         if self.incremental and objects:
             execute_statements(cursor, render_statements("stage/staged_objects.sql"), parameters)
             staged = {row[0] for row in cursor.fetchall()}
@@ -161,7 +178,7 @@ class StageToRedshiftOperator(BaseOperator):
         cursor: Any,
         source: ObjectSource,
         objects: list[str],
-        keys: list[str],
+        fields: list[str],
         variables: dict[str, Any],
         parameters: dict[str, Any],
     ) -> int:
@@ -172,7 +189,7 @@ class StageToRedshiftOperator(BaseOperator):
         (copy_sql,) = render_statements("stage/copy_from_stdin.sql", **variables)
         with cursor.copy(copy_sql) as copy:
             for key in objects:
-                for row in self._parse(source, key, keys):
+                for row in self._parse(source, key, fields):
                     copy.write_row((*row, batch_id))
                     rows += 1
         if self.incremental and objects:
@@ -184,7 +201,7 @@ class StageToRedshiftOperator(BaseOperator):
         return rows
 
     @staticmethod
-    def _parse(source: ObjectSource, key: str, keys: list[str]) -> Iterator[tuple[Any, ...]]:
+    def _parse(source: ObjectSource, key: str, fields: list[str]) -> Iterator[tuple[Any, ...]]:
         """One tuple per JSON line, in JSONPaths order; a bad line names its object and line."""
         for number, line in enumerate(source.iter_lines(key), start=1):
             if not line.strip():
@@ -195,12 +212,13 @@ class StageToRedshiftOperator(BaseOperator):
                 raise AirflowFailException(f"{source.uri(key)} line {number}: not valid JSON ({error})") from None
             if not isinstance(record, dict):
                 raise AirflowFailException(f"{source.uri(key)} line {number}: expected a JSON object")
-            yield tuple(record.get(name) for name in keys)
+            yield tuple(record.get(name) for name in fields)
 
     def _copy_from_s3(
         self,
         cursor: Any,
         source: ObjectSource,
+        listed: dict[str, list[str]],
         objects: list[str],
         variables: dict[str, Any],
         parameters: dict[str, Any],
@@ -227,9 +245,11 @@ class StageToRedshiftOperator(BaseOperator):
             execute_statements(
                 cursor, render_statements("stage/record_objects_from_s3.sql", **record_variables), parameters
             )
-        else:
-            copy_variables["s3_uri"] = quote_literal(source.uri(self.s3_key))
-            execute_statements(cursor, render_statements("stage/copy_from_s3.sql", **copy_variables), parameters)
+        else:  # one COPY per key or prefix that holds objects, all in this transaction
+            for key in (key for key, found in listed.items() if found):
+                copy_variables["s3_uri"] = quote_literal(source.uri(key))
+                statements = render_statements("stage/copy_from_s3.sql", **copy_variables)
+                execute_statements(cursor, statements, parameters)
         return None  # Redshift reports loaded rows in STL_LOAD_COMMITS, not to the client.
 
     def _write_manifest(self, source: ObjectSource, objects: list[str], parameters: dict[str, Any]) -> tuple[str, str]:
