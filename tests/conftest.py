@@ -14,7 +14,6 @@ import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
@@ -34,6 +33,7 @@ import psycopg  # noqa: E402
 
 from tools import local_pg  # noqa: E402
 from tools.airflow_env import connection_json  # noqa: E402
+from tools.ddl import create_tables, render_sql  # noqa: E402, F401 (render_sql: for test modules)
 
 WAREHOUSE_CONN = "AIRFLOW_CONN_SPARKIFY_WAREHOUSE"
 
@@ -59,20 +59,9 @@ def warehouse(warehouse_uri: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[p
     """The fresh warehouse with its tables created, set as the ``sparkify_warehouse``
     connection, and an autocommit connection to inspect it."""
     monkeypatch.setenv(WAREHOUSE_CONN, connection_json(warehouse_uri))
+    create_tables(warehouse_uri)
     with psycopg.connect(warehouse_uri, autocommit=True) as connection:
-        connection.execute(render_sql("create/create_tables.sql", "postgres"))
         yield connection
-
-
-def render_sql(template: str, dialect: str) -> str:
-    """Render an Airflow-side SQL file as the create_tables task would for a dialect."""
-    import jinja2
-
-    environment = jinja2.Environment(loader=jinja2.FileSystemLoader(SQL_DIR), undefined=jinja2.StrictUndefined)
-    return environment.get_template(template).render(
-        conn=SimpleNamespace(get=lambda conn_id: SimpleNamespace(conn_type=dialect)),
-        task=SimpleNamespace(conn_id="sparkify_warehouse"),
-    )
 
 
 def sql_file(name: str) -> str:

@@ -71,7 +71,7 @@ class LoadFactOperator(BaseOperator):
         )
         parameters = {**run_parameters(context), **self.parameters}
         with transaction(hook, dialect) as cursor:
-            _, deleted, inserted = execute_statements(cursor, statements, parameters)
+            _, deleted, inserted, *_ = execute_statements(cursor, statements, parameters)
         self.log.info(
             "%s, %s to %s: replaced %d rows with %d",
             self.table, parameters["interval_start"], parameters["interval_end"], deleted, inserted,

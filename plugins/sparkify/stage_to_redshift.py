@@ -157,6 +157,8 @@ class StageToRedshiftOperator(BaseOperator):
                 rows = self._copy_from_s3(cursor, source, listed, objects, variables, parameters)
             else:
                 rows = self._copy_from_stdin(cursor, source, objects, fields, variables, parameters)
+            if objects:
+                execute_statements(cursor, render_statements("stage/analyze.sql", **variables), parameters)
         self.log.info("Staged %s rows from %d objects into %s", rows, len(objects), self.table)
         return {"table": self.table, "batch_id": parameters["batch_id"], "objects": len(objects), "rows": rows}
 

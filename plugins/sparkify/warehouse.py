@@ -126,13 +126,15 @@ def transaction(hook: DbApiHook, dialect: str) -> Generator[Any]:
     """A cursor whose statements commit together when the block ends, or not at all.
 
     Statements use ``%(name)s`` parameters on both drivers: psycopg's native
-    style, and one redshift_connector accepts when told per cursor.
+    style, and one redshift_connector accepts when told per cursor. The
+    transaction starts with the dialect's load settings (``modes/session.sql``).
     """
     connection = hook.get_conn()
     try:
         cursor = connection.cursor()
         if dialect == "redshift":
             cursor.paramstyle = "pyformat"
+        execute_statements(cursor, render_statements("modes/session.sql", dialect=dialect), {})
         yield cursor
         connection.commit()
     except BaseException:

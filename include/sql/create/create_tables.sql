@@ -55,10 +55,10 @@ CREATE TABLE IF NOT EXISTS staged_objects (
 ){{ d.table_layout(dialect, 'ALL') }};
 {{ d.index(dialect, 'staged_objects_batch_idx', 'staged_objects', 'batch_id') }}
 
--- Fact: one row per NextSong event. songplay_id is derived from the event
--- itself, so a re-run produces the same ids.
+-- Fact: one row per NextSong event. songplay_id is the event's identity
+-- (ts-sessionId-itemInSession-userId), so a re-run produces the same ids.
 CREATE TABLE IF NOT EXISTS songplays (
-    songplay_id  VARCHAR(32) NOT NULL PRIMARY KEY,
+    songplay_id  VARCHAR(128) NOT NULL PRIMARY KEY,
     start_time   TIMESTAMP   NOT NULL,
     user_id      VARCHAR(64),
     level        VARCHAR(16),

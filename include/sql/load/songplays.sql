@@ -3,8 +3,9 @@
 SELECT songplay_id, start_time, user_id, level, song_id, artist_id, session_id, location, user_agent
 FROM (
     SELECT
-        MD5(e.ts::VARCHAR || '|' || COALESCE(e.session_id::VARCHAR, '') || '|'
-            || COALESCE(e.item_in_session::VARCHAR, '') || '|' || COALESCE(e.user_id, '')) AS songplay_id,
+        -- The event's own identity, ts first: ids sort by time, so the key index grows at its end.
+        e.ts::VARCHAR || '-' || COALESCE(e.session_id::VARCHAR, '') || '-'
+            || COALESCE(e.item_in_session::VARCHAR, '') || '-' || COALESCE(e.user_id, '') AS songplay_id,
         TIMESTAMP 'epoch' + e.ts * INTERVAL '1 millisecond' AS start_time,
         NULLIF(e.user_id, '') AS user_id,
         e.level,

@@ -36,3 +36,20 @@ LOCK TABLE {{ table }} IN EXCLUSIVE MODE
 SELECT pg_advisory_xact_lock(hashtext('sparkify_dwh.create_tables'));
 {%- endif -%}
 {%- endmacro %}
+
+{#- Memory for one load's sorts and hashes, for its transaction only. Redshift
+    sizes query memory through WLM instead. -#}
+{% macro load_settings(dialect) -%}
+{%- if dialect != 'redshift' -%}
+SET LOCAL work_mem = '256MB';
+{%- endif -%}
+{%- endmacro %}
+
+{#- Fresh planner statistics after a big load, so the next statements of the run
+    plan for the rows that are there (PostgreSQL does not wait for autovacuum here).
+    Redshift analyzes on its own after COPY and large inserts. -#}
+{% macro analyze(dialect, table) -%}
+{%- if dialect != 'redshift' -%}
+ANALYZE {{ table }};
+{%- endif -%}
+{%- endmacro %}

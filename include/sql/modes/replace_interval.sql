@@ -4,3 +4,4 @@
 DELETE FROM {{ table }} WHERE {{ interval_column }} >= %(interval_start)s AND {{ interval_column }} < %(interval_end)s;
 INSERT INTO {{ table }}
 {{ select }};
+{{ d.analyze(dialect, table) }}
