@@ -79,9 +79,14 @@ def stage_with_operator(uri: str, folder: Path) -> dict:
     return json.loads(child.stdout.strip().splitlines()[-1])
 
 
-def child_stage(folder: Path) -> None:
-    import resource
+def peak_memory_mb() -> float:
+    """This process's own peak resident memory. (ru_maxrss would not do: Linux carries it
+    over from the parent across exec, and the parent may have just generated gigabytes.)"""
+    status = Path("/proc/self/status").read_text()
+    return int(next(line for line in status.splitlines() if line.startswith("VmHWM:")).split()[1]) / 1024
 
+
+def child_stage(folder: Path) -> None:
     from sparkify import StageToRedshiftOperator
 
     operator = StageToRedshiftOperator(
@@ -93,8 +98,7 @@ def child_stage(folder: Path) -> None:
     began = time.perf_counter()
     result = operator.execute(context)
     seconds = time.perf_counter() - began
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": seconds, "rows": result["rows"], "peak_mb": peak_mb}))
+    print(json.dumps({"seconds": seconds, "rows": result["rows"], "peak_mb": peak_memory_mb()}))
 
 
 def csv_files(folder: Path, streams: int) -> list[Path]:
@@ -154,9 +158,10 @@ def measure(uri: str, events: int, repeats: int, notebook_sample: int) -> dict:
     folder = source_for(events)
     rows = count_lines(folder / DAY_KEY)
     results: dict = {"events": rows, "methods": {}}
-    runs: dict[str, list[float]] = {"operator": [], "csv_copy_1": [], "csv_copy_2": []}
+    runs: dict[str, list[float]] = {"operator": [], "csv_copy_1": [], "csv_copy_2": [], "notebook": []}
     peaks = []
     one, two = csv_files(folder, 1), csv_files(folder, 2)
+    sample = min(notebook_sample, rows)
     for _ in range(repeats):  # interleaved, so drift on a shared machine hits every method alike
         reset(uri)
         staged = stage_with_operator(uri, folder)
@@ -166,11 +171,10 @@ def measure(uri: str, events: int, repeats: int, notebook_sample: int) -> dict:
         runs["csv_copy_1"].append(csv_copy(uri, one))
         reset(uri)
         runs["csv_copy_2"].append(csv_copy(uri, two))
+        reset(uri)
+        runs["notebook"].append(notebook(uri, folder, sample))
     for method, seconds in runs.items():
-        results["methods"][method] = summarize(rows, seconds)
-    reset(uri)
-    sample = min(notebook_sample, rows)
-    results["methods"]["notebook"] = summarize(sample, [notebook(uri, folder, sample)])
+        results["methods"][method] = summarize(sample if method == "notebook" else rows, seconds)
     results["methods"]["notebook"]["extrapolated_from"] = sample
     results["operator_peak_mb"] = max(peaks)
     rate = {method: data["median_rows_per_s"] for method, data in results["methods"].items()}

@@ -2,13 +2,20 @@
 services): one place, so they all see the same DAG folder, metadata database,
 warehouse connection and source Variable.
 
+Airflow reads its configuration once, when first imported: put this
+environment in ``os.environ`` (or a child's ``env``) before that.
 Connections and Variables come from the environment (``AIRFLOW_CONN_*``,
-``AIRFLOW_VAR_*``), as they would in a container, never from a file in the repo.
+``AIRFLOW_VAR_*``), as they would in a container, never from a file in the
+repo; ``aws_default`` is left to the usual AWS sources.
+
+``$SPARKIFY_DAGS_FOLDER`` swaps in another DAG folder (a prototype or
+benchmark DAG), leaving everything else as is.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from urllib.parse import quote
 
@@ -17,6 +24,8 @@ from tools import local_pg
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_HOME = REPO / ".local" / "airflow"
 DEFAULT_SOURCE = REPO / ".local" / "sample"
+#: libpq keywords that have a field of their own in an Airflow connection; the rest go to ``extra``.
+_CONNECTION_FIELDS = {"host": "host", "port": "port", "user": "login", "password": "password", "dbname": "schema"}
 
 
 def file_uri(path: str | Path) -> str:
@@ -25,51 +34,63 @@ def file_uri(path: str | Path) -> str:
 
 
 def connection_json(uri: str) -> str:
-    """The ``sparkify_warehouse`` connection, in Airflow's JSON form, for a libpq URI
-    (``postgresql://user:pass@host:port/db`` or a socket URI ``postgresql://user@/db?host=/dir``)."""
+    """The ``sparkify_warehouse`` connection in Airflow's JSON form, from a libpq URI:
+    ``postgresql://user:pass@host:port/db?sslmode=require`` or a Unix socket's
+    ``postgresql://user:@/db?host=/socket/dir``. Other libpq parameters land in ``extra``,
+    where the postgres hook passes them on."""
     from psycopg.conninfo import conninfo_to_dict
 
-    info = conninfo_to_dict(uri)
-    connection = {
-        "conn_type": "postgres",
-        "host": info.get("host"),
-        "port": int(info["port"]) if info.get("port") else None,
-        "login": info.get("user"),
-        "password": info.get("password") or None,
-        "schema": info.get("dbname"),
-    }
-    return json.dumps({key: value for key, value in connection.items() if value is not None})
-
-
-def metadata_uri() -> str:
-    """SQLAlchemy URI of Airflow's metadata database on the embedded PostgreSQL."""
-    from psycopg.conninfo import conninfo_to_dict
-
-    info = conninfo_to_dict(local_pg.ensure_database("airflow"))
-    return f"postgresql+psycopg2://{info.get('user', 'postgres')}@/airflow?host={quote(info['host'], safe='/')}"
+    connection: dict = {"conn_type": "postgres"}
+    extra = {}
+    for key, value in conninfo_to_dict(uri).items():
+        if key in _CONNECTION_FIELDS:
+            connection[_CONNECTION_FIELDS[key]] = int(value) if key == "port" else value
+        else:
+            extra[key] = value
+    if extra:
+        connection["extra"] = extra
+    return json.dumps({key: value for key, value in connection.items() if value not in (None, "")})
 
 
 def masked(uri: str) -> str:
-    """A URI fit to print: any password replaced by ***."""
+    """A URI fit to print: any password replaced by ``***``."""
     from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
     info = conninfo_to_dict(uri)
-    if not info.get("password"):
-        return uri
-    return make_conninfo(**{**info, "password": "***"})
+    return make_conninfo(**{**info, "password": "***"}) if info.get("password") else uri
+
+
+def metadata_uri() -> str:
+    """SQLAlchemy URI of Airflow's metadata database: ``airflow`` on the embedded PostgreSQL
+    (started and created if needed), over its Unix socket."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    socket_dir = conninfo_to_dict(local_pg.ensure_database("airflow"))["host"]
+    return f"postgresql+psycopg2://postgres@/airflow?host={quote(socket_dir, safe='/')}"
 
 
 def airflow_environ(warehouse_uri: str, source_uri: str, airflow_home: Path | None = None) -> dict[str, str]:
-    """Environment variables for a local Airflow process against this warehouse and source."""
+    """Environment variables for a local Airflow process against this warehouse and source.
+
+    :param warehouse_uri: libpq URI of the warehouse, the ``sparkify_warehouse`` connection
+    :param source_uri: base URI of the bucket (``file:///…`` or ``s3://bucket/prefix``),
+        the ``sparkify_source`` Variable
+    :param airflow_home: Airflow's home (logs, generated config); default ``.local/airflow``
+    """
     home = Path(airflow_home or DEFAULT_HOME)
     home.mkdir(parents=True, exist_ok=True)
     return {
         "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+        "AIRFLOW__CORE__DAGS_FOLDER": os.environ.get("SPARKIFY_DAGS_FOLDER") or str(REPO / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        # Real metadata database and task runs, not the test mode that fakes parts of them.
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+        # The metadata database is PostgreSQL, so local services can run tasks in parallel.
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_uri(),
+        # Local output goes to files and CI logs: no colour codes in them.
+        "AIRFLOW__LOGGING__COLORED_CONSOLE_LOG": "False",
         "AIRFLOW_CONN_SPARKIFY_WAREHOUSE": connection_json(warehouse_uri),
         "AIRFLOW_VAR_SPARKIFY_SOURCE": source_uri.rstrip("/"),
     }

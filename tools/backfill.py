@@ -1,38 +1,61 @@
-"""Run the real pipeline over every hour from FROM to TO (both included).
+"""Run the real pipeline over every hour from FROM to TO (both included, UTC).
 
     python tools/backfill.py --from 2018-11-01T00:00 --to 2018-11-01T23:00 \\
         [--source file:///data/bucket | s3://bucket/prefix] [--warehouse postgresql://…] [--hourly] [--reverse]
 
-Whole UTC days in the range run as one ``sparkify_dwh_daily`` run each, the
-hours at either edge as ``sparkify_dwh`` runs: the same pipeline and SQL over
-a longer interval give the same warehouse, and a day costs Airflow's per-task
-overhead once instead of 24 times. ``--hourly`` runs every hour on its own.
+FROM and TO name interval starts: ``--to 2018-11-01T23:00`` loads up to
+midnight. Whole UTC days in the range run as one ``sparkify_dwh_daily`` run
+each (when the DAG folder has that DAG), the hours at either edge as
+``sparkify_dwh`` runs: the same pipeline and SQL over a longer interval give
+the same warehouse, and a day pays Airflow's per-task cost once instead of 24
+times. ``--hourly`` runs every hour on its own; ``--reverse`` runs the newest
+interval first.
 
-Every run is one ``dag.test()``, all in this one process: no scheduler to
-start, and Airflow's start-up is paid once. Runs are recorded in the metadata
-database (``airflow`` on the embedded PostgreSQL) like any other, so the UI
-shows them. ``dag.test(logical_date=X)`` gives a run the interval a manual
-trigger at X would get, the one *ending* at X; to load the interval starting
-at S we pass S plus the interval's length.
+Every run is one ``dag.test()``, all in this one process: no scheduler, and
+Airflow's start-up (metadata check, DAG parse) is paid once. The metadata
+database is ``airflow`` on the embedded PostgreSQL, migrated on first use, so
+runs are recorded like any other and the UI shows them.
+
+Which interval a run loads: ``dag.test(logical_date=X)`` asks the timetable
+for the interval of a *manual* run at X, which for
+``CronDataIntervalTimetable`` is the last complete one before X
+(``[X-1h, X)`` when X is on the hour; a prototype DAG printing its
+``data_interval_start``/``_end`` confirms it). So to load the interval
+starting at S we pass ``logical_date = S + length``; the run shows in the UI
+with that logical date and the data interval ``[S, S + length)``.
+
+The console gets one line per run; Airflow's and the tasks' logs go to
+``$AIRFLOW_HOME/logs/backfill/`` (the first lines say which file), and a failed
+run prints each failed task's error. A failed task retries after seconds, not
+the DAG's minutes: ``dag.test()`` waits out the delay in this process. The
+other intervals still run; the exit status is 1 if any run failed.
+
+Two backfills may run at once against the same embedded PostgreSQL: runs
+whose intervals start on the same UTC day take turns (a PostgreSQL advisory
+lock), so they never replace each other's run records or interleave their
+writes to the same hours.
 
 The warehouse defaults to the embedded PostgreSQL's ``sparkify`` database and
-the source to the generated sample in ``.local/sample``. Exits non-zero if any
-run failed; the other hours still run.
+the source to the generated sample in ``.local/sample``.
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
 import os
+import statistics
 import sys
 import time
-import warnings
-from dataclasses import dataclass
+from collections.abc import Generator, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import TextIO
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import psycopg  # noqa: E402
 
 from tools import local_pg  # noqa: E402
 from tools.airflow_env import DEFAULT_SOURCE, airflow_environ, file_uri, masked  # noqa: E402
@@ -40,12 +63,14 @@ from tools.airflow_env import DEFAULT_SOURCE, airflow_environ, file_uri, masked 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 HOURLY, DAILY = "sparkify_dwh", "sparkify_dwh_daily"
-#: dag.test() waits out a retry's delay in-process; five minutes per retry would stall
-#: the whole backfill, so here a failed task retries after a few seconds.
+#: dag.test() waits out a retry's delay in-process; the DAG's minutes per retry would
+#: stall the whole backfill, so here a failed task retries after a few seconds.
 RETRY_DELAY = timedelta(seconds=5)
+#: How much of a failed task's error the console shows (the log file has all of it).
+ERROR_LINES, ERROR_WIDTH = 6, 200
 
 
-@dataclass
+@dataclass(frozen=True)
 class Run:
     dag_id: str
     start: datetime
@@ -60,7 +85,8 @@ class RunResult:
     run: Run
     state: str
     seconds: float
-    failed_tasks: list[str]
+    #: Failed task id → its error (the exception, or what stopped the run).
+    errors: dict[str, str] = field(default_factory=dict)
 
 
 def parse_hour(text: str) -> datetime:
@@ -72,11 +98,11 @@ def parse_hour(text: str) -> datetime:
     return moment
 
 
-def plan_runs(first_hour: datetime, last_hour: datetime, hourly: bool = False) -> list[Run]:
-    """Runs covering every hour from first to last: whole days as daily runs unless ``hourly``."""
+def plan_runs(first_hour: datetime, last_hour: datetime, by_day: bool) -> list[Run]:
+    """Runs covering every hour from first to last, whole UTC days as one daily run if ``by_day``."""
     runs, moment, stop = [], first_hour, last_hour + HOUR
     while moment < stop:
-        if not hourly and moment.hour == 0 and moment + DAY <= stop:
+        if by_day and moment.hour == 0 and moment + DAY <= stop:
             runs.append(Run(DAILY, moment, DAY))
         else:
             runs.append(Run(HOURLY, moment, HOUR))
@@ -84,60 +110,180 @@ def plan_runs(first_hour: datetime, last_hour: datetime, hourly: bool = False) -
     return runs
 
 
-def _prepare_airflow(source: str, warehouse: str) -> None:
-    """Configure, then import Airflow (it reads its configuration once, at import)."""
-    os.environ.update(airflow_environ(warehouse, source))
-    os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
-    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
-    from airflow import settings
+@contextmanager
+def _output_to(log_path: Path) -> Generator[TextIO, None, None]:
+    """Send everything this process writes to stdout and stderr (Airflow's logs, the tasks'
+    logs and prints) to a file; yield a stream to the real console."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved_out, saved_err = os.dup(1), os.dup(2)
+    with log_path.open("ab") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+    console = open(saved_out, "w", encoding="utf-8", closefd=False)
+    try:
+        yield console
+    finally:
+        console.close()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved_out, 1)
+        os.dup2(saved_err, 2)
+        os.close(saved_out)
+        os.close(saved_err)
+
+
+#: Locks this process has already said it waits for: once is news, every hour is noise.
+_announced_waits: set[str] = set()
+
+
+@contextmanager
+def _advisory_lock(connection, name: str, console: TextIO) -> Generator[None, None, None]:
+    """Hold a PostgreSQL advisory lock on the metadata database (every backfill process asks for
+    the same names), saying so on the console the first time another process has it."""
+    key = (f"sparkify backfill: {name}",)
+    (got,) = connection.execute("SELECT pg_try_advisory_lock(hashtext(%s))", key).fetchone()
+    if not got:
+        if name not in _announced_waits:
+            _announced_waits.add(name)
+            print(f"        another backfill holds {name}: taking turns", file=console, flush=True)
+        connection.execute("SELECT pg_advisory_lock(hashtext(%s))", key)
+    try:
+        yield
+    finally:
+        connection.execute("SELECT pg_advisory_unlock(hashtext(%s))", key)
+
+
+def _migrate_if_needed() -> str:
+    """Bring Airflow's metadata database to this Airflow's schema; what was done."""
     from airflow.utils import db
 
-    if settings.Session is None:
-        settings.configure_orm()
     try:
         db.check_migrations(timeout=1)
+        return "up to date"
     except TimeoutError:
-        print("Creating Airflow's metadata database…", flush=True)
-        db.initdb()
+        db.initdb()  # creates the schema, or migrates an older one, like `airflow db migrate`
+        return "migrated"
 
 
-def _load_dags() -> dict:
+def _load_dags(dags_folder: str) -> dict:
+    """Parse the DAG folder once; make failed tasks retry soon and record their errors."""
     from airflow.dag_processing.dagbag import DagBag
 
-    bag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
+    bag = DagBag(dag_folder=dags_folder)
     if bag.import_errors:
-        raise SystemExit(f"the DAG folder does not import: {bag.import_errors}")
+        raise SystemExit(f"the DAG folder {dags_folder} does not import: {bag.import_errors}")
+    if HOURLY not in bag.dags:
+        raise SystemExit(f"no DAG {HOURLY!r} in {dags_folder}")
     for dag in bag.dags.values():
         for task in dag.tasks:
             task.retry_delay = RETRY_DELAY
+            task.on_failure_callback = [*task.on_failure_callback, _remember_error]
     return bag.dags
 
 
+#: Errors of the tasks that failed in the current run, by task id (filled by the callback).
+_task_errors: dict[str, str] = {}
+
+
+def _remember_error(context) -> None:
+    error = context.get("exception")
+    _task_errors[context["ti"].task_id] = f"{type(error).__name__}: {error}" if error else "failed"
+
+
+def _run_one(dag, run: Run) -> RunResult:
+    _task_errors.clear()
+    began = time.monotonic()
+    try:
+        dag_run = dag.test(logical_date=run.start + run.length)
+    except Exception as error:  # Airflow itself failed (metadata database, DAG sync): the run did not happen
+        from airflow import settings
+
+        settings.Session.remove()  # its transaction failed: the next run needs a fresh session
+        return RunResult(run, "error", time.monotonic() - began, {"dag.test": f"{type(error).__name__}: {error}"})
+    seconds = time.monotonic() - began
+    errors = {
+        ti.task_id: _task_errors.get(ti.task_id, "failed (no error recorded: see the log)")
+        for ti in dag_run.get_task_instances()
+        if ti.state == "failed"
+    }
+    return RunResult(run, str(dag_run.state), seconds, errors)
+
+
+def _error_lines(result: RunResult) -> Iterator[str]:
+    """The start of each failed task's error, indented under the run's line."""
+    for task_id, error in result.errors.items():
+        lines = [line[:ERROR_WIDTH] for line in error.splitlines() if line.strip()][:ERROR_LINES] or [""]
+        yield f"        {task_id}: {lines[0]}"
+        yield from (f"        {' ' * len(task_id)}  {line}" for line in lines[1:])
+
+
 def run_backfill(
-    first_hour: datetime, last_hour: datetime, source: str, warehouse: str, *, hourly: bool = False,
+    first_hour: datetime,
+    last_hour: datetime,
+    source: str,
+    warehouse: str,
     reverse: bool = False,
+    *,
+    hourly: bool = False,
 ) -> list[RunResult]:
-    """Run the pipeline over every hour from first to last; one result per run, in the order run."""
-    runs = plan_runs(first_hour, last_hour, hourly)
-    if reverse:
-        runs.reverse()
-    _prepare_airflow(source, warehouse)
-    dags = _load_dags()
+    """Run the pipeline over every hour from first to last (interval starts, UTC, both
+    included) and print a line per run; one result per run, in the order run.
+
+    Configures and imports Airflow in this process, so call it once per process.
+    """
+    began = time.monotonic()
+    os.environ.update(airflow_environ(warehouse, source))
+    log_name = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{os.getpid()}.log"
+    log_path = Path(os.environ["AIRFLOW_HOME"], "logs", "backfill", log_name)
     hours = int((last_hour + HOUR - first_hour) / HOUR)
-    print(f"Backfilling {hours} hours in {len(runs)} runs: {source} → {masked(warehouse)}", flush=True)
-    results = []
-    for number, run in enumerate(runs, start=1):
-        began = time.monotonic()
-        dag_run = dags[run.dag_id].test(logical_date=run.start + run.length)
-        failed = sorted(ti.task_id for ti in dag_run.get_task_instances() if ti.state == "failed")
-        result = RunResult(run, str(dag_run.state), time.monotonic() - began, failed)
-        results.append(result)
-        detail = f"  failed: {', '.join(failed)}" if failed else ""
+    print(f"Backfilling {hours} hours: {source} → {masked(warehouse)}", flush=True)
+    print(f"Airflow's and the tasks' logs: {log_path}", flush=True)
+
+    with (
+        _output_to(log_path) as console,
+        psycopg.connect(local_pg.database_uri("airflow"), autocommit=True) as lock_connection,
+    ):
+        with _advisory_lock(lock_connection, "the metadata database setup", console):
+            check_began = time.monotonic()
+            metadata = _migrate_if_needed()
+            check_seconds = time.monotonic() - check_began
+        dags = _load_dags(os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
+        runs = plan_runs(first_hour, last_hour, by_day=DAILY in dags and not hourly)
+        if reverse:
+            runs.reverse()
+        warm_up = time.monotonic() - began
         print(
-            f"[{number:>{len(str(len(runs)))}}/{len(runs)}] {run}  {result.state:<7} {result.seconds:5.1f} s"
-            f"{detail}",
+            f"Warm-up {warm_up:.1f} s (metadata database {metadata} in {check_seconds:.1f} s); {len(runs)} runs",
+            file=console,
             flush=True,
         )
+
+        results = []
+        width = len(str(len(runs)))
+        for number, run in enumerate(runs, start=1):
+            with _advisory_lock(lock_connection, f"the day {run.start:%Y-%m-%d}", console):
+                result = _run_one(dags[run.dag_id], run)
+            results.append(result)
+            print(
+                f"[{number:>{width}}/{len(runs)}] {run}  {result.state:<7} {result.seconds:5.1f} s",
+                *_error_lines(result),
+                sep="\n",
+                file=console,
+                flush=True,
+            )
+
+    failed = sum(result.state != "success" for result in results)
+    median = statistics.median(result.seconds for result in results)
+    print(
+        f"{len(results) - failed} of {len(results)} runs succeeded in {time.monotonic() - began:.1f} s "
+        f"(warm-up {warm_up:.1f} s, median run {median:.1f} s)",
+        flush=True,
+    )
+    for result in results:
+        if result.state != "success":
+            print(f"  FAILED {result.run}: {', '.join(result.errors) or result.state}", flush=True)
     return results
 
 
@@ -153,21 +299,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.end < args.start:
         parser.error("--to is before --from")
     source = args.source or file_uri(DEFAULT_SOURCE)
-    if source.startswith("file://") and not Path(source[len("file://"):]).is_dir():
+    if source.startswith("file://") and not Path(source.removeprefix("file://")).is_dir():
         parser.error(f"no source folder at {source} (run `make sample-data`, or give SOURCE=)")
     warehouse = args.warehouse or local_pg.ensure_database("sparkify")
-    logging.getLogger("airflow").setLevel(logging.WARNING)
-
-    began = time.monotonic()
-    results = run_backfill(args.start, args.end, source, warehouse, hourly=args.hourly, reverse=args.reverse)
-    failed = [result for result in results if result.state != "success"]
-    print(
-        f"{len(results) - len(failed)} of {len(results)} runs succeeded in {time.monotonic() - began:.1f} s",
-        flush=True,
-    )
-    for result in failed:
-        print(f"  FAILED {result.run}: {', '.join(result.failed_tasks) or result.state}")
-    return 1 if failed else 0
+    results = run_backfill(args.start, args.end, source, warehouse, args.reverse, hourly=args.hourly)
+    return 1 if any(result.state != "success" for result in results) else 0
 
 
 if __name__ == "__main__":

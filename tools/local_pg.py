@@ -1,10 +1,15 @@
 """The embedded PostgreSQL of local runs and tests (the ``pgserver`` package).
 
-No server to install and no root needed: the server's files live in
-``.local/pg`` (or ``$SPARKIFY_PGDATA``), it listens on a Unix socket only, and
-it keeps running between commands until ``python tools/local_pg.py stop``.
-It holds two databases: ``airflow`` (Airflow's metadata) and ``sparkify``
-(the default warehouse).
+No server to install: the server's files live in ``.local/pg`` (or
+``$SPARKIFY_PGDATA``), it listens on a Unix socket only (no port to clash
+with), and it keeps running between commands until ``stop``. Run as root,
+pgserver runs it as a ``pgserver`` system user it creates. It holds the
+databases ``airflow`` (Airflow's metadata) and ``sparkify`` (the default
+warehouse); tests add their own.
+
+Starting and creating databases take a file lock beside the data folder, so
+processes that start at once (two backfills, a test run and a backfill) get
+one server and one copy of each database.
 
     python tools/local_pg.py start | stop | status | uri [DATABASE]
 """
@@ -12,14 +17,18 @@ It holds two databases: ``airflow`` (Airflow's metadata) and ``sparkify``
 from __future__ import annotations
 
 import argparse
+import fcntl
 import logging
 import os
 import sys
 import warnings
-from functools import cache
+from collections.abc import Generator
+from contextlib import contextmanager
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+#: The databases ``start`` creates.
+DATABASES = ("airflow", "sparkify")
 # pgserver warns when XDG_RUNTIME_DIR is unset (it falls back to /tmp), and logs at
 # interpreter exit, after pytest may have closed the streams: neither helps a user.
 warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
@@ -30,73 +39,102 @@ def data_dir() -> Path:
     return Path(os.environ.get("SPARKIFY_PGDATA", REPO / ".local" / "pg")).resolve()
 
 
-@cache
-def _server():
-    """Start the server if it is not running (pgserver serialises this across processes)."""
-    import pgserver
+@contextmanager
+def _locked() -> Generator[None, None, None]:
+    """Hold the server's lock file (``<data dir>.lock``) until the block ends."""
+    lock_path = data_dir().with_name(data_dir().name + ".lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("a") as lock_file:
+        fcntl.flock(lock_file, fcntl.LOCK_EX)
+        yield
 
-    path = data_dir()
-    path.mkdir(parents=True, exist_ok=True)
-    return pgserver.get_server(path, cleanup_mode=None)
+
+def _postmaster(ready: bool = True):
+    """The server's ``postmaster.pid`` record if a postgres process owns it (and, by default,
+    reports itself ready), else None.
+
+    pgserver trusts any live process with the recorded pid; after a reboot that
+    pid may belong to something else, so the process must also be a postgres.
+    """
+    import psutil
+    from pgserver.utils import PostmasterInfo
+
+    try:
+        info = PostmasterInfo.read_from_pgdata(data_dir())
+    except (AssertionError, ValueError):  # postgres is still writing the file
+        return None
+    try:
+        alive = info is not None and info.is_running() and info.process.name() == "postgres"
+    except psutil.Error:  # the process ended while we looked
+        alive = False
+    return info if alive and (info.status == "ready" or not ready) else None
 
 
 def ensure_server() -> str:
-    """Start the server if needed; the URI of its ``postgres`` database."""
-    return _server().get_uri("postgres")
+    """Start the server unless it runs; the URI of its ``postgres`` maintenance database."""
+    info = _postmaster()
+    if info is None:
+        import pgserver
+
+        with _locked():
+            info = _postmaster()
+            if info is None:
+                if _postmaster(ready=False) is None:
+                    # A record left by a server that no longer runs: pgserver would believe it.
+                    (data_dir() / "postmaster.pid").unlink(missing_ok=True)
+                data_dir().mkdir(parents=True, exist_ok=True)
+                pgserver.get_server(data_dir(), cleanup_mode=None)
+                info = _postmaster()
+    return info.get_uri(database="postgres")
 
 
 def database_uri(dbname: str) -> str:
-    """A libpq URI for a database of the embedded server (``?host=`` names its socket folder)."""
-    return _server().get_uri(dbname)
+    """A libpq URI for a database of the running server (``?host=`` names its socket folder)."""
+    info = _postmaster()
+    if info is None:
+        raise RuntimeError(f"the embedded PostgreSQL in {data_dir()} is not running")
+    return info.get_uri(database=dbname)
 
 
 def ensure_database(dbname: str) -> str:
-    """Create the database if it is missing (safe when two processes race); its URI."""
+    """Start the server and create the database if either is missing; its URI."""
     import psycopg
-    from psycopg import errors, sql
+    from psycopg import sql
 
-    with psycopg.connect(ensure_server(), autocommit=True) as admin:
-        exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone()
-        if not exists:
-            try:
-                admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
-            except (errors.DuplicateDatabase, errors.UniqueViolation):
-                pass  # another process created it first
+    admin_uri = ensure_server()
+    with _locked(), psycopg.connect(admin_uri, autocommit=True) as admin:
+        if not admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone():
+            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
     return database_uri(dbname)
 
 
-def is_running() -> bool:
-    from pgserver.utils import PostmasterInfo
-
-    info = PostmasterInfo.read_from_pgdata(data_dir()) if (data_dir() / "PG_VERSION").exists() else None
-    return info is not None and info.is_running()
-
-
 def stop_server() -> bool:
-    """Stop the server if it runs; whether it did."""
-    if not is_running():
-        return False
+    """Stop the server if it runs (fast shutdown: open sessions are ended); whether it did."""
     from pgserver._commands import pg_ctl
 
-    user = "pgserver" if hasattr(os, "geteuid") and os.geteuid() == 0 else None
-    pg_ctl(["-w", "stop"], pgdata=data_dir(), user=user)
-    return True
+    with _locked():
+        if _postmaster() is None:
+            return False
+        user = "pgserver" if os.geteuid() == 0 else None
+        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=data_dir(), user=user)
+        return True
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=["start", "stop", "status", "uri"])
-    parser.add_argument("database", nargs="?", default="sparkify")
+    parser.add_argument("database", nargs="?", default="sparkify", help="for uri (default: sparkify)")
     args = parser.parse_args(argv)
     if args.command == "start":
-        ensure_database("airflow")
-        ensure_database("sparkify")
-        print(f"embedded PostgreSQL running in {data_dir()}")
+        for database in DATABASES:
+            ensure_database(database)
+        print(f"embedded PostgreSQL running in {data_dir()}: {ensure_server()}")
     elif args.command == "stop":
         print("stopped" if stop_server() else "not running")
     elif args.command == "status":
-        print(f"running in {data_dir()}" if is_running() else "not running")
-        return 0 if is_running() else 3
+        info = _postmaster()
+        print(f"running (pid {info.pid}) in {data_dir()}: {info.get_uri()}" if info else "not running")
+        return 0 if info else 3
     else:
         print(ensure_database(args.database))
     return 0
