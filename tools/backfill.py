@@ -53,9 +53,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TextIO
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import psycopg
 
-import psycopg  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tools import local_pg  # noqa: E402
 from tools.airflow_env import DEFAULT_SOURCE, airflow_environ, file_uri, masked  # noqa: E402
@@ -255,7 +255,8 @@ def run_backfill(
             runs.reverse()
         warm_up = time.monotonic() - began
         print(
-            f"Warm-up {warm_up:.1f} s (metadata database {metadata} in {check_seconds:.1f} s); {len(runs)} runs",
+            f"Warm-up {warm_up:.1f} s (metadata database {metadata} in {check_seconds:.1f} s); "
+            f"{len(runs)} {'run' if len(runs) == 1 else 'runs'}",
             file=console,
             flush=True,
         )
