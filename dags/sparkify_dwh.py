@@ -12,7 +12,10 @@ same rows, paying Airflow's per-task cost once a day rather than 24 times.
    `staging_songs`, each as a batch owned by this run.
 3. **load_songplays**: the hour's `NextSong` events become songplays,
    replacing whatever that hour held before.
-4. **load_users**, **load_songs**, **load_artists**, **load_time**, in parallel.
+4. **load_users**, **load_songs**, **load_artists**, **load_time**, in parallel,
+   with **match_late_songs**: songplays of the last
+   `sparkify_late_song_lookback_hours` (default 168) whose song only now
+   reached the catalog get their `song_id` and `artist_id`.
 5. **run_quality_checks**: keys present and unique, songplays equal to the
    staged plays, every songplay with its user and time rows.
 
@@ -59,6 +62,8 @@ REDSHIFT = {
 }
 #: Seconds a play's length may differ from the catalog song's duration and still match it.
 DURATION_TOLERANCE = 0.5
+#: How far back a song arriving late in the catalog still fills in earlier songplays.
+LATE_SONG_LOOKBACK_HOURS = "{{ var.value.get('sparkify_late_song_lookback_hours', '168') }}"
 
 default_args = {
     "owner": "sparkify",
@@ -109,6 +114,15 @@ def build_pipeline() -> None:
         table="songplays",
         sql="load/songplays.sql",
         parameters={"duration_tolerance": DURATION_TOLERANCE},
+        redshift_conn_id=WAREHOUSE,
+    )
+
+    match_late_songs = LoadFactOperator(
+        task_id="match_late_songs",
+        table="songplays",
+        mode="update",
+        sql="load/songplays_late_songs.sql",
+        parameters={"duration_tolerance": DURATION_TOLERANCE, "lookback_hours": LATE_SONG_LOOKBACK_HOURS},
         redshift_conn_id=WAREHOUSE,
     )
 
@@ -165,7 +179,7 @@ def build_pipeline() -> None:
         create_tables,
         [stage_events, stage_songs],
         load_songplays,
-        load_dimensions,
+        [*load_dimensions, match_late_songs],
         run_quality_checks,
         end,
     )

@@ -17,7 +17,8 @@ EDGES = {
     "create_tables": {"stage_events", "stage_songs"},
     "stage_events": {"load_songplays"},
     "stage_songs": {"load_songplays"},
-    "load_songplays": {"load_users", "load_songs", "load_artists", "load_time"},
+    "load_songplays": {"load_users", "load_songs", "load_artists", "load_time", "match_late_songs"},
+    "match_late_songs": {"run_quality_checks"},
     "load_users": {"run_quality_checks"},
     "load_songs": {"run_quality_checks"},
     "load_artists": {"run_quality_checks"},
@@ -85,8 +86,8 @@ def test_every_sql_file_a_task_names_was_found(dag):
     """Parsing replaces a top-level ``.sql`` name by the file's text (a name left as it
     is was not found); check files nested in a list are read when the task renders."""
     loaded = [dag.get_task("create_tables").sql]
-    loaded += [dag.get_task(task_id).sql for task_id in EDGES if task_id.startswith("load_")]
-    assert len(loaded) == 6
+    loaded += [dag.get_task(task_id).sql for task_id in EDGES if task_id.startswith(("load_", "match_"))]
+    assert len(loaded) == 7
     for text in loaded:
         assert text.startswith("-- "), text
     checks = dag.get_task("run_quality_checks").checks

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from collections import Counter
@@ -125,3 +126,23 @@ def test_hourly_layout_with_several_files_per_hour(warehouse_uri, tmp_path):
     generate(source, START, end, events_per_day=400, songs=150, users=20, layout="hourly", files_per_hour=3, seed=11)
     backfill(source, warehouse_uri, START, end, env={"AIRFLOW_VAR_SPARKIFY_LOG_LAYOUT": "hourly"})
     assert_matches_reference(warehouse_uri, build_reference(source, START, end))
+
+
+def test_songs_that_land_after_their_plays_are_matched_by_a_later_run(daily_source, reference, warehouse_uri, tmp_path):
+    """A third of the catalog arrives a day late: the second day's run fills in the first day's plays."""
+    source = tmp_path / "bucket"
+    shutil.copytree(daily_source, source)
+    late = sorted((source / "song_data").rglob("*.json"))[::3]
+    held_back = tmp_path / "late"
+    for path in late:
+        target = held_back / path.relative_to(source)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        path.rename(target)
+    backfill(source, warehouse_uri, START, START + timedelta(days=1))
+    with psycopg.connect(warehouse_uri) as connection:
+        (unmatched_first_day,) = connection.execute("SELECT COUNT(*) FROM songplays WHERE song_id IS NULL").fetchone()
+    shutil.copytree(held_back, source, dirs_exist_ok=True)
+    backfill(source, warehouse_uri, START + timedelta(days=1), END)
+    assert_matches_reference(warehouse_uri, reference)
+    assert unmatched_first_day > sum(count for row, count in reference["songplays"].items()
+                                     if row[0] < START + timedelta(days=1) and row[3] is None)

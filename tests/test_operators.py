@@ -274,3 +274,33 @@ def test_check_catches_songplays_that_differ_from_staged_plays(warehouse, bucket
     with pytest.raises(AirflowFailException, match="songplays minus staged NextSong events in the interval: "
                                                    "expected == 0, got -1"):
         quality(SHIPPED_CHECKS[2:3])
+
+
+def match_late_songs(run_id: str, start: datetime, lookback_hours: int = 168) -> dict:
+    operator = LoadFactOperator(task_id="match_late_songs", table="songplays", mode="update",
+                                sql=sql_file("load/songplays_late_songs.sql"),
+                                parameters={"duration_tolerance": 0.5, "lookback_hours": str(lookback_hours)})
+    return operator.execute(run_context(start, run_id))
+
+
+def test_a_song_that_lands_after_its_plays_fills_them_in_within_the_look_back(warehouse, tmp_path):
+    root = tmp_path / "bucket"
+    write_lines(root / DAY_KEY, [event(20, item=1, song="Late hit", artist="Slow band", length=180.0)])
+    write_song(root, "TRAAAAW128F429D538", song("SOA", "Song A", "ARA", "Artist A", 200.0))
+    stage_events(root)
+    stage_songs(root)
+    load_songplays()
+    assert rows(warehouse, "SELECT song_id FROM songplays") == [(None,)]
+
+    write_song(root, "TRBBBBW128F429D538", song("SOLATE", "Late hit", "ARSLOW", "Slow band", 180.2))
+    three_hours_later = HOUR.replace(hour=3)
+    stage_songs(root, run_id="run_2")
+    assert match_late_songs("run_2", three_hours_later, lookback_hours=2)["updated"] == 0  # beyond the look-back
+    assert match_late_songs("run_2", three_hours_later)["updated"] == 1
+    assert match_late_songs("run_2", three_hours_later)["updated"] == 0  # idempotent
+    assert rows(warehouse, "SELECT song_id, artist_id FROM songplays") == [("SOLATE", "ARSLOW")]
+
+
+def test_fact_load_rejects_an_unknown_mode(warehouse):
+    with pytest.raises(AirflowFailException, match="unknown mode"):
+        LoadFactOperator(task_id="x", table="songplays", sql="SELECT 1", mode="merge").execute(run_context(HOUR))

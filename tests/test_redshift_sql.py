@@ -186,6 +186,16 @@ def test_fact_load_deletes_then_inserts_under_a_lock(redshift):
     assert_transaction_safe(redshift)
 
 
+def test_late_song_matching_is_an_update_under_the_fact_lock(redshift):
+    LoadFactOperator(task_id="f", table="songplays", mode="update", sql=sql_file("load/songplays_late_songs.sql"),
+                     parameters={"duration_tolerance": 0.5, "lookback_hours": "168"}).execute(run_context(HOUR))
+    statements = normalized(redshift.statements)
+    assert statements[0] == 'LOCK "songplays"'
+    assert statements[1].startswith("UPDATE songplays SET song_id = late.song_id")
+    assert len(statements) == 2
+    assert_transaction_safe(redshift)
+
+
 @pytest.mark.parametrize(("mode", "kwargs", "expected"), [
     ("truncate-insert", {}, ['LOCK "songs"', 'DELETE FROM "songs"', 'INSERT INTO "songs" SELECT']),
     ("append", {}, ['LOCK "songs"', 'INSERT INTO "songs" SELECT']),

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowFailException
 
 from sparkify.warehouse import (
     execute_statements,
@@ -20,6 +21,10 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
+#: Each mode's statement template in include/sql/modes.
+MODES = {"replace-interval": "modes/replace_interval.sql", "update": "modes/update_facts.sql"}
+
+
 class LoadFactOperator(BaseOperator):
     """
     Replace a fact table's rows of the run's data interval with the rows a select returns.
@@ -27,12 +32,15 @@ class LoadFactOperator(BaseOperator):
     Deleting the interval and inserting happen in one transaction under a table
     lock, so a retry, a re-run or two runs of the same hour at once leave
     exactly one copy of each fact, and readers never see the interval half-loaded.
+    In ``update`` mode the SQL is an UPDATE of facts already loaded (late-arriving
+    dimensions), run under the same lock.
 
     :param table: the fact table (templated)
-    :param sql: a SELECT returning the table's columns in order, or a ``.sql`` file
-        holding one (templated); it may use the run parameters ``%(batch_id)s``,
-        ``%(interval_start)s``, ``%(interval_end)s``, ``%(start_ms)s``, ``%(end_ms)s``
-        and any given in ``parameters``
+    :param sql: a SELECT returning the table's columns in order (or, in ``update``
+        mode, an UPDATE), or a ``.sql`` file holding one (templated); it may use the
+        run parameters ``%(batch_id)s``, ``%(interval_start)s``, ``%(interval_end)s``,
+        ``%(start_ms)s``, ``%(end_ms)s`` and any given in ``parameters``
+    :param mode: ``replace-interval`` (default) or ``update``
     :param interval_column: the timestamp column that places a row in an interval
     :param parameters: extra bound parameters for the select (templated)
     :param redshift_conn_id: warehouse connection, of type postgres or redshift (templated)
@@ -48,6 +56,7 @@ class LoadFactOperator(BaseOperator):
         *,
         table: str,
         sql: str,
+        mode: str = "replace-interval",
         interval_column: str = "start_time",
         parameters: dict[str, Any] | None = None,
         redshift_conn_id: str = "sparkify_warehouse",
@@ -56,14 +65,17 @@ class LoadFactOperator(BaseOperator):
         super().__init__(**kwargs)
         self.table = table
         self.sql = sql
+        self.mode = mode
         self.interval_column = interval_column
         self.parameters = parameters or {}
         self.redshift_conn_id = redshift_conn_id
 
     def execute(self, context: Context) -> dict[str, Any]:
+        if self.mode not in MODES:
+            raise AirflowFailException(f"unknown mode {self.mode!r}; use one of {sorted(MODES)}")
         hook, dialect = warehouse_hook(self.redshift_conn_id)
         statements = render_statements(
-            "modes/replace_interval.sql",
+            MODES[self.mode],
             dialect=dialect,
             table=quote_identifier(self.table),
             interval_column=quote_identifier(self.interval_column),
@@ -71,7 +83,11 @@ class LoadFactOperator(BaseOperator):
         )
         parameters = {**run_parameters(context), **self.parameters}
         with transaction(hook, dialect) as cursor:
-            _, deleted, inserted, *_ = execute_statements(cursor, statements, parameters)
+            counts = execute_statements(cursor, statements, parameters)
+        if self.mode == "update":
+            self.log.info("%s: updated %d rows", self.table, counts[1])
+            return {"table": self.table, "updated": counts[1]}
+        _, deleted, inserted, *_ = counts
         self.log.info(
             "%s, %s to %s: replaced %d rows with %d",
             self.table, parameters["interval_start"], parameters["interval_end"], deleted, inserted,

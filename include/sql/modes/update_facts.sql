@@ -1,0 +1,4 @@
+-- Runs an UPDATE of a fact table under the table lock, so it serialises with the interval loads.
+{%- import 'macros/dialect.sql' as d %}
+{{ d.lock(dialect, table) }};
+{{ select }};
