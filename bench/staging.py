@@ -98,7 +98,7 @@ def child_stage(folder: Path) -> None:
     began = time.perf_counter()
     result = operator.execute(context)
     seconds = time.perf_counter() - began
-    print(json.dumps({"seconds": seconds, "rows": result["rows"], "peak_mb": peak_memory_mb()}))
+    print(json.dumps({"seconds": seconds, "rows": result["rows_written"], "peak_mb": peak_memory_mb()}))
 
 
 def csv_files(folder: Path, streams: int) -> list[Path]:

@@ -97,7 +97,7 @@ def bucket(tmp_path: Path) -> Path:
 
 
 def test_stage_events_streams_every_line_into_the_runs_batch(warehouse, bucket):
-    assert stage_events(bucket)["rows"] == 5
+    assert stage_events(bucket)["rows_written"] == 5
     assert rows(warehouse, "SELECT count(*), min(batch_id), max(user_id) FROM staging_events") == [(5, "run_1", "39")]
     first_play = "SELECT first_name, session_id, registration FROM staging_events WHERE item_in_session = 1"
     assert rows(warehouse, first_play) == [("Walter", 1, 1540919166796.0)]
@@ -117,23 +117,23 @@ def test_stage_events_hourly_prefix_reads_every_object_under_it(warehouse, tmp_p
     write_lines(root / "log_data/2018/11/01/00/part-1.json", [event(2, item=2), event(3, item=3)])
     write_lines(root / "log_data/2018/11/01/01/part-0.json", [event(3601, item=4)])
     result = stage_events(root, key="log_data/2018/11/01/00/")
-    assert (result["objects"], result["rows"]) == (2, 3)
+    assert (result["object_count"], result["rows_written"]) == (2, 3)
     hour_pattern = stage_events(root, key="log_data/%Y/%m/%d/%H/")
-    assert (hour_pattern["objects"], hour_pattern["rows"]) == (2, 3)
+    assert (hour_pattern["object_count"], hour_pattern["rows_written"]) == (2, 3)
     whole_day = stage_events(root, key="log_data/%Y/%m/%d/%H/", hours=24)
-    assert (whole_day["objects"], whole_day["rows"]) == (3, 4)
+    assert (whole_day["object_count"], whole_day["rows_written"]) == (3, 4)
 
 
 def test_stage_events_daily_pattern_reads_each_day_of_the_interval_once(warehouse, bucket):
     write_lines(bucket / "log_data/2018/11/2018-11-02-events.json", [event(86_400 + 1)])
     pattern = "log_data/%Y/%m/%Y-%m-%d-events.json"
-    assert stage_events(bucket, key=pattern, start=HOUR.replace(hour=23), hours=2)["objects"] == 2
-    assert stage_events(bucket, key=pattern, hours=24)["rows"] == 5
+    assert stage_events(bucket, key=pattern, start=HOUR.replace(hour=23), hours=2)["object_count"] == 2
+    assert stage_events(bucket, key=pattern, hours=24)["rows_written"] == 5
 
 
 def test_stage_events_missing_object_is_an_empty_hour(warehouse, bucket):
     result = stage_events(bucket, key="log_data/2018/11/2018-11-02-events.json")
-    assert (result["objects"], result["rows"]) == (0, 0)
+    assert (result["object_count"], result["rows_written"]) == (0, 0)
 
 
 def test_stage_events_bad_line_names_object_and_line_and_commits_nothing(warehouse, bucket):
@@ -151,11 +151,11 @@ def test_stage_from_a_missing_folder_is_a_clear_error(warehouse, tmp_path):
 
 
 def test_stage_songs_is_incremental_and_a_retry_restages_its_own_files(warehouse, bucket):
-    assert stage_songs(bucket, "run_1")["objects"] == 1
-    assert stage_songs(bucket, "run_2")["objects"] == 0
+    assert stage_songs(bucket, "run_1")["object_count"] == 1
+    assert stage_songs(bucket, "run_2")["object_count"] == 0
     write_song(bucket, "TRBBBBW128F429D538", song("SOB", "Song B", "ARB", "Artist B", 100.0))
-    assert stage_songs(bucket, "run_3")["objects"] == 1
-    assert stage_songs(bucket, "run_1")["objects"] == 1
+    assert stage_songs(bucket, "run_3")["object_count"] == 1
+    assert stage_songs(bucket, "run_1")["object_count"] == 1
     assert rows(warehouse, "SELECT batch_id, song_id FROM staging_songs ORDER BY 2") == [
         ("run_1", "SOA"), ("run_3", "SOB"),
     ]
@@ -165,12 +165,11 @@ def test_stage_songs_is_incremental_and_a_retry_restages_its_own_files(warehouse
 def test_load_songplays_matches_catalog_and_replaces_only_its_interval(warehouse, bucket):
     stage_events(bucket)
     stage_songs(bucket)
-    assert load_songplays()["inserted"] == 2
+    assert load_songplays()["rows_written"] == 2
     assert rows(warehouse, "SELECT user_id, song_id, artist_id, session_id FROM songplays ORDER BY start_time") \
         == [("39", "SOA", "ARA", 1), ("39", None, None, 1)]
-    assert load_songplays(start=HOUR.replace(hour=1))["inserted"] == 1
-    again = load_songplays()
-    assert (again["deleted"], again["inserted"]) == (2, 2)
+    assert load_songplays(start=HOUR.replace(hour=1))["rows_written"] == 1
+    assert load_songplays()["rows_written"] == 2
     assert rows(warehouse, "SELECT count(*), count(DISTINCT songplay_id) FROM songplays") == [(3, 3)]
 
 
@@ -210,16 +209,16 @@ def test_users_upsert_keeps_the_latest_event_whatever_the_load_order(warehouse, 
 
 def test_dimension_modes(warehouse, bucket):
     stage_songs(bucket)
-    assert load_dimension("songs", "upsert", key="song_id")["written"] == 1
-    assert load_dimension("songs", "upsert", key="song_id")["written"] == 1
-    assert load_dimension("artists", "truncate-insert")["written"] == 1
-    assert load_dimension("artists", "truncate-insert")["written"] == 1
+    assert load_dimension("songs", "upsert", key="song_id")["rows_written"] == 1
+    assert load_dimension("songs", "upsert", key="song_id")["rows_written"] == 1
+    assert load_dimension("artists", "truncate-insert")["rows_written"] == 1
+    assert load_dimension("artists", "truncate-insert")["rows_written"] == 1
     assert rows(warehouse, "SELECT song_id FROM songs") == [("SOA",)]
     assert rows(warehouse, "SELECT artist_id, name FROM artists") == [("ARA", "Artist A")]
     stage_events(bucket)
     load_songplays()
-    assert load_dimension("time", "append")["written"] == 2
-    assert load_dimension("time", "append")["written"] == 0
+    assert load_dimension("time", "append")["rows_written"] == 2
+    assert load_dimension("time", "append")["rows_written"] == 0
     assert rows(warehouse, 'SELECT hour, day, week, month, year, weekday FROM "time" LIMIT 1') \
         == [(0, 1, 44, 11, 2018, 4)]
 
@@ -295,12 +294,38 @@ def test_a_song_that_lands_after_its_plays_fills_them_in_within_the_look_back(wa
     write_song(root, "TRBBBBW128F429D538", song("SOLATE", "Late hit", "ARSLOW", "Slow band", 180.2))
     three_hours_later = HOUR.replace(hour=3)
     stage_songs(root, run_id="run_2")
-    assert match_late_songs("run_2", three_hours_later, lookback_hours=2)["updated"] == 0  # beyond the look-back
-    assert match_late_songs("run_2", three_hours_later)["updated"] == 1
-    assert match_late_songs("run_2", three_hours_later)["updated"] == 0  # idempotent
+    assert match_late_songs("run_2", three_hours_later, lookback_hours=2)["rows_written"] == 0  # beyond the look-back
+    assert match_late_songs("run_2", three_hours_later)["rows_written"] == 1
+    assert match_late_songs("run_2", three_hours_later)["rows_written"] == 0  # idempotent
     assert rows(warehouse, "SELECT song_id, artist_id FROM songplays") == [("SOLATE", "ARSLOW")]
 
 
 def test_fact_load_rejects_an_unknown_mode(warehouse):
     with pytest.raises(AirflowFailException, match="unknown mode"):
         LoadFactOperator(task_id="x", table="songplays", sql="SELECT 1", mode="merge").execute(run_context(HOUR))
+
+
+def test_every_task_leaves_an_audit_record_and_a_retry_replaces_it(warehouse, bucket):
+    stage_events(bucket)
+    stage_events(bucket)  # a retry of the same run
+    stage_songs(bucket)
+    result = load_songplays()
+    load_dimension("users", "upsert", key="user_id", version_column="last_seen_at")
+    assert result == {"batch_id": "run_1", "task_id": "load_songplays", "table_name": "songplays", "rows_read": 2,
+                      "rows_written": 2, "rows_rejected": 0, "object_count": 0}
+    audit = rows(warehouse, "SELECT task_id, table_name, rows_read, rows_written, rows_rejected, object_count, "
+                            "source_objects FROM load_audit WHERE batch_id = 'run_1' ORDER BY task_id")
+    assert audit == [
+        ("load_songplays", "songplays", 2, 2, 0, 0, None),
+        ("load_users", "users", 1, 1, 0, 0, None),
+        ("stage_events", "staging_events", 5, 5, 0, 1, (bucket / DAY_KEY).as_uri()),
+        ("stage_songs", "staging_songs", 1, 1, 0, 1, next((bucket / "song_data").rglob("*.json")).as_uri()),
+    ]
+
+
+def test_a_failed_load_leaves_no_audit_record(warehouse, bucket):
+    path = bucket / DAY_KEY
+    path.write_text(path.read_text() + '\n{"broken')
+    with pytest.raises(AirflowFailException):
+        stage_events(bucket)
+    assert rows(warehouse, "SELECT count(*) FROM load_audit") == [(0,)]

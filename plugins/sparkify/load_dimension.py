@@ -11,6 +11,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from sparkify.warehouse import (
     execute_statements,
     quote_identifier,
+    record_load,
     render_statements,
     run_parameters,
     temp_table_name,
@@ -75,7 +76,7 @@ class LoadDimensionOperator(BaseOperator):
         self.parameters = parameters or {}
         self.redshift_conn_id = redshift_conn_id
 
-    def _statements(self, dialect: str) -> list[str]:
+    def _statements(self, dialect: str, incoming: str) -> list[str]:
         if self.mode not in MODES:
             raise AirflowFailException(f"unknown mode {self.mode!r}; use one of {sorted(MODES)}")
         if self.mode == "upsert" and not self.key:
@@ -87,18 +88,24 @@ class LoadDimensionOperator(BaseOperator):
             select=self.sql.strip().rstrip(";"),
             key=quote_identifier(self.key) if self.key else None,
             version_column=quote_identifier(self.version_column) if self.version_column else None,
-            incoming=temp_table_name("incoming"),
+            incoming=incoming,
         )
 
     def execute(self, context: Context) -> dict[str, Any]:
         hook, dialect = warehouse_hook(self.redshift_conn_id)
-        statements = self._statements(dialect)
+        incoming = temp_table_name("incoming")
+        statements = self._statements(dialect, incoming)
         parameters = {**run_parameters(context), **self.parameters}
         with transaction(hook, dialect) as cursor:
             counts = execute_statements(cursor, statements, parameters)
-        # The last INSERT into the table itself is the one that lands rows.
-        target = f"INSERT INTO {quote_identifier(self.table)}"
-        inserts = [count for statement, count in zip(statements, counts, strict=True) if statement.startswith(target)]
-        written = inserts[-1]
+            # Rows read: what the select returned (into the upsert's temporary table, if any);
+            # written: the last INSERT into the table itself.
+            inserted = {statement.split()[2]: count for statement, count in zip(statements, counts, strict=True)
+                        if statement.startswith("INSERT INTO")}
+            written = inserted[quote_identifier(self.table)]
+            audit = record_load(
+                cursor, parameters, task_id=self.task_id, table=self.table,
+                rows_read=inserted.get(incoming, written), rows_written=written,
+            )
         self.log.info("%s (%s): %d rows written", self.table, self.mode, written)
-        return {"table": self.table, "mode": self.mode, "written": written}
+        return audit

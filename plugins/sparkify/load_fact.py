@@ -11,6 +11,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from sparkify.warehouse import (
     execute_statements,
     quote_identifier,
+    record_load,
     render_statements,
     run_parameters,
     transaction,
@@ -84,12 +85,16 @@ class LoadFactOperator(BaseOperator):
         parameters = {**run_parameters(context), **self.parameters}
         with transaction(hook, dialect) as cursor:
             counts = execute_statements(cursor, statements, parameters)
+            # update: [lock, update]; replace-interval: [lock, delete, insert, analyze…]
+            written = counts[1] if self.mode == "update" else counts[2]
+            audit = record_load(
+                cursor, parameters, task_id=self.task_id, table=self.table, rows_read=written, rows_written=written,
+            )
         if self.mode == "update":
-            self.log.info("%s: updated %d rows", self.table, counts[1])
-            return {"table": self.table, "updated": counts[1]}
-        _, deleted, inserted, *_ = counts
-        self.log.info(
-            "%s, %s to %s: replaced %d rows with %d",
-            self.table, parameters["interval_start"], parameters["interval_end"], deleted, inserted,
-        )
-        return {"table": self.table, "deleted": deleted, "inserted": inserted}
+            self.log.info("%s: updated %d rows", self.table, written)
+        else:
+            self.log.info(
+                "%s, %s to %s: replaced %d rows with %d",
+                self.table, parameters["interval_start"], parameters["interval_end"], counts[1], written,
+            )
+        return audit

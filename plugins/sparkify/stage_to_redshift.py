@@ -21,6 +21,7 @@ from sparkify.warehouse import (
     execute_statements,
     quote_identifier,
     quote_literal,
+    record_load,
     render_statements,
     run_parameters,
     temp_table_name,
@@ -159,8 +160,12 @@ class StageToRedshiftOperator(BaseOperator):
                 rows = self._copy_from_stdin(cursor, source, objects, fields, variables, parameters)
             if objects:
                 execute_statements(cursor, render_statements("stage/analyze.sql", **variables), parameters)
+            audit = record_load(
+                cursor, parameters, task_id=self.task_id, table=self.table, rows_read=rows, rows_written=rows,
+                objects=[source.uri(key) for key in objects],
+            )
         self.log.info("Staged %s rows from %d objects into %s", rows, len(objects), self.table)
-        return {"table": self.table, "batch_id": parameters["batch_id"], "objects": len(objects), "rows": rows}
+        return audit
 
     def _objects_to_stage(
         self, cursor: Any, listed: dict[str, list[str]], source: ObjectSource, parameters: dict[str, Any]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from functools import cache
@@ -142,3 +142,41 @@ def transaction(hook: DbApiHook, dialect: str) -> Generator[Any]:
         raise
     finally:
         connection.close()
+
+
+#: How many source object URIs an audit record lists before it only counts them.
+AUDIT_OBJECTS_LISTED = 100
+
+
+def record_load(
+    cursor: Any,
+    parameters: dict[str, Any],
+    *,
+    task_id: str,
+    table: str,
+    rows_read: int | None,
+    rows_written: int | None,
+    rows_rejected: int = 0,
+    objects: Sequence[str] = (),
+) -> dict[str, Any]:
+    """Write the task's audit record in its transaction; the same figures, for the task's XCom."""
+    listed = "\n".join(objects[:AUDIT_OBJECTS_LISTED])
+    if len(objects) > AUDIT_OBJECTS_LISTED:
+        listed += f"\n… and {len(objects) - AUDIT_OBJECTS_LISTED} more"
+    record = {
+        "batch_id": parameters["batch_id"],
+        "task_id": task_id,
+        "table_name": table,
+        "rows_read": rows_read,
+        "rows_written": rows_written,
+        "rows_rejected": rows_rejected,
+        "object_count": len(objects),
+    }
+    audit_parameters = {
+        **parameters,
+        **record,
+        "source_objects": listed or None,
+        "recorded_at": datetime.now(timezone.utc).replace(tzinfo=None),
+    }
+    execute_statements(cursor, render_statements("audit/record_load.sql"), audit_parameters)
+    return record

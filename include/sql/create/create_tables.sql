@@ -55,6 +55,23 @@ CREATE TABLE IF NOT EXISTS staged_objects (
 ){{ d.table_layout(dialect, 'ALL') }};
 {{ d.index(dialect, 'staged_objects_batch_idx', 'staged_objects', 'batch_id') }}
 
+-- What each staging and load task did, per run and table, so a run can be reconciled later.
+-- rows_written is NULL where the warehouse does not report it to the client (Redshift COPY).
+CREATE TABLE IF NOT EXISTS load_audit (
+    batch_id        VARCHAR(256)   NOT NULL,
+    task_id         VARCHAR(256)   NOT NULL,
+    table_name      VARCHAR(128)   NOT NULL,
+    interval_start  TIMESTAMP      NOT NULL,
+    interval_end    TIMESTAMP      NOT NULL,
+    rows_read       BIGINT,
+    rows_written    BIGINT,
+    rows_rejected   BIGINT         NOT NULL,
+    object_count    INTEGER        NOT NULL,
+    source_objects  VARCHAR(65535),
+    recorded_at     TIMESTAMP      NOT NULL
+){{ d.table_layout(dialect, 'ALL', sortkey='interval_start') }};
+{{ d.index(dialect, 'load_audit_batch_idx', 'load_audit', 'batch_id') }}
+
 -- Fact: one row per NextSong event. songplay_id is the event's identity
 -- (ts-sessionId-itemInSession-userId), so a re-run produces the same ids.
 CREATE TABLE IF NOT EXISTS songplays (
