@@ -42,14 +42,22 @@ SNAPSHOT_QUERIES = {
 }
 
 
+def backfill_command(source: Path, warehouse: str, start: datetime, end: datetime, *extra: str) -> list[str]:
+    return [sys.executable, str(REPO / "tools" / "backfill.py"), "--from", start.isoformat(),
+            "--to", (end - timedelta(hours=1)).isoformat(), "--source", source.as_uri(), "--warehouse", warehouse,
+            *extra]
+
+
+def assert_succeeded(returncode: int, stdout: str, stderr: str) -> None:
+    assert returncode == 0, stdout[-3000:] + stderr[-5000:]
+    assert re.search(r"^(\d+) of \1 runs succeeded", stdout, re.MULTILINE), stdout
+
+
 def backfill(source: Path, warehouse: str, start: datetime, end: datetime, *extra: str, env: dict | None = None):
     """`make backfill` as a user runs it: a separate process, the real DAG, hour by hour."""
-    command = [sys.executable, str(REPO / "tools" / "backfill.py"), "--from", start.isoformat(),
-               "--to", (end - timedelta(hours=1)).isoformat(), "--source", source.as_uri(), "--warehouse", warehouse,
-               *extra]
+    command = backfill_command(source, warehouse, start, end, *extra)
     result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=900)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
-    assert re.search(r"^(\d+) of \1 runs succeeded", result.stdout, re.MULTILINE), result.stdout
+    assert_succeeded(result.returncode, result.stdout, result.stderr)
     return result
 
 
@@ -146,3 +154,17 @@ def test_songs_that_land_after_their_plays_are_matched_by_a_later_run(daily_sour
     assert_matches_reference(warehouse_uri, reference)
     assert unmatched_first_day > sum(count for row, count in reference["songplays"].items()
                                      if row[0] < START + timedelta(days=1) and row[3] is None)
+
+
+def test_two_backfills_at_once_over_overlapping_ranges(daily_source, reference, warehouse_uri):
+    """One by day, one hour by hour newest first, started together: both succeed, one warehouse."""
+    commands = [
+        backfill_command(daily_source, warehouse_uri, START, END),
+        backfill_command(daily_source, warehouse_uri, START + timedelta(hours=12), END, "--hourly", "--reverse"),
+    ]
+    processes = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for command in commands]
+    for process in processes:
+        stdout, stderr = process.communicate(timeout=900)
+        assert_succeeded(process.returncode, stdout, stderr)
+    assert_matches_reference(warehouse_uri, reference)
