@@ -42,10 +42,11 @@ SNAPSHOT_QUERIES = {
 }
 
 
-def backfill_command(source: Path, warehouse: str, start: datetime, end: datetime, *extra: str) -> list[str]:
+def backfill_command(source: Path | str, warehouse: str, start: datetime, end: datetime, *extra: str) -> list[str]:
+    """The backfill tool's command line; ``source`` is a local folder or a URI."""
+    uri = source.as_uri() if isinstance(source, Path) else source
     return [sys.executable, str(REPO / "tools" / "backfill.py"), "--from", start.isoformat(),
-            "--to", (end - timedelta(hours=1)).isoformat(), "--source", source.as_uri(), "--warehouse", warehouse,
-            *extra]
+            "--to", (end - timedelta(hours=1)).isoformat(), "--source", uri, "--warehouse", warehouse, *extra]
 
 
 def assert_succeeded(returncode: int, stdout: str, stderr: str) -> None:
