@@ -66,7 +66,9 @@ def aws_default(s3_endpoint, monkeypatch) -> dict:
     return connection
 
 
-def test_stage_from_s3_lists_reads_and_is_incremental(warehouse, bucket, aws_default):
+@pytest.mark.parametrize("small_object", [1 << 20, 1024], ids=["read-ahead", "streamed"])
+def test_stage_from_s3_lists_reads_and_is_incremental(warehouse, bucket, aws_default, monkeypatch, small_object):
+    monkeypatch.setattr("sparkify.sources.SMALL_OBJECT", small_object)
     source = f"s3://{BUCKET}/{PREFIX}"
 
     def stage(table, key, jsonpaths, run_id, incremental=False):

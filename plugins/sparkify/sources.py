@@ -1,11 +1,15 @@
 """The bucket the app writes to, as the staging operator sees it: a base URI
 (``s3://bucket/prefix`` or ``file:///folder``) under which keys are listed and
-objects streamed line by line, never read whole into memory.
+objects streamed line by line. Only small objects are ever held whole (S3 reads
+them ahead, concurrently, since a catalog is a million one-line files).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import unquote, urlsplit
@@ -14,6 +18,13 @@ from airflow.sdk.exceptions import AirflowFailException
 
 if TYPE_CHECKING:
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+
+#: Objects up to this size are read whole, ahead of their turn; larger ones are streamed.
+SMALL_OBJECT = 1 << 20
+#: Concurrent S3 reads, and how many objects may be fetched ahead (memory: at most
+#: READ_AHEAD small objects).
+READERS, READ_AHEAD = 8, 16
 
 
 class ObjectSource(Protocol):
@@ -26,6 +37,9 @@ class ObjectSource(Protocol):
 
     def iter_lines(self, key: str) -> Iterator[bytes]:
         """The object's lines, with or without a trailing newline."""
+
+    def read_objects(self, keys: list[str]) -> Iterator[tuple[str, Iterable[bytes]]]:
+        """Each object's lines, in the order of ``keys``."""
 
     def uri(self, key: str) -> str:
         """The object's full URI, for messages and for Redshift COPY."""
@@ -51,6 +65,10 @@ class LocalSource:
     def iter_lines(self, key: str) -> Iterator[bytes]:
         with open(self.root / key, "rb") as stream:
             yield from stream
+
+    def read_objects(self, keys: list[str]) -> Iterator[tuple[str, Iterable[bytes]]]:
+        for key in keys:
+            yield key, self.iter_lines(key)
 
     def uri(self, key: str) -> str:
         return f"{self.base_uri}/{key}"
@@ -79,11 +97,33 @@ class S3Source:
         return sorted(key[start:] for key in keys if not key.endswith("/"))
 
     def iter_lines(self, key: str) -> Iterator[bytes]:
-        body = self.hook.get_key(self._full_key(key), self.bucket).get()["Body"]
+        body = self.hook.get_conn().get_object(Bucket=self.bucket, Key=self._full_key(key))["Body"]
         try:
             yield from body.iter_lines(keepends=True)
         finally:
             body.close()
+
+    def read_objects(self, keys: list[str]) -> Iterator[tuple[str, Iterable[bytes]]]:
+        """Small objects are fetched ahead by a few threads (one boto3 client: it is thread-safe),
+        at most READ_AHEAD at a time; larger ones are streamed when their turn comes."""
+        client = self.hook.get_conn()
+
+        def fetch(key: str) -> Iterable[bytes]:
+            response = client.get_object(Bucket=self.bucket, Key=self._full_key(key))
+            if response["ContentLength"] > SMALL_OBJECT:
+                response["Body"].close()
+                return self.iter_lines(key)
+            return response["Body"].read().splitlines(keepends=True)
+
+        remaining = iter(keys)
+        with ThreadPoolExecutor(max_workers=READERS) as pool:
+            pending = deque((key, pool.submit(fetch, key)) for key in islice(remaining, READ_AHEAD))
+            while pending:
+                key, lines = pending.popleft()
+                following = next(remaining, None)
+                if following is not None:
+                    pending.append((following, pool.submit(fetch, following)))
+                yield key, lines.result()
 
     def uri(self, key: str) -> str:
         return f"{self.base_uri}/{key}"

@@ -6,7 +6,7 @@ import csv
 import io
 import json
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -195,8 +195,8 @@ class StageToRedshiftOperator(BaseOperator):
         rows = 0
         (copy_sql,) = render_statements("stage/copy_from_stdin.sql", **variables)
         with cursor.copy(copy_sql) as copy:
-            for key in objects:
-                for row in self._parse(source, key, fields):
+            for key, lines in source.read_objects(objects):
+                for row in self._parse(source.uri(key), lines, fields):
                     copy.write_row((*row, batch_id))
                     rows += 1
         if self.incremental and objects:
@@ -208,17 +208,17 @@ class StageToRedshiftOperator(BaseOperator):
         return rows
 
     @staticmethod
-    def _parse(source: ObjectSource, key: str, fields: list[str]) -> Iterator[tuple[Any, ...]]:
+    def _parse(uri: str, lines: Iterable[bytes], fields: list[str]) -> Iterator[tuple[Any, ...]]:
         """One tuple per JSON line, in JSONPaths order; a bad line names its object and line."""
-        for number, line in enumerate(source.iter_lines(key), start=1):
+        for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
             try:
                 record = orjson.loads(line)
             except orjson.JSONDecodeError as error:
-                raise AirflowFailException(f"{source.uri(key)} line {number}: not valid JSON ({error})") from None
+                raise AirflowFailException(f"{uri} line {number}: not valid JSON ({error})") from None
             if not isinstance(record, dict):
-                raise AirflowFailException(f"{source.uri(key)} line {number}: expected a JSON object")
+                raise AirflowFailException(f"{uri} line {number}: expected a JSON object")
             yield tuple(record.get(name) for name in fields)
 
     def _copy_from_s3(
