@@ -16,7 +16,7 @@ DEMO_START := 2018-11-01
 DEMO_END := 2018-11-02
 
 .DEFAULT_GOAL := help
-.PHONY: help venv sample-data demo backfill backfill-range report test lint pg-start pg-stop clean
+.PHONY: help venv sample-data demo backfill backfill-range report test lint bench airflow airflow-stop pg-start pg-stop clean
 
 help: ## List the targets
 	@echo "Targets:"
@@ -54,7 +54,17 @@ test: $(STAMP) ## Run the test suite (it starts the embedded PostgreSQL itself)
 	$(PY) -m pytest -q tests
 
 lint: $(STAMP) ## Lint the Python with ruff (Airflow rules included)
-	$(PY) -m ruff check dags plugins tools tests
+	$(PY) -m ruff check dags plugins tools tests bench
+
+bench: $(STAMP) ## Run the benchmarks (minutes; figures in bench/results, see bench/README.md)
+	$(PY) bench/staging.py --memory-gb 2
+	$(PY) bench/pipeline.py
+
+airflow: sample-data ## Start Airflow (UI on PORT, default 8080) with the DAGs; Ctrl-C stops it
+	$(PY) tools/airflow_services.py run --port $(or $(PORT),8080) $(if $(SOURCE),--source "$(SOURCE)") $(if $(WAREHOUSE),--warehouse "$(WAREHOUSE)")
+
+airflow-stop: $(STAMP) ## Stop an Airflow started with `make airflow` (or `tools/airflow_services.py start`)
+	$(PY) tools/airflow_services.py stop
 
 pg-start: $(STAMP) ## Start the embedded PostgreSQL (databases airflow and sparkify)
 	$(PY) tools/local_pg.py start
