@@ -1,48 +1,91 @@
-"""Write sample app data in the exact public formats, for any date range and size.
+"""Seeded sample data in the exact formats of the public Sparkify data set.
 
-    python tools/generate_data.py --out DIR --start 2018-11-01 [--end 2018-11-03 | --days 2]
-        [--events-per-day 270] [--songs 300] [--users 30] [--layout daily|hourly]
-        [--files-per-hour 1] [--match-ratio 0.6] [--seed 42]
+    python tools/generate_data.py --out DIR --start 2018-11-01 --end 2018-11-03 [--events-per-day 270]
+        [--songs 300] [--users 30] [--layout daily|hourly] [--files-per-hour 1] [--seed 42] [--match-ratio 0.6]
 
-Event logs are JSON lines with the app's camelCase fields, laid out by day
+``--start`` is included and ``--end`` excluded; both are dates or ISO
+datetimes, read as UTC when they carry no offset.
+
+The app's events are JSON lines (compact, ASCII with ``\\uXXXX`` escapes,
+slashes written ``\\/``), laid out by day
 (``log_data/YYYY/MM/YYYY-MM-DD-events.json``) or by hour
-(``log_data/YYYY/MM/DD/HH/YYYY-MM-DD-HH-events-N.json``); song metadata is one
-JSON object per file under ``song_data/A/B/C/``. The data carries the real
-quirks: nulls, logged-out events with an empty ``userId``, ``\\uXXXX`` escapes
-and quotes in strings, users who change level, plays that match the catalog
-and plays that do not, and files without a trailing newline. The same seed
-and arguments always write the same bytes. Files are streamed hour by hour,
-so any size fits in memory.
+(``log_data/YYYY/MM/DD/HH/YYYY-MM-DD-HH-events-N.json``, an hour's events dealt
+round-robin over ``--files-per-hour`` files); a day or hour without events has
+no file. The catalog is one JSON object per song under
+``song_data/A/B/C/TRABC….json``.
+
+The data carries the quirks the pipeline must survive: nulls, logged-out
+events with an empty ``userId``, escaped unicode and embedded quotes, users who
+upgrade and downgrade, plays that match the catalog exactly (about
+``--match-ratio`` of them) and plays that do not (unknown songs, a known title
+by another artist, a known song with another length), and every other log
+file without a final newline.
+
+Guarantees tests rely on: the same seed and arguments write the same bytes;
+every event has its own ``ts`` (so no user has two events at one instant);
+the events before any instant do not depend on ``--end``; an artist's details
+are the same in all its songs; titles are unique, so a (title, artist) pair
+names at most one song. Events are produced in time order by a simulation of
+overlapping listening sessions and streamed to their files, so memory does not
+grow with the size of a file.
 """
 
 from __future__ import annotations
 
 import argparse
+import heapq
 import itertools
 import json
+import math
+import os
 import random
 import string
 import sys
-from dataclasses import dataclass, field
+from bisect import bisect
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
+from typing import TextIO
 
 HOUR_MS = 3_600_000
-#: Relative activity by UTC hour: quiet nights, busy afternoons and evenings.
-HOURLY_WEIGHTS = [3, 2, 1, 1, 1, 1, 2, 3, 5, 6, 7, 8, 9, 10, 10, 11, 11, 12, 12, 11, 10, 8, 6, 4]
-NIGHT_HOURS = {2, 3, 4, 5}
+DAY_MS = 24 * HOUR_MS
 
-FIRST_NAMES = ["Walter", "Kaylee", "Jacob", "Chloe", "Lily", "Tegan", "Aleena", "Ryan", "Zoë", "Mohammad",
-               "José", "Anabelle", "Kinsley", "Rylan", "Jayden", "Matthew", "Ava", "Noël", "Sara", "Ethan"]
-LAST_NAMES = ["Frye", "Summers", "Klein", "Cuevas", "Koch", "Levine", "Kirby", "Smith", "Müller", "O'Brien",
-              "Núñez", "Simpson", "Perry", "Williams", "Jones", "Björk", "Hogan", "Rodriguez", "Lee", "Gonzalez"]
-LOCATIONS = ["San Francisco-Oakland-Hayward, CA", "Phoenix-Mesa-Scottsdale, AZ", "Atlanta-Sandy Springs-Roswell, GA",
-             "New York-Newark-Jersey City, NY-NJ-PA", "Chicago-Naperville-Elgin, IL-IN-WI",
-             "Houston-The Woodlands-Sugar Land, TX", "San Juan-Carolina-Caguas, PR", "Lansing-East Lansing, MI",
-             "Portland-South Portland, ME"]
+#: Relative number of sessions starting in each UTC hour: the listeners are in
+#: the Americas, so the evening peak is around 20-24 UTC and the night trough
+#: around 07-10 UTC, when an hour is often empty at the default volume.
+HOURLY_WEIGHTS = [9, 8, 7, 5, 4, 3, 2, 1, 1, 1, 2, 3, 4, 5, 6, 7, 8, 8, 9, 9, 10, 10, 10, 10]
+#: A logged-in session has 1 + floor(Exponential(mean 12)) events, a visitor's 1 to 3.
+SESSION_MEAN, VISITOR_SHARE, LOGOUT_SHARE = 12, 0.15, 0.3
+#: Events in an average session, which turns --events-per-day into a rate of session starts.
+MEAN_SESSION_EVENTS = (1 - VISITOR_SHARE) * (1 + 1 / math.expm1(1 / SESSION_MEAN)) + VISITOR_SHARE * 2
+#: Sessions are simulated from this long before the start and their earlier events
+#: dropped, so the first hour has sessions in progress like any other.
+WARM_UP_MS = 3 * HOUR_MS
+
+# One event line, keys in the app's order. Values are JSON-encoded beforehand
+# (see _json), except the ints and the level, which need no escaping.
+EVENT_LINE = (
+    '{"artist":%s,"auth":%s,"firstName":%s,"gender":%s,"itemInSession":%d,"lastName":%s,"length":%s,'
+    '"level":"%s","location":%s,"method":%s,"page":%s,"registration":%s,"sessionId":%d,"song":%s,'
+    '"status":%d,"ts":%d,"userAgent":%s,"userId":%s}\n'
+)
+
+FEMALE_NAMES = ["Kaylee", "Chloe", "Lily", "Tegan", "Aleena", "Zoë", "Anabelle", "Kinsley", "Ava", "Sara", "Renée",
+                "Jordyn", "Layla", "Chloé", "Stefany", "Ruby"]
+MALE_NAMES = ["Walter", "Jacob", "Ryan", "Mohammad", "José", "Rylan", "Jayden", "Matthew", "Noël", "Ethan", "Theo",
+              "Lucas", "Cienna", "Wyatt", "Jahiem", "Émile"]
+LAST_NAMES = ["Frye", "Summers", "Klein", "Cuevas", "Koch", "Levine", "Kirby", "Smith", "Müller", "O'Brien", "Núñez",
+              "Simpson", "Perry", "Williams", "Jones", "Hogan", "Rodriguez", "Lee", "Gonzalez", "Harrell", "Larson"]
+USER_LOCATIONS = [
+    "San Francisco-Oakland-Hayward, CA", "Phoenix-Mesa-Scottsdale, AZ", "Atlanta-Sandy Springs-Roswell, GA",
+    "New York-Newark-Jersey City, NY-NJ-PA", "Chicago-Naperville-Elgin, IL-IN-WI", "San Juan-Carolina-Caguas, PR",
+    "Houston-The Woodlands-Sugar Land, TX", "Lansing-East Lansing, MI", "Portland-South Portland, ME",
+    "Tampa-St. Petersburg-Clearwater, FL", "Waterloo-Cedar Falls, IA", "Janesville-Beloit, WI",
+]
 USER_AGENTS = [
-    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_9_4) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/36.0.1985.143 Safari/537.36",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_9_4) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/36.0.1985.143 "
+    "Safari/537.36",
     "Mozilla/5.0 (Windows NT 6.1; WOW64; rv:31.0) Gecko/20100101 Firefox/31.0",
     "Mozilla/5.0 (iPhone; CPU iPhone OS 7_1_2 like Mac OS X) AppleWebKit/537.51.2 (KHTML, like Gecko) "
     "Version/7.0 Mobile/11D257 Safari/9537.53",
@@ -50,284 +93,448 @@ USER_AGENTS = [
     "Chrome/36.0.1985.125 Safari/537.36",
     "Mozilla/5.0 (compatible; MSIE 10.0; Windows NT 6.1; WOW64; Trident/6.0)",
 ]
-WORDS = ["Love", "Night", "Fire", "Blue", "Heart", "Rain", "Dream", "Road", "Summer", "Ghost", "Gold", "River",
-         "Shadow", "Dance", "Light", "Stone", "Wild", "Silver", "Echo", "Paper", "Café", "Mañana", "Señor", "Déjà Vu",
-         "Über", "Niño", "Smörgås"]
+
+# Real artists first: they are the most played, so their accents and quotes
+# reach the event logs even in a small sample. Location "" and None, and
+# missing coordinates, are all in the public catalog.
+FEATURED_ARTISTS = [
+    ("Beyoncé", "Houston, TX", 29.76078, -95.36952, ["Halo", "Déjà Vu"]),
+    ("Björk", "Reykjavík, Iceland", 64.13548, -21.89541, ["Jóga", "Hyperballad"]),
+    ("Dwight Yoakam", "Pikeville, KY", 37.47934, -82.51849, ["You're The One"]),
+    ("David Bowie", "", None, None, ['"Heroes"', "Life On Mars?"]),
+    ("Sigur Rós", "Reykjavík, Iceland", None, None, ["Hoppípolla"]),
+    ("Mötley Crüe", None, None, None, ["Kickstart My Heart"]),
+    ("Kings Of Leon", "Nashville, TN", 36.16778, -86.77836, ["Use Somebody", "Sex on Fire"]),
+]
+ARTIST_WORDS = ["Black", "Silver", "Electric", "Velvet", "Crimson", "Golden", "Lonely", "Midnight", "Neon", "Wild",
+                "Crystal", "Broken", "Señor", "Über", "Château", "Arctic", "Paper", "Royal", "Sonic", "Quiet"]
+ARTIST_NOUNS = ["Keys", "Wolves", "Horses", "Tigers", "Engines", "Saints", "Rivers", "Ghosts", "Kings", "Machines",
+                "Niños", "Cafés", "Brüder", "Fjörds", "Lights", "Sisters", "Monkeys", "Pilots", "Hearts", "Strangers"]
+TITLE_WORDS = ["Love", "Night", "Fire", "Blue", "Heart", "Rain", "Dream", "Road", "Summer", "Ghost", "Gold", "River",
+               "Shadow", "Dance", "Light", "Stone", "Wild", "Echo", "Paper", "Café", "Mañana", "Corazón", "Über",
+               "Niño", "Smörgåsbord", "Home", "Again", "Tonight", "Forever", "Radio", "Money", "Angel", "Crazy"]
 ARTIST_LOCATIONS = ["California - LA", "Hamburg, Germany", "New York, NY", "London, England", "Québec, Canada",
-                    "São Paulo, Brazil", "Detroit, MI", "Reykjavík, Iceland", "", None]
-OTHER_PAGES = ["Home", "Thumbs Up", "Thumbs Down", "Add to Playlist", "Add Friend", "Settings", "Save Settings",
-               "Help", "About", "Roll Advert", "Error", "Logout", "Upgrade", "Downgrade"]
-LOGGED_OUT_PAGES = ["Home", "Login", "About", "Help"]
-EVENT_KEYS = ["artist", "auth", "firstName", "gender", "itemInSession", "lastName", "length", "level", "location",
-              "method", "page", "registration", "sessionId", "song", "status", "ts", "userAgent", "userId"]
+                    "São Paulo, Brazil", "Detroit, MI", "Montréal, Québec", "Austin, TX", "", None]
 
 
-@dataclass
+def _json(value: object) -> str:
+    """A value exactly as the app writes it: json.dumps (ASCII, \\u escapes) with "/" escaped."""
+    return json.dumps(value).replace("/", "\\/")
+
+
+def _page(name: str, method: str, status: int) -> tuple[str, str, str, int]:
+    """A page as (name, method, page, status), the method and page JSON-encoded once."""
+    return name, _json(method), _json(name), status
+
+
+# Pages of logged-in users with their relative frequency for free and paid
+# users (roughly the public data's); Submit Upgrade/Downgrade change the level
+# from the user's next event on.
+LOGGED_IN_PAGES = [
+    (_page("NextSong", "PUT", 200), 78, 82),
+    (_page("Home", "GET", 200), 4.5, 3.5),
+    (_page("Thumbs Up", "PUT", 307), 4, 5),
+    (_page("Add to Playlist", "PUT", 200), 2, 3),
+    (_page("Add Friend", "PUT", 307), 1.5, 1.5),
+    (_page("Roll Advert", "GET", 200), 4, 0),
+    (_page("Thumbs Down", "PUT", 307), 1, 1),
+    (_page("Settings", "GET", 200), 0.6, 0.6),
+    (_page("Help", "GET", 200), 0.5, 0.5),
+    (_page("About", "GET", 200), 0.3, 0.3),
+    (_page("Save Settings", "PUT", 307), 0.1, 0.1),
+    (_page("Error", "GET", 404), 0.1, 0.1),
+    (_page("Upgrade", "GET", 200), 1, 0),
+    (_page("Downgrade", "GET", 200), 0, 1),
+    (_page("Submit Upgrade", "PUT", 307), 1.2, 0),
+    (_page("Submit Downgrade", "PUT", 307), 0, 2),
+]
+VISITOR_PAGES = [_page("Home", "GET", 200), _page("About", "GET", 200), _page("Help", "GET", 200)]
+LOGIN = _page("Login", "PUT", 307)
+LOGOUT = _page("Logout", "PUT", 307)
+LEVEL_AFTER = {"Submit Upgrade": "paid", "Submit Downgrade": "free"}
+
+
+class Weighted:
+    """Draws from a fixed list by weight with one random number and a bisection (faster than random.choices)."""
+
+    def __init__(self, items: Sequence, weights: list[float]) -> None:
+        self.items, self.last = items, len(items) - 1
+        self.cumulative = list(itertools.accumulate(weights))
+        self.total = self.cumulative[-1]
+
+    def draw(self, rng: random.Random):
+        return self.items[bisect(self.cumulative, rng.random() * self.total, 0, self.last)]
+
+
+def _popularity(count: int) -> list[float]:
+    """Zipf weights: a few songs (and users) account for most plays, as in any streaming service."""
+    return [1 / rank for rank in range(1, count + 1)]
+
+
+@dataclass(frozen=True, slots=True)
+class Artist:
+    artist_id: str
+    name: str
+    location: str | None
+    latitude: float | None
+    longitude: float | None
+
+
+@dataclass(frozen=True, slots=True)
 class Song:
     track_id: str
     song_id: str
     title: str
-    artist_id: str
-    artist_name: str
-    artist_location: str | None
-    latitude: float | None
-    longitude: float | None
+    artist: Artist
     duration: float
     year: int
 
+    def record(self) -> dict:
+        """The song file's object, keys in the public catalog's order."""
+        return {"num_songs": 1, "artist_id": self.artist.artist_id, "artist_latitude": self.artist.latitude,
+                "artist_longitude": self.artist.longitude, "artist_location": self.artist.location,
+                "artist_name": self.artist.name, "song_id": self.song_id, "title": self.title,
+                "duration": self.duration, "year": self.year}
 
-@dataclass
+
 class User:
-    user_id: str
-    first_name: str
-    last_name: str
-    gender: str
-    location: str
-    user_agent: str
-    registration: float
-    level: str
+    """A listener. The fields every event repeats are encoded once: encoding is the generator's main cost."""
+
+    def __init__(self, user_id: str, first_name: str | None, last_name: str | None, gender: str | None,
+                 location: str | None, user_agent: str | None, registration: float | None, level: str) -> None:
+        self.level = level
+        self.first_name, self.last_name, self.gender, self.location = map(
+            _json, (first_name, last_name, gender, location))
+        self.user_agent, self.registration, self.user_id = map(_json, (user_agent, registration, user_id))
 
 
-@dataclass
-class Summary:
-    events: int = 0
-    next_song_events: int = 0
-    song_files: int = 0
-    log_files: int = 0
-    files: list[str] = field(default_factory=list)
+#: Whoever is not logged in: every identifying field null, userId "".
+VISITOR = User("", None, None, None, None, None, None, "free")
+LOGGED_OUT, LOGGED_IN = _json("Logged Out"), _json("Logged In")
 
 
-def _code(rng: random.Random, prefix: str, length: int = 16) -> str:
-    return prefix + "".join(rng.choices(string.ascii_uppercase + string.digits, k=length))
+class Names:
+    """Unique names: a repeat gets a number (the word lists hold no digits, so numbered names never collide)."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, int] = {}
+
+    def claim(self, name: str) -> str:
+        count = self.seen.get(name, 0)
+        self.seen[name] = count + 1
+        return name if count == 0 else f"{name} {count + 1}"
 
 
-def _unique_name(rng: random.Random, taken: set[str], words: int) -> str:
-    name = " ".join(rng.sample(WORDS, words))
-    if rng.random() < 0.1:
-        name = f'The "{name}"'
-    if name in taken:
-        name = f"{name} {len(taken)}"  # the numbered names never collide: the count only grows
-    taken.add(name)
-    return name
+def _code(rng: random.Random, prefix: str, length: int, taken: set[str]) -> str:
+    """An id like the catalog's (``AR`` + 16 upper-case letters or digits), never handed out twice."""
+    while True:
+        code = prefix + "".join(rng.choices(string.ascii_uppercase + string.digits, k=length))
+        if code not in taken:
+            taken.add(code)
+            return code
 
 
-def make_catalog(rng: random.Random, count: int) -> list[Song]:
-    """Songs by a third as many artists; an artist's details are the same in all its files."""
-    artists, names, titles, songs = [], set(), set(), []
-    for _ in range(max(1, count // 3)):
+def _title(rng: random.Random) -> str:
+    words = rng.sample(TITLE_WORDS, rng.randint(1, 3))
+    if len(words) > 1 and rng.random() < 0.1:
+        words[-1] = f'"{words[-1]}"'  # titles like Say "Yes": quotes inside a JSON string
+    return " ".join(words)
+
+
+def _artist_name(rng: random.Random) -> str:
+    name = f"{rng.choice(ARTIST_WORDS)} {rng.choice(ARTIST_NOUNS)}"
+    return f"The {name}" if rng.random() < 0.4 else name
+
+
+def make_catalog(rng: random.Random, count: int, titles: Names, artist_names: Names,
+                 featured: list[tuple] = FEATURED_ARTISTS) -> list[Song]:
+    """``count`` songs, the featured artists' first, then made-up artists with one to five songs each."""
+    ids: set[str] = set()
+
+    def song(title: str, artist: Artist) -> Song:
+        track = _code(rng, "TR" + "".join(rng.choices("ABC", k=3)), 13, ids)  # its folders: song_data/A/B/C/
+        year = 0 if rng.random() < 0.25 else rng.randint(1960, 2018)  # 0: year unknown, as in the public catalog
+        return Song(track, _code(rng, "SO", 16, ids), titles.claim(title), artist, round(rng.uniform(120, 420), 5),
+                    year)
+
+    songs: list[Song] = []
+    for name, location, latitude, longitude, featured_titles in featured:
+        artist = Artist(_code(rng, "AR", 16, ids), artist_names.claim(name), location, latitude, longitude)
+        songs.extend(song(title, artist) for title in featured_titles)
+    del songs[count:]
+    while len(songs) < count:
         located = rng.random() < 0.6
-        artists.append((
-            _code(rng, "AR"), _unique_name(rng, names, 2), rng.choice(ARTIST_LOCATIONS),
-            round(rng.uniform(-60, 70), 5) if located else None, round(rng.uniform(-150, 150), 5) if located else None,
-        ))
-    for _ in range(count):
-        artist_id, artist_name, location, latitude, longitude = rng.choice(artists)
-        track = "TR" + "".join(rng.choices("ABC", k=3)) + _code(rng, "", 13)
-        year = rng.choice([0, 0, *range(1965, 2011)])  # 0: year unknown, as in the public catalog
-        songs.append(Song(track, _code(rng, "SO"), _unique_name(rng, titles, 3), artist_id, artist_name, location,
-                          latitude, longitude, round(rng.uniform(90, 420), 5), year))
+        artist = Artist(_code(rng, "AR", 16, ids), artist_names.claim(_artist_name(rng)), rng.choice(ARTIST_LOCATIONS),
+                        round(rng.uniform(-45, 65), 5) if located else None,
+                        round(rng.uniform(-125, 30), 5) if located else None)
+        songs.extend(song(_title(rng), artist) for _ in range(min(rng.randint(1, 5), count - len(songs))))
     return songs
 
 
-def make_users(rng: random.Random, count: int) -> list[User]:
-    ids = rng.sample(range(2, max(200, count * 3)), count)
-    return [
-        User(str(user_id), rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES), rng.choice("MF"), rng.choice(LOCATIONS),
-             f'"{rng.choice(USER_AGENTS)}"', float(1_535_000_000_000 + rng.randrange(5_000_000) * 1000 + 796),
-             rng.choice(["free", "free", "paid"]))
-        for user_id in ids
-    ]
+def make_users(rng: random.Random, count: int, start_ms: int) -> list[User]:
+    """Listeners with stable details; about a third pay at first."""
+    users = []
+    for user_id in rng.sample(range(2, max(100, 4 * count)), count):
+        gender = rng.choice("FM")
+        users.append(User(
+            str(user_id), rng.choice(FEMALE_NAMES if gender == "F" else MALE_NAMES), rng.choice(LAST_NAMES), gender,
+            rng.choice(USER_LOCATIONS), f'"{rng.choice(USER_AGENTS)}"',  # the app logs the header with its quotes
+            float(start_ms - rng.randrange(DAY_MS, 365 * DAY_MS)), "paid" if rng.random() < 0.3 else "free",
+        ))
+    return users
 
 
-def write_song_files(out: Path, songs: list[Song], summary: Summary) -> None:
+def write_song_files(out: Path, songs: list[Song]) -> int:
+    folders: set[Path] = set()
     for song in songs:
-        path = out / "song_data" / song.track_id[2] / song.track_id[3] / song.track_id[4] / f"{song.track_id}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        record = {"num_songs": 1, "artist_id": song.artist_id, "artist_latitude": song.latitude,
-                  "artist_longitude": song.longitude, "artist_location": song.artist_location,
-                  "artist_name": song.artist_name, "song_id": song.song_id, "title": song.title,
-                  "duration": song.duration, "year": song.year}
-        path.write_text(json.dumps(record))
-        summary.song_files += 1
+        folder = out / "song_data" / song.track_id[2] / song.track_id[3] / song.track_id[4]
+        if folder not in folders:
+            folder.mkdir(parents=True, exist_ok=True)
+            folders.add(folder)
+        with open(folder / f"{song.track_id}.json", "w", encoding="ascii") as stream:
+            stream.write(json.dumps(song.record()))  # default ", " and ": " separators, like the public files
+    return len(songs)
 
 
-class LogFile:
-    """A JSON-lines file written line by line; some files end without a newline, like the app's."""
+class Session:
+    """A session in progress: whose, its next itemInSession, events left, whether it ends with Logout."""
 
-    def __init__(self, out: Path, key: str, trailing_newline: bool) -> None:
-        self.out, self.key = out, key
-        (out / key).parent.mkdir(parents=True, exist_ok=True)
-        self.stream = open(out / key, "w", encoding="ascii", buffering=1 << 20)
-        self.trailing_newline = trailing_newline
-        self.empty = True
+    __slots__ = ("session_id", "user", "item", "left", "logout")
 
-    def write(self, lines: list[str]) -> None:
-        if lines:
-            self.stream.write(("" if self.empty else "\n") + "\n".join(lines))
-            self.empty = False
-
-    def close(self) -> None:
-        if self.trailing_newline and not self.empty:
-            self.stream.write("\n")
-        self.stream.close()
+    def __init__(self, session_id: int, user: User, events: int, logout: bool) -> None:
+        self.session_id, self.user, self.item, self.left, self.logout = session_id, user, 0, events, logout
 
 
-class EventMaker:
-    """Sessions of events for one hour at a time, carrying users' levels across hours."""
+class EventStream:
+    """Overlapping listening sessions, merged into one stream of event lines in ``ts`` order.
 
-    def __init__(self, rng: random.Random, songs: list[Song], users: list[User], match_ratio: float) -> None:
-        self.rng, self.songs, self.users, self.match_ratio = rng, songs, users, match_ratio
-        self.next_session = 1
-        strangers = make_catalog(random.Random(rng.random()), max(10, len(songs) // 4))
-        self.unknown = [(s.title + " (Live)", s.artist_name + " & Friends", s.duration) for s in strangers]
+    Sessions start at random (a Poisson process whose rate follows HOURLY_WEIGHTS)
+    and wait between events as long as the song played. An event is made only when
+    its turn comes, so level changes apply in time order across a user's sessions.
+    """
 
-    def _play(self) -> tuple[str, str, float]:
-        rng, roll = self.rng, self.rng.random()
+    def __init__(self, seed: int, songs: list[Song], unknown: list[Song], users: list[User], events_per_day: int,
+                 match_ratio: float) -> None:
+        # Session starts have their own random stream: how far ahead they are drawn then never shifts the
+        # events' stream, so the events before any instant do not depend on the end of the range.
+        self.rng, self.clock = random.Random(f"{seed}:events"), random.Random(f"{seed}:sessions")
+        self.match_ratio = match_ratio
+        self.songs, self.plays = songs, [_play(song) for song in songs]
+        self.popular = Weighted(range(len(songs)), _popularity(len(songs))) if songs else None
+        self.unknown = [_play(song) for song in unknown]
+        self.users = Weighted(users, _popularity(len(users)))
+        self.pages = {
+            level: Weighted([page for page, *_ in LOGGED_IN_PAGES], [row[column] for row in LOGGED_IN_PAGES])
+            for column, level in ((1, "free"), (2, "paid"))
+        }
+        sessions_per_day = events_per_day / MEAN_SESSION_EVENTS
+        self.session_rate = [sessions_per_day * weight / sum(HOURLY_WEIGHTS) / HOUR_MS for weight in HOURLY_WEIGHTS]
+
+    def lines(self, start_ms: int, end_ms: int) -> Iterator[tuple[int, str, bool]]:
+        """(ts, line, is NextSong) for every event in [start_ms, end_ms), by ts."""
+        heap: list[tuple[int, int, Session]] = []
+        session_ids = itertools.count(1)
+        arrivals = self._arrivals(start_ms - WARM_UP_MS, end_ms)
+        arrival = next(arrivals, None)
+        last_ts = start_ms - WARM_UP_MS - 1
+        while True:
+            while arrival is not None and (not heap or arrival <= heap[0][0]):
+                session_id = next(session_ids)
+                heapq.heappush(heap, (arrival, session_id, self._session(session_id)))
+                arrival = next(arrivals, None)
+            if not heap:
+                return
+            ts, session_id, session = heapq.heappop(heap)
+            ts = max(ts, last_ts + 1)  # one event per millisecond: no user ever has two events at one instant
+            if ts >= end_ms:
+                return
+            last_ts = ts
+            line, wait_ms, played = self._event(session, ts)
+            if ts >= start_ms:
+                yield ts, line, played
+            if session.left:
+                heapq.heappush(heap, (ts + wait_ms, session_id, session))
+
+    def _arrivals(self, start_ms: int, end_ms: int) -> Iterator[int]:
+        """Session start times: exponential gaps at the current hour's rate (memoryless, so restart each hour)."""
+        rng, moment = self.clock, float(start_ms)
+        while moment < end_ms:
+            hour_end = (int(moment) // HOUR_MS + 1) * HOUR_MS
+            rate = self.session_rate[int(moment) // HOUR_MS % 24]
+            moment = min(moment + rng.expovariate(rate), hour_end) if rate else hour_end
+            if moment < min(hour_end, end_ms):
+                yield int(moment)
+
+    def _session(self, session_id: int) -> Session:
+        rng = self.rng
+        if rng.random() < VISITOR_SHARE:
+            return Session(session_id, VISITOR, rng.randint(1, 3), logout=False)  # browses, then logs in
+        return Session(session_id, self.users.draw(rng), 1 + int(rng.expovariate(1 / SESSION_MEAN)),
+                       logout=rng.random() < LOGOUT_SHARE)
+
+    def _event(self, session: Session, ts: int) -> tuple[str, int, bool]:
+        """The session's next event line, how long the user stays on it (ms), and whether it is a play."""
+        rng, user = self.rng, session.user
+        session.left -= 1
+        if user is VISITOR:
+            name, method, page, status = LOGIN if not session.left else rng.choice(VISITOR_PAGES)
+        elif session.logout and not session.left:
+            name, method, page, status = LOGOUT
+        else:
+            name, method, page, status = self.pages[user.level].draw(rng)
+        played = name == "NextSong"
+        if played:
+            artist, song, length, seconds = self._play()
+            wait_ms = int(seconds * 1000) + rng.randrange(2000)
+        else:
+            artist = song = length = "null"
+            wait_ms = rng.randrange(1000, 60_000)
+        line = EVENT_LINE % (
+            artist, LOGGED_OUT if user is VISITOR else LOGGED_IN, user.first_name, user.gender, session.item,
+            user.last_name, length, user.level, user.location, method, page, user.registration, session.session_id,
+            song, status, ts, user.user_agent, user.user_id,
+        )
+        session.item += 1
+        user.level = LEVEL_AFTER.get(name, user.level)
+        return line, wait_ms, played
+
+    def _play(self) -> tuple[str, str, str, float]:
+        """A play as (artist, song, length) event values and seconds: a catalog song as listed (match_ratio of
+        plays); else a known title by another artist or a known song at another length (a quarter of the misses
+        each), or an unknown song (the rest)."""
+        rng = self.rng
+        if self.popular is None:
+            return rng.choice(self.unknown)
+        roll, index = rng.random(), self.popular.draw(rng)
         if roll < self.match_ratio:
-            song = rng.choice(self.songs)
-            return song.title, song.artist_name, song.duration
-        song, other = rng.choice(self.songs), rng.choice(self.songs)
-        if roll < self.match_ratio + (1 - self.match_ratio) / 3 and other.artist_name != song.artist_name:
-            return song.title, other.artist_name, song.duration  # a known title by someone else
-        if roll < self.match_ratio + 2 * (1 - self.match_ratio) / 3:
-            return song.title, song.artist_name, round(song.duration + rng.uniform(2, 30), 5)  # another recording
+            return self.plays[index]
+        miss = (roll - self.match_ratio) / (1 - self.match_ratio)
+        song = self.songs[index]
+        if miss < 0.25:
+            other = rng.choice(self.songs).artist
+            if other.artist_id != song.artist.artist_id:
+                return _json(other.name), _json(song.title), _json(song.duration), song.duration
+        elif miss < 0.5:
+            length = round(song.duration + rng.uniform(2, 30), 5)
+            return _json(song.artist.name), _json(song.title), _json(length), length
         return rng.choice(self.unknown)
 
-    def hour(self, start_ms: int, count: int) -> list[dict]:
-        rng, events = self.rng, []
-        while len(events) < count:
-            length = min(count - len(events), rng.randint(1, 25))
-            logged_in = rng.random() > 0.06
-            user = rng.choice(self.users) if logged_in else None
-            session, self.next_session = self.next_session, self.next_session + 1
-            offset = rng.randrange(0, HOUR_MS - length * 1000)
-            step = max(1000, (HOUR_MS - offset) // (length + 1))
-            for item in range(length):
-                offset += rng.randint(1, step)
-                events.append(self._event(start_ms + min(offset, HOUR_MS - 1), session, item, user))
-        events.sort(key=lambda e: e["ts"])
-        # One event per millisecond: a user's latest event is then never a tie.
-        for earlier, later in zip(events, events[1:], strict=False):
-            if later["ts"] <= earlier["ts"]:
-                later["ts"] = earlier["ts"] + 1
-        return [e for e in events if e["ts"] < start_ms + HOUR_MS]
 
-    def _event(self, ts: int, session: int, item: int, user: User | None) -> dict:
-        rng = self.rng
-        if user is None:
-            page = rng.choice(LOGGED_OUT_PAGES)
-            return _event_record(
-                auth="Logged Out", itemInSession=item, level="free", method="PUT" if page == "Login" else "GET",
-                page=page, sessionId=session, status=307 if page == "Login" else 200, ts=ts, userId="",
-            )
-        page, artist, song, length = "NextSong", None, None, None
-        if rng.random() < 0.8:
-            song, artist, length = self._play()
+def _play(song: Song) -> tuple[str, str, str, float]:
+    """A song's (artist, song, length) as event values, and its length in seconds."""
+    return _json(song.artist.name), _json(song.title), _json(song.duration), song.duration
+
+
+class LogWriter:
+    """Puts ts-ordered lines into their day's or hour's files, creating a file with its first line.
+
+    Every other file (by day or hour number and part) loses its final newline, as some of the app's do.
+    """
+
+    def __init__(self, out: Path, layout: str, files_per_hour: int) -> None:
+        self.out, self.layout = out, layout
+        self.period_ms, self.parts = (DAY_MS, 1) if layout == "daily" else (HOUR_MS, files_per_hour)
+        self.period: int | None = None
+        self.lines_in_period = 0
+        self.streams: dict[int, tuple[Path, TextIO]] = {}
+        self.files = 0
+
+    def write(self, ts: int, line: str) -> None:
+        period = ts // self.period_ms
+        if period != self.period:
+            self.close()
+            self.period, self.lines_in_period = period, 0
+        part = self.lines_in_period % self.parts
+        self.lines_in_period += 1
+        entry = self.streams.get(part)
+        if entry is None:
+            entry = self.streams[part] = self._open(period, part)
+        entry[1].write(line)
+
+    def _open(self, period: int, part: int) -> tuple[Path, TextIO]:
+        moment = datetime.fromtimestamp(period * self.period_ms / 1000, timezone.utc)
+        if self.layout == "daily":
+            path = self.out / f"log_data/{moment:%Y/%m/%Y-%m-%d}-events.json"
         else:
-            page = rng.choice(OTHER_PAGES)
-            if page in ("Upgrade", "Downgrade") and rng.random() < 0.5:
-                page = f"Submit {page}"
-                user.level = "paid" if page == "Submit Upgrade" else "free"
-        return _event_record(
-            artist=artist, auth="Logged In", firstName=user.first_name, gender=user.gender, itemInSession=item,
-            lastName=user.last_name, length=length, level=user.level, location=user.location,
-            method="PUT" if page == "NextSong" else "GET", page=page, registration=user.registration,
-            sessionId=session, song=song, status=404 if page == "Error" else 200, ts=ts,
-            userAgent=user.user_agent, userId=user.user_id,
-        )
+            path = self.out / f"log_data/{moment:%Y/%m/%d/%H/%Y-%m-%d-%H}-events-{part}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.files += 1
+        return path, open(path, "w", encoding="ascii", newline="\n", buffering=1 << 20)
+
+    def close(self) -> None:
+        for part, (path, stream) in self.streams.items():
+            stream.close()
+            if (self.period * self.parts + part) % 2:
+                os.truncate(path, path.stat().st_size - 1)
+        self.streams.clear()
 
 
-def _event_record(**fields: object) -> dict:
-    """An event with every key, in the app's order; fields not given are null."""
-    return {key: fields.get(key) for key in EVENT_KEYS}
-
-
-def _line(event: dict) -> str:
-    """One event as the app writes it: compact, ASCII with \\u escapes, slashes escaped."""
-    return json.dumps(event, separators=(",", ":")).replace("/", "\\/")
-
-
-def generate(out_dir: str | Path, start: datetime | date, end: datetime | date, *, events_per_day: int = 270,
+def generate(out_dir: str | Path, start: date | datetime, end: date | datetime, *, events_per_day: int = 270,
              songs: int = 300, users: int = 30, layout: str = "daily", files_per_hour: int = 1, seed: int = 42,
-             match_ratio: float = 0.6) -> Summary:
-    """Write the catalog and the events of every hour in [start, end) under out_dir."""
+             match_ratio: float = 0.6) -> dict[str, int]:
+    """Write the catalog and the events in [start, end) under out_dir; return what was written.
+
+    Naive datetimes and dates are UTC. ``events_per_day`` is the expected volume,
+    not an exact count. The summary counts ``events``, ``next_song_events``,
+    ``song_files`` and ``log_files``.
+    """
     if layout not in ("daily", "hourly"):
-        raise ValueError("layout is 'daily' or 'hourly'")
-    out, rng, summary = Path(out_dir), random.Random(seed), Summary()
-    catalog = make_catalog(rng, songs)
-    write_song_files(out, catalog, summary)
-    maker = EventMaker(rng, catalog, make_users(rng, users), match_ratio)
-    scale = events_per_day / sum(HOURLY_WEIGHTS)
-    hour = _utc(start)
-    daily: LogFile | None = None
-    opened = itertools.count()
-    while hour < _utc(end):
-        count = round(HOURLY_WEIGHTS[hour.hour] * scale * rng.uniform(0.6, 1.4))
-        if hour.hour in NIGHT_HOURS and rng.random() < 0.3:
-            count = 0  # a silent hour is normal at night
-        lines = [_line(event) for event in maker.hour(int(hour.timestamp() * 1000), count)]
-        summary.events += len(lines)
-        summary.next_song_events += sum('"page":"NextSong"' in line for line in lines)
-        if layout == "daily":
-            if daily is None:
-                daily = _open_log(out, f"log_data/{hour:%Y/%m/%Y-%m-%d}-events.json", next(opened))
-            daily.write(lines)
-            if hour.hour == 23:
-                _close_log(daily, summary)
-                daily = None
-        else:
-            for part in range(files_per_hour):
-                log = _open_log(out, f"log_data/{hour:%Y/%m/%d/%H}/{hour:%Y-%m-%d-%H}-events-{part}.json", next(opened))
-                log.write(lines[part::files_per_hour])
-                _close_log(log, summary)
-        hour += timedelta(hours=1)
-    _close_log(daily, summary)
+        raise ValueError(f"layout must be 'daily' or 'hourly', not {layout!r}")
+    if files_per_hour < 1 or users < 1 or songs < 0 or events_per_day < 0 or not 0 <= match_ratio <= 1:
+        raise ValueError("need files_per_hour >= 1, users >= 1, songs >= 0, events_per_day >= 0, 0 <= match_ratio <= 1")
+    start_ms, end_ms = _epoch_ms(start), _epoch_ms(end)
+    if end_ms < start_ms:
+        raise ValueError("end is before start")
+    out = Path(out_dir)
+    # Separate streams: the catalog and the users do not change with the event volume.
+    titles, artist_names = Names(), Names()
+    catalog = make_catalog(random.Random(f"{seed}:catalog"), songs, titles, artist_names)
+    # Made with the catalog's name registers, so no unknown song shares a title or an artist with it.
+    unknown = make_catalog(random.Random(f"{seed}:unknown"), max(20, songs // 3), titles, artist_names, featured=[])
+    listeners = make_users(random.Random(f"{seed}:users"), users, start_ms)
+    summary = {"events": 0, "next_song_events": 0, "song_files": write_song_files(out, catalog), "log_files": 0}
+    stream = EventStream(seed, catalog, unknown, listeners, events_per_day, match_ratio)
+    writer = LogWriter(out, layout, files_per_hour)
+    try:
+        for ts, line, played in stream.lines(start_ms, end_ms):
+            writer.write(ts, line)
+            summary["events"] += 1
+            summary["next_song_events"] += played
+    finally:
+        writer.close()
+    summary["log_files"] = writer.files
     return summary
 
 
-def _open_log(out: Path, key: str, number: int) -> LogFile:
-    """Every other file the app writes lacks the final newline."""
-    return LogFile(out, key, trailing_newline=number % 2 == 0)
-
-
-def _close_log(log: LogFile | None, summary: Summary) -> None:
-    if log is None:
-        return
-    log.close()
-    if log.empty:  # a day or hour without events gets no file
-        (log.out / log.key).unlink()
-    else:
-        summary.log_files += 1
-        summary.files.append(log.key)
-
-
-def _utc(moment: datetime | date) -> datetime:
+def _epoch_ms(moment: date | datetime) -> int:
     if not isinstance(moment, datetime):
         moment = datetime(moment.year, moment.month, moment.day)
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return (moment - datetime(1970, 1, 1, tzinfo=timezone.utc)) // timedelta(milliseconds=1)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", required=True, type=Path)
-    parser.add_argument("--start", required=True, type=datetime.fromisoformat, help="first day or hour (UTC)")
-    span = parser.add_mutually_exclusive_group()
-    span.add_argument("--end", type=datetime.fromisoformat, help="end, excluded (UTC)")
-    span.add_argument("--days", type=int, default=1, help="number of days (default 1)")
+    parser.add_argument("--out", required=True, type=Path, help="folder to write log_data/ and song_data/ into")
+    parser.add_argument("--start", required=True, type=datetime.fromisoformat, help="first instant (date or ISO, UTC)")
+    parser.add_argument("--end", required=True, type=datetime.fromisoformat, help="end, excluded (date or ISO, UTC)")
     parser.add_argument("--events-per-day", type=int, default=270)
     parser.add_argument("--songs", type=int, default=300)
     parser.add_argument("--users", type=int, default=30)
     parser.add_argument("--layout", choices=["daily", "hourly"], default="daily")
     parser.add_argument("--files-per-hour", type=int, default=1)
-    parser.add_argument("--match-ratio", type=float, default=0.6)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--match-ratio", type=float, default=0.6)
     args = parser.parse_args(argv)
-    end = args.end or args.start + timedelta(days=args.days)
-    summary = generate(args.out, args.start, end, events_per_day=args.events_per_day, songs=args.songs,
-                       users=args.users, layout=args.layout, files_per_hour=args.files_per_hour, seed=args.seed,
-                       match_ratio=args.match_ratio)
-    print(f"wrote {summary.events:,} events ({summary.next_song_events:,} plays) in {summary.log_files} log files "
-          f"and {summary.song_files:,} song files under {args.out}")
+    try:
+        summary = generate(args.out, args.start, args.end, events_per_day=args.events_per_day, songs=args.songs,
+                           users=args.users, layout=args.layout, files_per_hour=args.files_per_hour, seed=args.seed,
+                           match_ratio=args.match_ratio)
+    except ValueError as error:
+        parser.error(str(error))
+    print(f"wrote {summary['events']:,} events ({summary['next_song_events']:,} plays) in {summary['log_files']:,} "
+          f"log files and {summary['song_files']:,} song files under {args.out}")
     return 0
 
 
