@@ -19,6 +19,10 @@ same rows, paying Airflow's per-task cost once a day rather than 24 times.
 5. **run_quality_checks**: keys present and unique, songplays equal to the
    staged plays, every songplay with its user and time rows.
 
+Triggering by hand offers one option, **Re-stage the whole song catalog**
+(`full_restage_songs`, off by default and in scheduled runs): the run forgets
+which song files were staged and reads them all again.
+
 A run owns its data interval `[data_interval_start, data_interval_end)`: a
 scheduled or backfill run with logical date X loads the hour (day) starting at
 X; a run triggered by hand at X loads the last complete hour (day) before X.
@@ -40,7 +44,7 @@ from pathlib import Path
 
 from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
 from airflow.providers.standard.operators.empty import EmptyOperator
-from airflow.sdk import DAG, CronDataIntervalTimetable, chain
+from airflow.sdk import DAG, CronDataIntervalTimetable, Param, chain
 
 from sparkify import DataQualityOperator, LoadDimensionOperator, LoadFactOperator, StageToRedshiftOperator
 
@@ -64,6 +68,20 @@ REDSHIFT = {
 DURATION_TOLERANCE = 0.5
 #: How far back a song arriving late in the catalog still fills in earlier songplays.
 LATE_SONG_LOOKBACK_HOURS = "{{ var.value.get('sparkify_late_song_lookback_hours', '168') }}"
+
+
+def trigger_params() -> dict[str, Param]:
+    """The trigger form's fields (one set per DAG); the defaults are what scheduled runs use."""
+    return {
+        "full_restage_songs": Param(
+            False,
+            type="boolean",
+            title="Re-stage the whole song catalog",
+            description="Forget which song files were staged and read them all again (slow on a big catalog): "
+            "for a catalog whose files were replaced in place.",
+        ),
+    }
+
 
 default_args = {
     "owner": "sparkify",
@@ -104,6 +122,7 @@ def build_pipeline() -> None:
         jsonpaths="jsonpaths/song_data.json",
         jsonpaths_uri=SOURCE + "/jsonpaths/song_data.json",
         incremental=True,
+        restage="{{ params.full_restage_songs }}",
         manifest_prefix="{{ var.value.get('sparkify_manifest_prefix', '') }}",
         redshift_conn_id=WAREHOUSE,
         **REDSHIFT,
@@ -196,6 +215,7 @@ with DAG(
     # may run several at once; four keeps a small warehouse responsive.
     max_active_runs=4,
     default_args=default_args,
+    params=trigger_params(),
     template_searchpath=[str(SQL_DIR)],
     tags=["sparkify", "warehouse"],
 ):
@@ -213,6 +233,7 @@ with DAG(
     is_paused_upon_creation=True,
     max_active_runs=2,
     default_args=default_args,
+    params=trigger_params(),
     template_searchpath=[str(SQL_DIR)],
     tags=["sparkify", "warehouse", "backfill"],
 ):

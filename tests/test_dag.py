@@ -77,6 +77,12 @@ def test_default_args_reach_every_task(dag, task_id):
     assert task.owner == "sparkify"
 
 
+def test_the_trigger_form_offers_a_full_restage_that_scheduled_runs_leave_off(dag):
+    param = dag.params.get_param("full_restage_songs")
+    assert param.value is False and param.schema["type"] == "boolean"
+    assert dag.get_task("stage_songs").restage == "{{ params.full_restage_songs }}"
+
+
 def test_documented_and_tagged(dag):
     assert "data interval" in dag.doc_md
     assert {"sparkify", "warehouse"} <= set(dag.tags)

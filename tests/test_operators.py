@@ -329,3 +329,29 @@ def test_a_failed_load_leaves_no_audit_record(warehouse, bucket):
     with pytest.raises(AirflowFailException):
         stage_events(bucket)
     assert rows(warehouse, "SELECT count(*) FROM load_audit") == [(0,)]
+
+
+def test_a_full_restage_replaces_the_staged_catalog(warehouse, bucket):
+    stage_songs(bucket, "run_1")
+    write_song(bucket, "TRBBBBW128F429D538", song("SOB", "Song B", "ARB", "Artist B", 100.0))
+    operator = StageToRedshiftOperator(
+        task_id="stage_songs", table="staging_songs", source=bucket.as_uri(), s3_key="song_data/",
+        jsonpaths="jsonpaths/song_data.json", incremental=True, restage="True",
+    )
+    assert operator.execute(run_context(HOUR, "run_2"))["object_count"] == 2
+    assert rows(warehouse, "SELECT batch_id, count(*) FROM staging_songs GROUP BY 1") == [("run_2", 2)]
+    assert rows(warehouse, "SELECT batch_id, count(*) FROM staged_objects GROUP BY 1") == [("run_2", 2)]
+    assert stage_songs(bucket, "run_3")["object_count"] == 0
+
+
+@pytest.mark.parametrize(("restage", "incremental", "message"), [
+    ("maybe", True, "restage must be true or false"),
+    (True, False, "restage applies to incremental staging only"),
+])
+def test_restage_is_checked(warehouse, bucket, restage, incremental, message):
+    operator = StageToRedshiftOperator(
+        task_id="stage_songs", table="staging_songs", source=bucket.as_uri(), s3_key="song_data/",
+        jsonpaths="jsonpaths/song_data.json", incremental=incremental, restage=restage,
+    )
+    with pytest.raises(AirflowFailException, match=message):
+        operator.execute(run_context(HOUR))

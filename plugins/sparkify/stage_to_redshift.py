@@ -51,6 +51,16 @@ def read_jsonpaths(path: str | Path) -> list[str]:
     return keys
 
 
+def _flag(value: bool | str, name: str) -> bool:
+    """A boolean argument that may arrive rendered from a template ("True"/"False")."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text not in ("true", "false"):
+        raise AirflowFailException(f"{name} must be true or false, got {value!r}")
+    return text == "true"
+
+
 def interval_keys(pattern: str, start: datetime, end: datetime) -> list[str]:
     """The keys a pattern names for an interval: its strftime codes filled in for each hour."""
     keys, hour = [], start
@@ -87,6 +97,8 @@ class StageToRedshiftOperator(BaseOperator):
         data interval, so one pattern serves hourly and daily runs (templated)
     :param jsonpaths: JSONPaths file under ``include/``, naming the keys to stage in column order
     :param incremental: skip objects staged before
+    :param restage: with ``incremental``: forget what was staged before and stage every
+        object again, replacing the whole staged table (templated: a bool, or "True"/"False")
     :param redshift_conn_id: warehouse connection, of type postgres or redshift (templated)
     :param aws_conn_id: AWS connection for S3 (templated)
     :param iam_role: Redshift only: ARN of the role COPY assumes to read S3 (templated)
@@ -106,6 +118,7 @@ class StageToRedshiftOperator(BaseOperator):
         "region",
         "jsonpaths_uri",
         "manifest_prefix",
+        "restage",
     )
     ui_color = "#358140"
 
@@ -117,6 +130,7 @@ class StageToRedshiftOperator(BaseOperator):
         s3_key: str,
         jsonpaths: str,
         incremental: bool = False,
+        restage: bool | str = False,
         redshift_conn_id: str = "sparkify_warehouse",
         aws_conn_id: str | None = "aws_default",
         iam_role: str | None = None,
@@ -131,6 +145,7 @@ class StageToRedshiftOperator(BaseOperator):
         self.s3_key = s3_key
         self.jsonpaths = jsonpaths
         self.incremental = incremental
+        self.restage = restage
         self.redshift_conn_id = redshift_conn_id
         self.aws_conn_id = aws_conn_id
         self.iam_role = iam_role
@@ -142,11 +157,17 @@ class StageToRedshiftOperator(BaseOperator):
         hook, dialect = warehouse_hook(self.redshift_conn_id)
         fields = read_jsonpaths(self.jsonpaths)
         parameters = {**run_parameters(context), "table_name": self.table}
+        restage = _flag(self.restage, "restage")
+        if restage and not self.incremental:
+            raise AirflowFailException("restage applies to incremental staging only")
+        if restage:
+            self.log.warning("Full re-stage: forgetting every staged object of %s", self.table)
         variables = {
             "dialect": dialect,
             "table": quote_identifier(self.table),
             "columns": ", ".join(quote_identifier(_snake_case(field)) for field in fields),
             "incremental": self.incremental,
+            "restage": restage,
         }
         source = open_source(self.source, self.aws_conn_id)
         with transaction(hook, dialect) as cursor:
