@@ -33,7 +33,7 @@ import psycopg  # noqa: E402
 
 from tools import local_pg  # noqa: E402
 from tools.airflow_env import connection_json  # noqa: E402
-from tools.ddl import create_tables, render_sql  # noqa: E402, F401 (render_sql: for test modules)
+from tools.ddl import create_tables  # noqa: E402
 
 WAREHOUSE_CONN = "AIRFLOW_CONN_SPARKIFY_WAREHOUSE"
 

@@ -16,8 +16,9 @@ from airflow.providers.amazon.aws.hooks.redshift_sql import RedshiftSQLHook
 from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
 from sparkify import DataQualityOperator, LoadDimensionOperator, LoadFactOperator, StageToRedshiftOperator
+from tools.ddl import render_sql
 
-from conftest import WAREHOUSE_CONN, render_sql, run_context, sql_file
+from conftest import WAREHOUSE_CONN, run_context, sql_file
 
 HOUR = datetime(2018, 11, 1, 0, tzinfo=timezone.utc)
 SOURCE = "s3://sparkify-bucket/raw"

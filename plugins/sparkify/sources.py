@@ -35,9 +35,6 @@ class ObjectSource(Protocol):
     def list_keys(self, key_or_prefix: str) -> list[str]:
         """One key if it names an object; every key below it if it ends with ``/``; [] if none."""
 
-    def iter_lines(self, key: str) -> Iterator[bytes]:
-        """The object's lines, with or without a trailing newline."""
-
     def read_objects(self, keys: list[str]) -> Iterator[tuple[str, Iterable[bytes]]]:
         """Each object's lines, in the order of ``keys``."""
 

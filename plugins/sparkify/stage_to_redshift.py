@@ -183,7 +183,7 @@ class StageToRedshiftOperator(BaseOperator):
                 execute_statements(cursor, render_statements("stage/analyze.sql", **variables), parameters)
             audit = record_load(
                 cursor, parameters, task_id=self.task_id, table=self.table, rows_read=rows, rows_written=rows,
-                objects=[source.uri(key) for key in objects],
+                objects=objects, uri=source.uri,
             )
         self.log.info("Staged %s rows from %d objects into %s", rows, len(objects), self.table)
         return audit

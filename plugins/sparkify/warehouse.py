@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from functools import cache
@@ -158,9 +158,14 @@ def record_load(
     rows_written: int | None,
     rows_rejected: int = 0,
     objects: Sequence[str] = (),
+    uri: Callable[[str], str] = str,
 ) -> dict[str, Any]:
-    """Write the task's audit record in its transaction; the same figures, for the task's XCom."""
-    listed = "\n".join(objects[:AUDIT_OBJECTS_LISTED])
+    """Write the task's audit record in its transaction; the same figures, for the task's XCom.
+
+    ``uri`` names an object in the record: only the first AUDIT_OBJECTS_LISTED are named,
+    so a full catalog load does not format a million URIs.
+    """
+    listed = "\n".join(map(uri, objects[:AUDIT_OBJECTS_LISTED]))
     if len(objects) > AUDIT_OBJECTS_LISTED:
         listed += f"\n… and {len(objects) - AUDIT_OBJECTS_LISTED} more"
     record = {
