@@ -32,7 +32,9 @@ Configuration: the warehouse connection `sparkify_warehouse` (postgres or
 redshift), the Variable `sparkify_source` (base URI of the bucket:
 `s3://bucket/prefix` or `file:///folder`) and, optionally,
 `sparkify_log_layout` (`daily`, the public `log_data/YYYY/MM/YYYY-MM-DD-events.json`,
-or `hourly`, every object under `log_data/YYYY/MM/DD/HH/`). On Redshift also
+or `hourly`, every object under `log_data/YYYY/MM/DD/HH/`), `sparkify_log_spill_hours`
+(neighbouring hours whose objects a run reads too: 1 for the daily layout, 0 for hourly) and `sparkify_max_errors`
+(bad records a staging task may set aside in the `quarantine` table, default 0). On Redshift also
 `sparkify_iam_role`, `sparkify_region` and `sparkify_manifest_prefix`
 (see the README).
 """
@@ -60,7 +62,15 @@ LOG_KEY = (
     "log_data/%Y/%m/%Y-%m-%d-events.json"
     "{% endif %}"
 )
-REDSHIFT = {
+#: Hours either side of a run's interval whose event objects it reads too, so an event filed in
+#: the neighbouring day's file still loads into its hour: one extra file per day at midnight.
+LOG_SPILL_HOURS = (
+    "{{ var.value.get('sparkify_log_spill_hours', "
+    "'0' if var.value.get('sparkify_log_layout', 'daily') == 'hourly' else '1') }}"
+)
+STAGING = {
+    # Bad records a staging task may quarantine before it fails (Redshift's MAXERROR).
+    "max_errors": "{{ var.value.get('sparkify_max_errors', '0') }}",
     "iam_role": "{{ var.value.get('sparkify_iam_role', '') }}",
     "region": "{{ var.value.get('sparkify_region', '') }}",
 }
@@ -108,10 +118,11 @@ def build_pipeline() -> None:
         table="staging_events",
         source=SOURCE,
         s3_key=LOG_KEY,
+        spill_hours=LOG_SPILL_HOURS,
         jsonpaths="jsonpaths/log_events.json",
         jsonpaths_uri=SOURCE + "/jsonpaths/log_events.json",
         redshift_conn_id=WAREHOUSE,
-        **REDSHIFT,
+        **STAGING,
     )
 
     stage_songs = StageToRedshiftOperator(
@@ -125,7 +136,7 @@ def build_pipeline() -> None:
         restage="{{ params.full_restage_songs }}",
         manifest_prefix="{{ var.value.get('sparkify_manifest_prefix', '') }}",
         redshift_conn_id=WAREHOUSE,
-        **REDSHIFT,
+        **STAGING,
     )
 
     load_songplays = LoadFactOperator(

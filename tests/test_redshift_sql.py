@@ -14,6 +14,7 @@ import pytest
 import redshift_connector.core
 from airflow.providers.amazon.aws.hooks.redshift_sql import RedshiftSQLHook
 from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+from airflow.sdk.exceptions import AirflowFailException
 
 from sparkify import DataQualityOperator, LoadDimensionOperator, LoadFactOperator, StageToRedshiftOperator
 from tools.ddl import render_sql
@@ -44,6 +45,10 @@ class RecordingCursor:
 
     def fetchall(self) -> list:
         return self.connection.results.pop(0) if self.connection.results else []
+
+    def fetchone(self) -> tuple | None:
+        rows = self.fetchall()
+        return rows[0] if rows else None
 
 
 class RecordingConnection:
@@ -86,7 +91,8 @@ def s3(monkeypatch) -> dict:
     monkeypatch.setattr(S3Hook, "check_for_bucket", lambda self, name: name == "sparkify-bucket")
     monkeypatch.setattr(S3Hook, "check_for_key", lambda self, key, bucket_name: key in bucket["keys"])
     monkeypatch.setattr(S3Hook, "list_keys",
-                        lambda self, bucket_name, prefix: [k for k in bucket["keys"] if k.startswith(prefix)])
+                        lambda self, bucket_name, prefix, max_items=None: [
+                            k for k in bucket["keys"] if k.startswith(prefix)][:max_items])
     monkeypatch.setattr(S3Hook, "load_string",
                         lambda self, data, key, replace: bucket["written"].__setitem__(key, data))
     return bucket
@@ -117,10 +123,11 @@ def test_events_copy_text(redshift, s3):
           jsonpaths="jsonpaths/log_events.json", jsonpaths_uri=f"{SOURCE}/jsonpaths/log_events.json")
     assert normalized(redshift.statements) == [
         'DELETE FROM "staging_events" WHERE batch_id = %(batch_id)s',
+        "DELETE FROM quarantine WHERE table_name = %(table_name)s AND batch_id = %(batch_id)s",
         f'CREATE TEMP TABLE "incoming" AS SELECT {EVENT_COLUMNS} FROM "staging_events" LIMIT 0',
         f'COPY "incoming" ({EVENT_COLUMNS}) FROM \'s3://sparkify-bucket/raw/log_data/2018/11/2018-11-01-events.json\' '
         f"IAM_ROLE '{IAM_ROLE}' FORMAT AS JSON 's3://sparkify-bucket/raw/jsonpaths/log_events.json' "
-        "REGION 'us-west-2' COMPUPDATE OFF STATUPDATE OFF",
+        "MAXERROR 0 REGION 'us-west-2' COMPUPDATE OFF STATUPDATE OFF",
         f'INSERT INTO "staging_events" ({EVENT_COLUMNS}, batch_id) '
         f'SELECT {EVENT_COLUMNS}, %(batch_id)s FROM "incoming"',
         'DROP TABLE "incoming"',
@@ -178,6 +185,40 @@ def test_incremental_songs_copy_only_new_files_through_a_manifest(redshift, s3):
     record = next(s for s in statements if s.startswith("COPY staged_objects"))
     assert f"FROM 's3://{base}.objects.csv'" in record and "FORMAT AS CSV" in record
     assert_transaction_safe(redshift)
+
+
+def test_bad_records_up_to_max_errors_go_to_the_quarantine_from_the_load_error_view(redshift, s3):
+    redshift.results.append([(2,)])  # the quarantine holds two records of this run
+    audit = stage(table="staging_events", s3_key="log_data/2018/11/2018-11-01-events.json",
+                  jsonpaths="jsonpaths/log_events.json", jsonpaths_uri=f"{SOURCE}/jsonpaths/log_events.json",
+                  max_errors="5")
+    statements = normalized(redshift.statements)
+    copy = statements.index(next(s for s in statements if s.startswith('COPY "incoming"')))
+    assert " MAXERROR 5 " in statements[copy]
+    assert statements[copy + 1].startswith("INSERT INTO quarantine") and statements[copy + 1].endswith(
+        "FROM sys_load_error_detail WHERE query_id = pg_last_copy_id()")
+    assert statements[copy + 2].startswith('INSERT INTO "staging_events"')
+    assert "SELECT COUNT(*) FROM quarantine WHERE table_name = %(table_name)s AND batch_id = %(batch_id)s" in statements
+    assert audit["rows_rejected"] == 2
+    assert_transaction_safe(redshift)
+
+
+def test_more_bad_records_than_max_errors_fail_the_run_and_roll_it_back(redshift, s3):
+    redshift.results.append([(6,)])  # six rejected over two COPYs, each within its own MAXERROR
+    with pytest.raises(AirflowFailException, match="6 records rejected by COPY, more than max_errors=5"):
+        stage(table="staging_events", s3_key="log_data/2018/11/2018-11-01-events.json",
+              jsonpaths="jsonpaths/log_events.json", jsonpaths_uri=f"{SOURCE}/jsonpaths/log_events.json",
+              max_errors=5)
+    assert redshift.commits == 0 and redshift.rollbacks == 1
+
+
+@pytest.mark.parametrize("max_errors", ["-1", "5; DROP TABLE songplays", "1e3"])
+def test_max_errors_must_be_a_count(redshift, s3, max_errors):
+    with pytest.raises(AirflowFailException, match="max_errors must be a whole number"):
+        stage(table="staging_events", s3_key="log_data/2018/11/2018-11-01-events.json",
+              jsonpaths="jsonpaths/log_events.json", jsonpaths_uri=f"{SOURCE}/jsonpaths/log_events.json",
+              max_errors=max_errors)
+    assert not any("DROP" in statement for statement in redshift.statements)
 
 
 def test_staging_refuses_quotes_smuggled_into_literals(redshift, s3):
@@ -255,6 +296,6 @@ def test_redshift_ddl_uses_distribution_and_sort_keys_and_no_indexes():
     assert "CREATE INDEX" not in ddl and "pg_advisory" not in ddl
     assert ") DISTSTYLE KEY DISTKEY (start_time) SORTKEY (start_time);" not in ddl  # songplays is keyed on song_id
     assert ") DISTSTYLE KEY DISTKEY (song_id) SORTKEY (start_time);" in ddl
-    assert ddl.count("DISTSTYLE ALL") == 6  # staging_songs, staged_objects, load_audit, users, artists, time
+    assert ddl.count("DISTSTYLE ALL") == 7  # staging_songs, staged_objects, quarantine, load_audit, users, ...
     postgres = render_sql("create/create_tables.sql", "postgres")
     assert "DISTSTYLE" not in postgres and "CREATE INDEX IF NOT EXISTS songplays_start_time_idx" in postgres

@@ -94,6 +94,15 @@ def test_stage_from_a_missing_bucket_is_a_clear_error(warehouse, aws_default, s3
         operator.execute(run_context(START))
 
 
+def test_stage_from_a_prefix_without_objects_is_a_clear_error(warehouse, bucket, aws_default):
+    from airflow.sdk.exceptions import AirflowFailException
+
+    operator = StageToRedshiftOperator(task_id="stage", table="staging_events", source=f"s3://{BUCKET}/rwa",
+                                       s3_key="log_data/", jsonpaths="jsonpaths/log_events.json")
+    with pytest.raises(AirflowFailException, match=f"no objects under s3://{BUCKET}/rwa/: is the source right"):
+        operator.execute(run_context(START))
+
+
 def test_a_day_from_s3_through_the_real_dag_gives_the_reference(bucket, aws_default, warehouse_uri):
     end = START + timedelta(days=1)
     command = backfill_command(f"s3://{BUCKET}/{PREFIX}", warehouse_uri, START, end)

@@ -81,6 +81,9 @@ class S3Source:
         self.hook = hook
         if not hook.check_for_bucket(self.bucket):
             raise AirflowFailException(f"bucket does not exist or is not readable: s3://{self.bucket}")
+        # An hour without objects is an empty hour, but a base prefix without any is a wrong source.
+        if self.prefix and not hook.list_keys(bucket_name=self.bucket, prefix=f"{self.prefix}/", max_items=1):
+            raise AirflowFailException(f"no objects under {self.base_uri}/: is the source right?")
 
     def _full_key(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key

@@ -6,15 +6,17 @@ import csv
 import io
 import json
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from array import array
+from bisect import bisect_right
+from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import orjson
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
+from sparkify.records import MAX_RECORD_BYTES, RecordParser, Rejected, TooManyBadRecords
 from sparkify.sources import ObjectSource, open_source
 from sparkify.warehouse import (
     INCLUDE_DIR,
@@ -22,6 +24,7 @@ from sparkify.warehouse import (
     quote_identifier,
     quote_literal,
     record_load,
+    redact,
     render_statements,
     run_parameters,
     temp_table_name,
@@ -61,6 +64,21 @@ def _flag(value: bool | str, name: str) -> bool:
     return text == "true"
 
 
+def _count(value: int | str, name: str) -> int:
+    """A non-negative integer argument that may arrive rendered from a template."""
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        number = -1
+    if number < 0:
+        raise AirflowFailException(f"{name} must be a whole number >= 0, got {value!r}")
+    return number
+
+
+#: A row number in a COPY error's context ("COPY staging_events, line 12, column gender").
+_COPY_LINE = re.compile(r"COPY \S+, line (\d+)")
+
+
 def interval_keys(pattern: str, start: datetime, end: datetime) -> list[str]:
     """The keys a pattern names for an interval: its strftime codes filled in for each hour."""
     keys, hour = [], start
@@ -86,6 +104,11 @@ class StageToRedshiftOperator(BaseOperator):
     ``redshift`` connection it issues ``COPY … FROM 's3://…' FORMAT AS JSON``
     with the JSONPaths file and an IAM role.
 
+    Bad records follow Redshift's MAXERROR rule: up to ``max_errors`` of them go
+    to the ``quarantine`` table (object, line, reason, raw text) and the task
+    succeeds with a warning; one more fails it, naming the first, and nothing of
+    the run is committed (see :mod:`sparkify.records`).
+
     With ``incremental`` the objects already staged into the table by any run
     (recorded in ``staged_objects``) are skipped: an hourly run reads only the
     song files that are new since the last one.
@@ -95,10 +118,15 @@ class StageToRedshiftOperator(BaseOperator):
     :param s3_key: key of one object, or a prefix ending with ``/``; strftime codes
         (``%Y``, ``%m``, ``%d``, ``%H``) name the keys of every hour in the run's
         data interval, so one pattern serves hourly and daily runs (templated)
+    :param spill_hours: also read the objects named for this many hours before and after
+        the interval, so events filed in a neighbouring object (a day file cut a little
+        late) still reach the run that owns their hour (templated)
     :param jsonpaths: JSONPaths file under ``include/``, naming the keys to stage in column order
     :param incremental: skip objects staged before
     :param restage: with ``incremental``: forget what was staged before and stage every
         object again, replacing the whole staged table (templated: a bool, or "True"/"False")
+    :param max_errors: how many bad records a run may quarantine before it fails (templated)
+    :param max_record_bytes: PostgreSQL only: the largest JSON record accepted (Redshift's is 4 MB)
     :param redshift_conn_id: warehouse connection, of type postgres or redshift (templated)
     :param aws_conn_id: AWS connection for S3 (templated)
     :param iam_role: Redshift only: ARN of the role COPY assumes to read S3 (templated)
@@ -119,6 +147,8 @@ class StageToRedshiftOperator(BaseOperator):
         "jsonpaths_uri",
         "manifest_prefix",
         "restage",
+        "max_errors",
+        "spill_hours",
     )
     ui_color = "#358140"
 
@@ -131,6 +161,9 @@ class StageToRedshiftOperator(BaseOperator):
         jsonpaths: str,
         incremental: bool = False,
         restage: bool | str = False,
+        max_errors: int | str = 0,
+        spill_hours: int | str = 0,
+        max_record_bytes: int = MAX_RECORD_BYTES,
         redshift_conn_id: str = "sparkify_warehouse",
         aws_conn_id: str | None = "aws_default",
         iam_role: str | None = None,
@@ -146,6 +179,9 @@ class StageToRedshiftOperator(BaseOperator):
         self.jsonpaths = jsonpaths
         self.incremental = incremental
         self.restage = restage
+        self.max_errors = max_errors
+        self.spill_hours = spill_hours
+        self.max_record_bytes = max_record_bytes
         self.redshift_conn_id = redshift_conn_id
         self.aws_conn_id = aws_conn_id
         self.iam_role = iam_role
@@ -158,6 +194,7 @@ class StageToRedshiftOperator(BaseOperator):
         fields = read_jsonpaths(self.jsonpaths)
         parameters = {**run_parameters(context), "table_name": self.table}
         restage = _flag(self.restage, "restage")
+        max_errors = _count(self.max_errors, "max_errors")
         if restage and not self.incremental:
             raise AirflowFailException("restage applies to incremental staging only")
         if restage:
@@ -168,25 +205,37 @@ class StageToRedshiftOperator(BaseOperator):
             "columns": ", ".join(quote_identifier(_snake_case(field)) for field in fields),
             "incremental": self.incremental,
             "restage": restage,
+            "max_errors": max_errors,
         }
         source = open_source(self.source, self.aws_conn_id)
         with transaction(hook, dialect) as cursor:
             execute_statements(cursor, render_statements("stage/begin_batch.sql", **variables), parameters)
-            keys = interval_keys(self.s3_key, parameters["interval_start"], parameters["interval_end"])
+            spill = timedelta(hours=_count(self.spill_hours, "spill_hours"))
+            keys = interval_keys(self.s3_key, parameters["interval_start"] - spill, parameters["interval_end"] + spill)
             listed = {key: source.list_keys(key) for key in keys}
             objects = self._objects_to_stage(cursor, listed, source, parameters)
             if dialect == "redshift":
-                rows = self._copy_from_s3(cursor, source, listed, objects, variables, parameters)
+                rows, rejected = self._copy_from_s3(cursor, source, listed, objects, variables, parameters)
+                ignored = {}
             else:
-                rows = self._copy_from_stdin(cursor, source, objects, fields, variables, parameters)
+                parser = self._copy_from_stdin(cursor, source, objects, fields, variables, parameters)
+                rows, rejected, ignored = parser.rows, len(parser.rejected), dict(parser.unknown_keys)
+                self._quarantine(cursor, parser.rejected, parameters)
             if objects:
                 execute_statements(cursor, render_statements("stage/analyze.sql", **variables), parameters)
             audit = record_load(
                 cursor, parameters, task_id=self.task_id, table=self.table, rows_read=rows, rows_written=rows,
-                objects=objects, uri=source.uri,
+                rows_rejected=rejected, objects=objects, uri=source.uri,
             )
         self.log.info("Staged %s rows from %d objects into %s", rows, len(objects), self.table)
-        return audit
+        if rejected:
+            self.log.warning(
+                "%d bad records (max_errors=%d) are in the quarantine table of batch %s",
+                rejected, max_errors, parameters["batch_id"],
+            )
+        if ignored:
+            self.log.warning("Keys not in %s were ignored: %s", self.jsonpaths, ignored)
+        return {**audit, "ignored_keys": ignored}
 
     def _objects_to_stage(
         self, cursor: Any, listed: dict[str, list[str]], source: ObjectSource, parameters: dict[str, Any]
@@ -209,38 +258,90 @@ class StageToRedshiftOperator(BaseOperator):
         fields: list[str],
         variables: dict[str, Any],
         parameters: dict[str, Any],
-    ) -> int:
+    ) -> RecordParser:
+        """Stream the objects into a binary COPY; return the parser holding counts and rejects.
+
+        A value the server refuses (a string longer than its column, a NUL character)
+        stops the COPY at a row it names: the pass is undone to a savepoint and run
+        again without that line, which then counts as rejected.
+        """
+        import psycopg
+
         if not hasattr(cursor, "copy"):
             raise AirflowFailException("staging into PostgreSQL needs psycopg 3 (see requirements.txt)")
-        batch_id = parameters["batch_id"]
-        rows = 0
+        execute_statements(cursor, render_statements("stage/column_types.sql"), parameters)
+        types = {name: (type_name, oid) for name, type_name, oid in cursor.fetchall()}
+        columns = [_snake_case(field) for field in fields] + ["batch_id"]
+        if missing := [column for column in columns if column not in types]:
+            raise AirflowFailException(f"{self.table} has no column {', '.join(missing)}: see {self.jsonpaths}")
         (copy_sql,) = render_statements("stage/copy_from_stdin.sql", **variables)
-        with cursor.copy(copy_sql) as copy:
-            for key, lines in source.read_objects(objects):
-                for row in self._parse(source.uri(key), lines, fields):
-                    copy.write_row((*row, batch_id))
-                    rows += 1
+        server_rejected: dict[str, dict[int, str]] = {}
+        while True:
+            parser = RecordParser(
+                fields, [types[column][0] for column in columns[:-1]], constant=(parameters["batch_id"],),
+                max_errors=_count(self.max_errors, "max_errors"), max_record_bytes=self.max_record_bytes,
+            )
+            execute_statements(cursor, render_statements("stage/copy_savepoint.sql"), parameters)
+            starts, spans = array("q"), {}
+            try:
+                with cursor.copy(copy_sql) as copy:
+                    copy.set_types([types[column][1] for column in columns])
+                    for index, (key, lines) in enumerate(source.read_objects(objects)):
+                        starts.append(parser.rows)
+                        _, object_spans = parser.stage(
+                            source.uri(key), lines, copy.write_row, server_rejected.get(key, {})
+                        )
+                        if len(object_spans) > 1:
+                            spans[index] = object_spans
+                break
+            except TooManyBadRecords as error:
+                raise AirflowFailException(f"{self.table}: {error}; nothing of this run was staged") from None
+            except psycopg.errors.DataError as error:
+                execute_statements(cursor, render_statements("stage/copy_retry.sql"), parameters)
+                key, line = self._locate(error, objects, starts, spans)
+                reason = f"{error.diag.message_primary} ({error.diag.context})"
+                if line in server_rejected.get(key, {}):  # a pass must never stop twice on one line
+                    raise AirflowFailException(f"{source.uri(key)} line {line}: {reason}") from error
+                server_rejected.setdefault(key, {})[line] = reason
+                refused = sum(map(len, server_rejected.values()))
+                if refused > parser.max_errors:
+                    raise AirflowFailException(
+                        f"{self.table}: {source.uri(key)} line {line}: {reason} ({refused} bad records, "
+                        f"more than max_errors={parser.max_errors}); nothing of this run was staged"
+                    ) from None
+                self.log.warning("%s line %d: %s; staging again without it", source.uri(key), line, reason)
         if self.incremental and objects:
             staged_at = datetime.now(timezone.utc).replace(tzinfo=None)
             (record_sql,) = render_statements("stage/record_objects_from_stdin.sql", **variables)
             with cursor.copy(record_sql) as copy:
                 for key in objects:
-                    copy.write_row((self.table, key, batch_id, staged_at))
-        return rows
+                    copy.write_row((self.table, key, parameters["batch_id"], staged_at))
+        return parser
 
     @staticmethod
-    def _parse(uri: str, lines: Iterable[bytes], fields: list[str]) -> Iterator[tuple[Any, ...]]:
-        """One tuple per JSON line, in JSONPaths order; a bad line names its object and line."""
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = orjson.loads(line)
-            except orjson.JSONDecodeError as error:
-                raise AirflowFailException(f"{uri} line {number}: not valid JSON ({error})") from None
-            if not isinstance(record, dict):
-                raise AirflowFailException(f"{uri} line {number}: expected a JSON object")
-            yield tuple(record.get(name) for name in fields)
+    def _locate(error: Exception, objects: list[str], starts: array, spans: dict) -> tuple[str, int]:
+        """The object and line of the COPY row a server error names."""
+        context = getattr(getattr(error, "diag", None), "context", None) or ""
+        match = _COPY_LINE.search(context)
+        if not match or not starts:
+            raise AirflowFailException(f"the warehouse refused the staged rows: {error}") from error
+        row = int(match.group(1)) - 1
+        index = bisect_right(starts, row) - 1
+        offset = row - starts[index]
+        object_spans = spans.get(index, [(0, 1)])
+        before, line = object_spans[bisect_right(object_spans, (offset, float("inf"))) - 1]
+        return objects[index], line + offset - before
+
+    def _quarantine(self, cursor: Any, rejected: list[Rejected], parameters: dict[str, Any]) -> None:
+        if not rejected:
+            return
+        (statement,) = render_statements("stage/quarantine.sql")
+        recorded_at = datetime.now(timezone.utc).replace(tzinfo=None)
+        cursor.executemany(statement, [
+            {**parameters, "object_uri": bad.uri, "line_number": bad.line, "error": bad.error[:1024],
+             "raw_line": bad.raw or None, "recorded_at": recorded_at}
+            for bad in rejected
+        ])
 
     def _copy_from_s3(
         self,
@@ -250,17 +351,59 @@ class StageToRedshiftOperator(BaseOperator):
         objects: list[str],
         variables: dict[str, Any],
         parameters: dict[str, Any],
-    ) -> int | None:
+    ) -> tuple[int | None, int]:
+        """COPY the objects; return rows staged (None: Redshift does not tell the client) and rejected."""
         if not self.source.startswith("s3://"):
             raise AirflowFailException("Redshift stages from S3 only: set the source to an s3:// URI")
-        if not self.iam_role or not self.jsonpaths_uri:
-            raise AirflowFailException("Redshift staging needs iam_role and jsonpaths_uri")
+        if not self.jsonpaths_uri:
+            raise AirflowFailException("Redshift staging needs jsonpaths_uri")
         if not objects:
-            return 0
+            return 0, 0
+        authorization, secrets = self._copy_authorization()
+        try:
+            return self._copy_objects(
+                cursor, source, listed, objects, {**variables, **authorization}, parameters, secrets
+            )
+        except Exception as error:
+            if not secrets:
+                raise
+            # A driver error may quote the statement it failed on, keys and all.
+            raise AirflowFailException(f"Redshift COPY failed: {redact(str(error), secrets)}") from None
+
+    def _copy_authorization(self) -> tuple[dict[str, str | None], list[str]]:
+        """COPY's authorization: the IAM role, else the AWS connection's keys (and which strings are secret)."""
+        if self.iam_role:
+            return {"iam_role": quote_literal(self.iam_role)}, []
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+        # get_credentials registers the secret key and token with Airflow's log masker.
+        credentials = S3Hook(aws_conn_id=self.aws_conn_id).get_credentials()
+        if not credentials.access_key or not credentials.secret_key:
+            raise AirflowFailException(
+                "Redshift staging needs iam_role (preferred) or access keys on the AWS connection"
+            )
+        self.log.warning("No iam_role: COPY authenticates with the AWS connection's keys; an IAM role is safer")
+        authorization = {
+            "iam_role": None,
+            "access_key_id": quote_literal(credentials.access_key),
+            "secret_access_key": quote_literal(credentials.secret_key),
+            "session_token": quote_literal(credentials.token) if credentials.token else None,
+        }
+        return authorization, [value for value in (credentials.secret_key, credentials.token) if value]
+
+    def _copy_objects(
+        self,
+        cursor: Any,
+        source: ObjectSource,
+        listed: dict[str, list[str]],
+        objects: list[str],
+        variables: dict[str, Any],
+        parameters: dict[str, Any],
+        secrets: list[str],
+    ) -> tuple[int | None, int]:
         copy_variables = {
             **variables,
             "incoming": temp_table_name("incoming"),
-            "iam_role": quote_literal(self.iam_role),
             "jsonpaths_uri": quote_literal(self.jsonpaths_uri),
             "region": quote_literal(self.region) if self.region else None,
             "manifest": self.incremental,
@@ -268,17 +411,27 @@ class StageToRedshiftOperator(BaseOperator):
         if self.incremental:
             manifest_uri, objects_csv_uri = self._write_manifest(source, objects, parameters)
             copy_variables["s3_uri"] = quote_literal(manifest_uri)
-            execute_statements(cursor, render_statements("stage/copy_from_s3.sql", **copy_variables), parameters)
+            statements = render_statements("stage/copy_from_s3.sql", **copy_variables)
+            execute_statements(cursor, statements, parameters, secrets=secrets)
             record_variables = {**copy_variables, "s3_uri": quote_literal(objects_csv_uri)}
-            execute_statements(
-                cursor, render_statements("stage/record_objects_from_s3.sql", **record_variables), parameters
-            )
+            statements = render_statements("stage/record_objects_from_s3.sql", **record_variables)
+            execute_statements(cursor, statements, parameters, secrets=secrets)
         else:  # one COPY per key or prefix that holds objects, all in this transaction
             for key in (key for key, found in listed.items() if found):
                 copy_variables["s3_uri"] = quote_literal(source.uri(key))
                 statements = render_statements("stage/copy_from_s3.sql", **copy_variables)
-                execute_statements(cursor, statements, parameters)
-        return None  # Redshift reports loaded rows in STL_LOAD_COMMITS, not to the client.
+                execute_statements(cursor, statements, parameters, secrets=secrets)
+        if not variables["max_errors"]:
+            return None, 0  # any bad record has failed its COPY
+        # MAXERROR holds per COPY; the run's limit holds over all of them.
+        execute_statements(cursor, render_statements("stage/count_rejected.sql"), parameters)
+        (rejected,) = cursor.fetchone()
+        if rejected > variables["max_errors"]:
+            raise AirflowFailException(
+                f"{self.table}: {rejected} records rejected by COPY, more than max_errors={variables['max_errors']} "
+                "(SYS_LOAD_ERROR_DETAIL names them); nothing of this run was staged"
+            )
+        return None, rejected
 
     def _write_manifest(self, source: ObjectSource, objects: list[str], parameters: dict[str, Any]) -> tuple[str, str]:
         """Write the COPY manifest of the new objects and a CSV of their keys beside it."""

@@ -111,11 +111,23 @@ def run_parameters(context: Any) -> dict[str, Any]:
     }
 
 
-def execute_statements(cursor: Any, statements: list[str], parameters: dict[str, Any]) -> list[int]:
-    """Run statements on an open cursor (the caller owns the transaction); their row counts."""
+def redact(text: str, secrets: Sequence[str]) -> str:
+    """Text with every secret replaced, for logs and errors."""
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text
+
+
+def execute_statements(
+    cursor: Any, statements: list[str], parameters: dict[str, Any], *, secrets: Sequence[str] = ()
+) -> list[int]:
+    """Run statements on an open cursor (the caller owns the transaction); their row counts.
+
+    Statements are logged (at debug level) with ``secrets`` masked.
+    """
     counts = []
     for statement in statements:
-        log.debug("Running: %s", statement)
+        log.debug("Running: %s", redact(statement, secrets))
         cursor.execute(statement, parameters)
         counts.append(cursor.rowcount)
     return counts

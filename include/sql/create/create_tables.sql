@@ -55,6 +55,20 @@ CREATE TABLE IF NOT EXISTS staged_objects (
 ){{ d.table_layout(dialect, 'ALL') }};
 {{ d.index(dialect, 'staged_objects_batch_idx', 'staged_objects', 'batch_id') }}
 
+-- Records a staging task rejected (bad JSON, wrong type, too large…), kept with their object and
+-- line so they can be fixed and reloaded; a retry of the run replaces its own. raw_line is NULL on
+-- Redshift, whose SYS_LOAD_ERROR_DETAIL names the object and line but does not keep the text.
+CREATE TABLE IF NOT EXISTS quarantine (
+    table_name   VARCHAR(128)   NOT NULL,
+    batch_id     VARCHAR(256)   NOT NULL,
+    object_uri   VARCHAR(1024)  NOT NULL,
+    line_number  BIGINT         NOT NULL,
+    error        VARCHAR(1024)  NOT NULL,
+    raw_line     VARCHAR(65535),
+    recorded_at  TIMESTAMP      NOT NULL
+){{ d.table_layout(dialect, 'ALL', sortkey='recorded_at') }};
+{{ d.index(dialect, 'quarantine_batch_idx', 'quarantine', 'table_name, batch_id') }}
+
 -- What each staging and load task did, per run and table, so a run can be reconciled later.
 -- rows_written is NULL where the warehouse does not report it to the client (Redshift COPY).
 CREATE TABLE IF NOT EXISTS load_audit (

@@ -2,8 +2,9 @@
 CREATE TEMP TABLE {{ incoming }} AS SELECT {{ columns }} FROM {{ table }} LIMIT 0;
 COPY {{ incoming }} ({{ columns }})
 FROM {{ s3_uri }}
-IAM_ROLE {{ iam_role }}
+{% include 'stage/copy_authorization.sql' %}
 FORMAT AS JSON {{ jsonpaths_uri }}
+MAXERROR {{ max_errors }}
 {%- if manifest %}
 MANIFEST
 {%- endif %}
@@ -12,5 +13,8 @@ REGION {{ region }}
 {%- endif %}
 COMPUPDATE OFF
 STATUPDATE OFF;
+{%- if max_errors %}
+{% include 'stage/quarantine_from_load_errors.sql' %}
+{%- endif %}
 INSERT INTO {{ table }} ({{ columns }}, batch_id) SELECT {{ columns }}, %(batch_id)s FROM {{ incoming }};
 DROP TABLE {{ incoming }};

@@ -1,2 +1,2 @@
--- PostgreSQL: streams parsed rows into the staging table.
-COPY {{ table }} ({{ columns }}, batch_id) FROM STDIN;
+-- PostgreSQL: streams parsed rows into the staging table, in binary (no text to parse on the server).
+COPY {{ table }} ({{ columns }}, batch_id) FROM STDIN (FORMAT BINARY);

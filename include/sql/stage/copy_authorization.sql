@@ -1,0 +1,11 @@
+{#- How a Redshift COPY reads S3: the IAM role when one is configured (no secret in the SQL),
+    else the AWS connection's keys, which the operator masks in every log and error. -#}
+{% if iam_role -%}
+IAM_ROLE {{ iam_role }}
+{%- else -%}
+ACCESS_KEY_ID {{ access_key_id }}
+SECRET_ACCESS_KEY {{ secret_access_key }}
+{%- if session_token %}
+SESSION_TOKEN {{ session_token }}
+{%- endif %}
+{%- endif %}

@@ -1,0 +1,219 @@
+"""Bad input on the PostgreSQL path, for real: every kind of bad record is named by object
+and line, quarantined below ``max_errors`` and fails the run above it, with nothing of
+the run committed; schema drift, duplicates and misfiled events have defined outcomes.
+(The Redshift path's MAXERROR and quarantine SQL are in test_redshift_sql.py.)
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import timedelta
+from pathlib import Path
+
+import orjson
+import pytest
+from airflow.sdk.exceptions import AirflowFailException
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sparkify import StageToRedshiftOperator
+from sparkify.stage_to_redshift import read_jsonpaths
+from test_operators import DAY_KEY, HOUR, event, load_songplays, rows, write_lines
+
+from conftest import run_context
+
+FIELDS = read_jsonpaths("jsonpaths/log_events.json")
+VALID = json.dumps(event(10, item=1)).encode()
+
+
+def stage(bucket: Path, run_id: str = "run_1", key: str = DAY_KEY, start=HOUR, **kwargs) -> dict:
+    operator = StageToRedshiftOperator(
+        task_id="stage_events", table="staging_events", source=bucket.as_uri(), s3_key=key,
+        jsonpaths="jsonpaths/log_events.json", **kwargs,
+    )
+    return operator.execute(run_context(start, run_id))
+
+
+def write_raw(bucket: Path, lines: list[bytes], key: str = DAY_KEY) -> None:
+    path = bucket / key
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\n".join(lines))
+
+
+def with_field(**fields) -> bytes:
+    record = event(20, item=2)
+    record.update(fields)
+    return json.dumps(record).encode()
+
+
+def nothing_staged(warehouse) -> bool:
+    return rows(warehouse, "SELECT (SELECT count(*) FROM staging_events) + (SELECT count(*) FROM quarantine)"
+                           " + (SELECT count(*) FROM load_audit)") == [(0,)]
+
+
+BAD_LINES = {
+    "malformed": (b'{"artist": nul', r"not valid JSON"),
+    "truncated": (VALID[: len(VALID) // 2], r"not valid JSON"),
+    "not json at all": (b"timestamp=1541030594 user=39 page=NextSong", r"not valid JSON"),
+    "invalid utf-8": (VALID.replace(b'"Song A"', b'"Song \xff\xfe"'), r"not valid JSON \(.*UTF-8"),
+    "not an object": (b'[1, 2, 3]', r"expected a JSON object, got list"),
+    "text for a number": (with_field(itemInSession="3"), r"field 'itemInSession': \"3\" is not a valid integer"),
+    "float for an integer": (with_field(ts=1541030410000.5), r"field 'ts': 1541030410000.5 is not a valid bigint"),
+    "integer out of range": (with_field(sessionId=2**40), r"field 'sessionId': 1099511627776 is not a valid integer"),
+    "boolean for a number": (with_field(status=True), r"field 'status': true is not a valid integer"),
+    "number for text": (with_field(userId=39), r"field 'userId': 39 is not a valid character varying"),
+    "object for text": (with_field(artist={"name": "A"}), r"field 'artist': \{\"name\":\"A\"\} is not a valid"),
+    "text too long for its column": (with_field(gender="M" * 17), r"value too long for type character varying\(16\)"),
+    "NUL character": (with_field(song="Night\u0000Song"), r"invalid byte sequence for encoding \"UTF8\": 0x00"),
+}
+
+
+@pytest.mark.parametrize("kind", BAD_LINES)
+def test_a_bad_record_fails_the_run_naming_object_and_line_and_commits_nothing(warehouse, tmp_path, kind):
+    line, reason = BAD_LINES[kind]
+    write_raw(tmp_path, [VALID, VALID.replace(b'"itemInSession": 1', b'"itemInSession": 5'), line, VALID])
+    with pytest.raises(AirflowFailException, match=rf"2018-11-01-events\.json line 3: {reason}"):
+        stage(tmp_path)
+    assert nothing_staged(warehouse)
+
+
+@pytest.mark.parametrize("kind", BAD_LINES)
+def test_below_max_errors_a_bad_record_is_quarantined_and_the_good_ones_staged(warehouse, tmp_path, kind):
+    line, reason = BAD_LINES[kind]
+    write_raw(tmp_path, [VALID, b"", line, with_field(itemInSession=7)])
+    result = stage(tmp_path, max_errors=1)
+    assert (result["rows_written"], result["rows_rejected"]) == (2, 1)
+    assert rows(warehouse, "SELECT item_in_session FROM staging_events ORDER BY 1") == [(1,), (7,)]
+    ((uri, number, error, raw),) = rows(warehouse, "SELECT object_uri, line_number, error, raw_line FROM quarantine"
+                                                   " WHERE batch_id = 'run_1' AND table_name = 'staging_events'")
+    assert (uri, number) == ((tmp_path / DAY_KEY).as_uri(), 3)
+    assert re.search(reason, error)
+    assert raw == line.decode("utf-8", errors="replace").replace("\x00", "\\u0000")
+    assert rows(warehouse, "SELECT rows_rejected FROM load_audit WHERE task_id = 'stage_events'") == [(1,)]
+
+
+def test_one_bad_record_more_than_max_errors_fails_the_run_and_a_retry_replaces_the_quarantine(warehouse, tmp_path):
+    write_raw(tmp_path, [VALID, b"{", with_field(gender="X" * 40), b"]"])
+    with pytest.raises(AirflowFailException, match=r"line 2: not valid JSON .*\(3 bad records, .* max_errors=2\)"):
+        stage(tmp_path, max_errors=2)
+    assert nothing_staged(warehouse)
+    assert stage(tmp_path, max_errors="3")["rows_rejected"] == 3
+    assert stage(tmp_path, max_errors="3")["rows_rejected"] == 3  # a retry of the same run
+    assert rows(warehouse, "SELECT line_number FROM quarantine ORDER BY 1") == [(2,), (3,), (4,)]
+
+
+def test_server_rejections_map_back_to_their_object_and_line_across_objects(warehouse, tmp_path):
+    """Rows the server refuses are found by their place in the COPY stream: blank and rejected
+    lines before them, and earlier objects, must not shift the line reported."""
+    hour_key = "log_data/2018/11/01/00/"
+    write_raw(tmp_path, [VALID, VALID], hour_key + "a.json")
+    write_raw(tmp_path, [b"", b"{bad", VALID, b"", with_field(gender="too long for sixteen"), VALID,
+                         with_field(song="\u0000")], hour_key + "b.json")
+    result = stage(tmp_path, key=hour_key, max_errors=5)
+    assert (result["rows_written"], result["rows_rejected"]) == (4, 3)
+    assert rows(warehouse, "SELECT substr(object_uri, length(object_uri) - 5), line_number, left(error, 30)"
+                           " FROM quarantine ORDER BY 2") == [
+        ("b.json", 2, "not valid JSON (unexpected cha"),
+        ("b.json", 5, "value too long for type charac"),
+        ("b.json", 7, "invalid byte sequence for enco"),
+    ]
+
+
+def test_a_record_over_the_size_limit_is_rejected_with_its_size(warehouse, tmp_path):
+    write_raw(tmp_path, [VALID, with_field(location="x" * 500)])
+    with pytest.raises(AirflowFailException, match=r"line 2: record of \d+ bytes is over the limit of 500"):
+        stage(tmp_path, max_record_bytes=500)
+
+
+def test_an_empty_object_stages_nothing_and_succeeds(warehouse, tmp_path):
+    write_raw(tmp_path, [])
+    result = stage(tmp_path)
+    assert (result["object_count"], result["rows_written"], result["rows_rejected"]) == (1, 0, 0)
+
+
+def test_unknown_keys_are_ignored_and_counted_missing_keys_stage_as_null(warehouse, tmp_path):
+    drifted = event(30, item=3, device="phone")  # as many keys as expected: one missing, one unknown
+    del drifted["location"]
+    write_lines(tmp_path / DAY_KEY, [event(10, item=1, mood="calm"), drifted])
+    result = stage(tmp_path)
+    assert result["ignored_keys"] == {"mood": 1, "device": 1}
+    assert rows(warehouse, "SELECT item_in_session, location FROM staging_events ORDER BY 1") == [
+        (1, "Somewhere, CA"), (3, None)]
+
+
+def test_a_duplicated_event_is_one_songplay(warehouse, tmp_path):
+    play = event(20, item=1)
+    write_lines(tmp_path / DAY_KEY, [play, play, event(30, item=2), play])
+    stage(tmp_path)
+    load_songplays()
+    assert rows(warehouse, "SELECT count(*), count(DISTINCT songplay_id) FROM songplays") == [(2, 2)]
+
+
+def test_an_event_filed_in_the_previous_days_file_loads_into_its_hour(warehouse, tmp_path):
+    """The 00:00 run reads the day before's file too (spill_hours), so a play written to
+    2018-11-01's file at 00:05 on 2018-11-02 is not lost; other hours do not read it."""
+    next_day = HOUR + timedelta(days=1)
+    write_lines(tmp_path / DAY_KEY, [event(10, item=1), event(86400 + 300, item=2, session=7)])
+    write_lines(tmp_path / "log_data/2018/11/2018-11-02-events.json", [event(86400 + 600, item=3)])
+    pattern = "log_data/%Y/%m/%Y-%m-%d-events.json"
+    assert stage(tmp_path, run_id="next_day", key=pattern, start=next_day, spill_hours="1")["object_count"] == 2
+    load_songplays(run_id="next_day", start=next_day)
+    assert rows(warehouse, "SELECT session_id FROM songplays ORDER BY start_time") == [(7,), (1,)]
+    later = next_day + timedelta(hours=5)
+    assert stage(tmp_path, run_id="later", key=pattern, start=later, spill_hours="1")["object_count"] == 1
+
+
+# Property-based: any valid event round-trips exactly; any invalid line is reported.
+
+_CHARACTERS = st.characters(codec="utf-8", exclude_characters="\x00")  # NUL: PostgreSQL text cannot hold it
+_TEXT = st.text(_CHARACTERS, max_size=40)
+_INT4 = st.integers(-(2**31), 2**31 - 1)
+_NUMBER = st.one_of(st.integers(-(2**53), 2**53), st.floats(allow_nan=False, allow_infinity=False))
+_EVENT = st.fixed_dictionaries({
+    "artist": st.none() | _TEXT, "auth": st.none() | st.text(_CHARACTERS, max_size=32), "firstName": st.none() | _TEXT,
+    "gender": st.none() | st.sampled_from(["M", "F", ""]), "itemInSession": st.none() | _INT4,
+    "lastName": st.none() | _TEXT, "length": st.none() | _NUMBER, "level": st.none() | st.sampled_from(["free", ""]),
+    "location": st.none() | _TEXT, "method": st.none() | st.sampled_from(["PUT", "GET"]), "page": st.none() | _TEXT,
+    "registration": st.none() | _NUMBER, "sessionId": st.none() | _INT4, "song": st.none() | _TEXT,
+    "status": st.none() | _INT4, "ts": st.none() | st.integers(-(2**63), 2**63 - 1),
+    "userAgent": st.none() | _TEXT, "userId": st.none() | st.text(_CHARACTERS, max_size=64),
+})
+_COLUMNS = ("artist, auth, first_name, gender, item_in_session, last_name, length, level, location, method, page, "
+            "registration, session_id, song, status, ts, user_agent, user_id")
+_PROPERTIES = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@_PROPERTIES
+@given(events=st.lists(_EVENT, min_size=1, max_size=8), run=st.uuids())
+def test_any_valid_event_round_trips_exactly(warehouse, tmp_path, events, run):
+    write_raw(tmp_path, [orjson.dumps(record) for record in events])
+    assert stage(tmp_path, run_id=str(run))["rows_written"] == len(events)
+    staged = rows(warehouse, f"SELECT {_COLUMNS} FROM staging_events WHERE batch_id = '{run}' ORDER BY ctid")
+    assert staged == [tuple(record[field] for field in FIELDS) for record in events]
+
+
+def _corrupt(line: bytes, how: str, cut: int) -> bytes:
+    if how == "truncate":
+        return line[: 1 + cut % (len(line) - 1)]
+    if how == "bad utf-8":
+        return line.replace(b'"page":', b'"p\xc3\x28ge":', 1)
+    return line.replace(b'"status":', b'"status":"x","was":', 1)  # a string where a number belongs
+
+
+@_PROPERTIES
+@given(lines=st.lists(st.tuples(_EVENT, st.sampled_from([None, "truncate", "bad utf-8", "wrong type"]),
+                                st.integers(0, 10**6)), min_size=1, max_size=8),
+       run=st.uuids())
+def test_any_invalid_line_is_reported_never_dropped_or_half_loaded(warehouse, tmp_path, lines, run):
+    raw = [orjson.dumps(record) if how is None else _corrupt(orjson.dumps(record), how, cut)
+           for record, how, cut in lines]
+    write_raw(tmp_path, raw)
+    bad = [number for number, (_, how, _) in enumerate(lines, start=1) if how is not None]
+    result = stage(tmp_path, run_id=str(run), max_errors=len(bad))
+    assert (result["rows_written"], result["rows_rejected"]) == (len(lines) - len(bad), len(bad))
+    quarantined = rows(warehouse, f"SELECT line_number FROM quarantine WHERE batch_id = '{run}' ORDER BY 1")
+    assert [number for (number,) in quarantined] == bad
+    if bad:
+        with pytest.raises(AirflowFailException, match=rf"line {bad[0]}: "):
+            stage(tmp_path, run_id=f"{run}-strict", max_errors=len(bad) - 1)
