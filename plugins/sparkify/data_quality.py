@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
+from sparkify.lineage import checks_lineage
 from sparkify.warehouse import execute_statements, run_parameters, transaction, warehouse_hook
 
 if TYPE_CHECKING:
@@ -89,3 +90,7 @@ class DataQualityOperator(BaseOperator):
                 f"{len(failures)} of {len(results)} data quality checks failed:\n" + "\n".join(failures)
             )
         return {"checks": len(results), "failed": 0}
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage: the tables the checks read."""
+        return checks_lineage(self.redshift_conn_id, [check["sql"] for check in self.checks])

@@ -15,6 +15,7 @@ import orjson
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
+from sparkify.lineage import staging_lineage
 from sparkify.sources import ObjectSource, open_source
 from sparkify.warehouse import (
     INCLUDE_DIR,
@@ -175,6 +176,7 @@ class StageToRedshiftOperator(BaseOperator):
             keys = interval_keys(self.s3_key, parameters["interval_start"], parameters["interval_end"])
             listed = {key: source.list_keys(key) for key in keys}
             objects = self._objects_to_stage(cursor, listed, source, parameters)
+            self.staged_sources = [source.uri(key) for key, found in listed.items() if found] if objects else []
             if dialect == "redshift":
                 rows = self._copy_from_s3(cursor, source, listed, objects, variables, parameters)
             else:
@@ -194,12 +196,17 @@ class StageToRedshiftOperator(BaseOperator):
         objects = sorted({key for keys in listed.values() for key in keys})
         if not objects:
             self.log.warning("No objects at %s: staging nothing", ", ".join(map(source.uri, listed)))
-        if self.incremental and objects:
+        # A full re-stage has just forgotten every staged object: nothing to look up.
+        if self.incremental and objects and not _flag(self.restage, "restage"):
             execute_statements(cursor, render_statements("stage/staged_objects.sql"), parameters)
             staged = {row[0] for row in cursor.fetchall()}
             self.log.info("%d objects listed, %d staged before", len(objects), len(staged))
             objects = [key for key in objects if key not in staged]
         return objects
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage: the keys or prefixes that held the staged objects → the staging table."""
+        return staging_lineage(self.redshift_conn_id, self.table, getattr(self, "staged_sources", []))
 
     def _copy_from_stdin(
         self,
