@@ -13,6 +13,7 @@ from sparkify.lineage import checks_lineage
 from sparkify.warehouse import execute_statements, run_parameters, transaction, warehouse_hook
 
 if TYPE_CHECKING:
+    from airflow.providers.openlineage.extractors import OperatorLineage
     from airflow.sdk import Context
 
 COMPARISONS = {
@@ -91,6 +92,6 @@ class DataQualityOperator(BaseOperator):
             )
         return {"checks": len(results), "failed": 0}
 
-    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage:
         """OpenLineage: the tables the checks read."""
         return checks_lineage(self.redshift_conn_id, [check["sql"] for check in self.checks])

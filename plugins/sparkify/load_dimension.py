@@ -21,6 +21,7 @@ from sparkify.warehouse import (
 )
 
 if TYPE_CHECKING:
+    from airflow.providers.openlineage.extractors import OperatorLineage
     from airflow.sdk import Context
 
 #: Each mode's statement template in include/sql/modes.
@@ -111,6 +112,6 @@ class LoadDimensionOperator(BaseOperator):
         self.log.info("%s (%s): %s rows written", self.table, self.mode, written)
         return audit
 
-    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage:
         """OpenLineage: the tables the select reads → the dimension table."""
         return load_lineage(self.redshift_conn_id, self.table, self.sql)

@@ -20,6 +20,7 @@ from sparkify.warehouse import (
 )
 
 if TYPE_CHECKING:
+    from airflow.providers.openlineage.extractors import OperatorLineage
     from airflow.sdk import Context
 
 
@@ -100,6 +101,6 @@ class LoadFactOperator(BaseOperator):
             )
         return audit
 
-    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage:
         """OpenLineage: the tables the SQL reads → the fact table."""
         return load_lineage(self.redshift_conn_id, self.table, self.sql)

@@ -31,6 +31,7 @@ from sparkify.warehouse import (
 )
 
 if TYPE_CHECKING:
+    from airflow.providers.openlineage.extractors import OperatorLineage
     from airflow.sdk import Context
 
 _JSONPATH = re.compile(r"""\$(?:\['([^']+)'\]|\.([A-Za-z_][A-Za-z0-9_]*))""")
@@ -204,7 +205,7 @@ class StageToRedshiftOperator(BaseOperator):
             objects = [key for key in objects if key not in staged]
         return objects
 
-    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage:
         """OpenLineage: the keys or prefixes that held the staged objects → the staging table."""
         return staging_lineage(self.redshift_conn_id, self.table, getattr(self, "staged_sources", []))
 
