@@ -23,6 +23,11 @@ Triggering by hand offers one option, **Re-stage the whole song catalog**
 (`full_restage_songs`, off by default and in scheduled runs): the run forgets
 which song files were staged and reads them all again.
 
+The load tasks update the Assets of the tables they write (`sparkify.songplays`,
+`sparkify.users`, `sparkify.songs`, `sparkify.artists`, `sparkify.time`), and
+**run_quality_checks** updates `sparkify.star_schema_checked`: a DAG scheduled
+on that one sees only checked hours (see the README, "Lineage and Assets").
+
 A run owns its data interval `[data_interval_start, data_interval_end)`: a
 scheduled or backfill run with logical date X loads the hour (day) starting at
 X; a run triggered by hand at X loads the last complete hour (day) before X.
@@ -49,6 +54,7 @@ from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param, chain
 
 from sparkify import DataQualityOperator, LoadDimensionOperator, LoadFactOperator, StageToRedshiftOperator
+from sparkify.lineage import STAR_SCHEMA_CHECKED, star_asset
 
 WAREHOUSE = "sparkify_warehouse"
 SQL_DIR = Path(__file__).resolve().parents[1] / "include" / "sql"
@@ -145,6 +151,7 @@ def build_pipeline() -> None:
         sql="load/songplays.sql",
         parameters={"duration_tolerance": DURATION_TOLERANCE},
         redshift_conn_id=WAREHOUSE,
+        outlets=[star_asset("songplays")],
     )
 
     match_late_songs = LoadFactOperator(
@@ -154,6 +161,7 @@ def build_pipeline() -> None:
         sql="load/songplays_late_songs.sql",
         parameters={"duration_tolerance": DURATION_TOLERANCE, "lookback_hours": LATE_SONG_LOOKBACK_HOURS},
         redshift_conn_id=WAREHOUSE,
+        outlets=[star_asset("songplays")],
     )
 
     load_dimensions = [
@@ -165,6 +173,7 @@ def build_pipeline() -> None:
             key="user_id",
             version_column="last_seen_at",
             redshift_conn_id=WAREHOUSE,
+            outlets=[star_asset("users")],
         ),
         LoadDimensionOperator(
             task_id="load_songs",
@@ -173,6 +182,7 @@ def build_pipeline() -> None:
             mode="upsert",
             key="song_id",
             redshift_conn_id=WAREHOUSE,
+            outlets=[star_asset("songs")],
         ),
         LoadDimensionOperator(
             task_id="load_artists",
@@ -181,6 +191,7 @@ def build_pipeline() -> None:
             mode="upsert",
             key="artist_id",
             redshift_conn_id=WAREHOUSE,
+            outlets=[star_asset("artists")],
         ),
         LoadDimensionOperator(
             task_id="load_time",
@@ -188,6 +199,7 @@ def build_pipeline() -> None:
             sql="load/time.sql",
             mode="append",
             redshift_conn_id=WAREHOUSE,
+            outlets=[star_asset("time")],
         ),
     ]
 
@@ -200,6 +212,7 @@ def build_pipeline() -> None:
             {"name": "songplays have dimensions", "sql": "quality/songplays_have_dimensions.sql", "expected": 0},
         ],
         redshift_conn_id=WAREHOUSE,
+        outlets=[STAR_SCHEMA_CHECKED],
     )
 
     end = EmptyOperator(task_id="end")

@@ -9,9 +9,11 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
+from sparkify.lineage import checks_lineage
 from sparkify.warehouse import execute_statements, run_parameters, transaction, warehouse_hook
 
 if TYPE_CHECKING:
+    from airflow.providers.openlineage.extractors import OperatorLineage
     from airflow.sdk import Context
 
 COMPARISONS = {
@@ -89,3 +91,7 @@ class DataQualityOperator(BaseOperator):
                 f"{len(failures)} of {len(results)} data quality checks failed:\n" + "\n".join(failures)
             )
         return {"checks": len(results), "failed": 0}
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage:
+        """OpenLineage: the tables the checks read."""
+        return checks_lineage(self.redshift_conn_id, [check["sql"] for check in self.checks])

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
+from sparkify.lineage import load_lineage
 from sparkify.warehouse import (
     execute_statements,
     quote_identifier,
@@ -20,6 +21,7 @@ from sparkify.warehouse import (
 )
 
 if TYPE_CHECKING:
+    from airflow.providers.openlineage.extractors import OperatorLineage
     from airflow.sdk import Context
 
 #: Each mode's statement template in include/sql/modes.
@@ -107,5 +109,9 @@ class LoadDimensionOperator(BaseOperator):
                 cursor, parameters, task_id=self.task_id, table=self.table,
                 rows_read=inserted.get(incoming, written), rows_written=written,
             )
-        self.log.info("%s (%s): %d rows written", self.table, self.mode, written)
+        self.log.info("%s (%s): %s rows written", self.table, self.mode, written)
         return audit
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage:
+        """OpenLineage: the tables the select reads → the dimension table."""
+        return load_lineage(self.redshift_conn_id, self.table, self.sql)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
+from sparkify.lineage import load_lineage
 from sparkify.warehouse import (
     execute_statements,
     quote_identifier,
@@ -19,6 +20,7 @@ from sparkify.warehouse import (
 )
 
 if TYPE_CHECKING:
+    from airflow.providers.openlineage.extractors import OperatorLineage
     from airflow.sdk import Context
 
 
@@ -91,10 +93,14 @@ class LoadFactOperator(BaseOperator):
                 cursor, parameters, task_id=self.task_id, table=self.table, rows_read=written, rows_written=written,
             )
         if self.mode == "update":
-            self.log.info("%s: updated %d rows", self.table, written)
+            self.log.info("%s: updated %s rows", self.table, written)
         else:
             self.log.info(
-                "%s, %s to %s: replaced %d rows with %d",
+                "%s, %s to %s: replaced %s rows with %s",
                 self.table, parameters["interval_start"], parameters["interval_end"], counts[1], written,
             )
         return audit
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage:
+        """OpenLineage: the tables the SQL reads → the fact table."""
+        return load_lineage(self.redshift_conn_id, self.table, self.sql)

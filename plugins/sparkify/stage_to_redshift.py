@@ -16,10 +16,12 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
+from sparkify.lineage import staging_lineage
 from sparkify.records import MAX_RECORD_BYTES, RecordParser, Rejected, TooManyBadRecords
 from sparkify.sources import ObjectSource, open_source
 from sparkify.warehouse import (
     INCLUDE_DIR,
+    DataApiCursor,
     execute_statements,
     quote_identifier,
     quote_literal,
@@ -33,6 +35,7 @@ from sparkify.warehouse import (
 )
 
 if TYPE_CHECKING:
+    from airflow.providers.openlineage.extractors import OperatorLineage
     from airflow.sdk import Context
 
 _JSONPATH = re.compile(r"""\$(?:\['([^']+)'\]|\.([A-Za-z_][A-Za-z0-9_]*))""")
@@ -214,6 +217,7 @@ class StageToRedshiftOperator(BaseOperator):
             keys = interval_keys(self.s3_key, parameters["interval_start"] - spill, parameters["interval_end"] + spill)
             listed = {key: source.list_keys(key) for key in keys}
             objects = self._objects_to_stage(cursor, listed, source, parameters)
+            self.staged_sources = [source.uri(key) for key, found in listed.items() if found] if objects else []
             if dialect == "redshift":
                 rows, rejected = self._copy_from_s3(cursor, source, listed, objects, variables, parameters)
                 ignored = {}
@@ -243,12 +247,17 @@ class StageToRedshiftOperator(BaseOperator):
         objects = sorted({key for keys in listed.values() for key in keys})
         if not objects:
             self.log.warning("No objects at %s: staging nothing", ", ".join(map(source.uri, listed)))
-        if self.incremental and objects:
+        # A full re-stage has just forgotten every staged object: nothing to look up.
+        if self.incremental and objects and not _flag(self.restage, "restage"):
             execute_statements(cursor, render_statements("stage/staged_objects.sql"), parameters)
             staged = {row[0] for row in cursor.fetchall()}
             self.log.info("%d objects listed, %d staged before", len(objects), len(staged))
             objects = [key for key in objects if key not in staged]
         return objects
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage:
+        """OpenLineage: the keys or prefixes that held the staged objects → the staging table."""
+        return staging_lineage(self.redshift_conn_id, self.table, getattr(self, "staged_sources", []))
 
     def _copy_from_stdin(
         self,
@@ -351,8 +360,8 @@ class StageToRedshiftOperator(BaseOperator):
         objects: list[str],
         variables: dict[str, Any],
         parameters: dict[str, Any],
-    ) -> tuple[int | None, int]:
-        """COPY the objects; return rows staged (None: Redshift does not tell the client) and rejected."""
+    ) -> tuple[int | None, int | None]:
+        """COPY the objects; return rows staged and rejected (None: not told to the client)."""
         if not self.source.startswith("s3://"):
             raise AirflowFailException("Redshift stages from S3 only: set the source to an s3:// URI")
         if not self.jsonpaths_uri:
@@ -400,7 +409,7 @@ class StageToRedshiftOperator(BaseOperator):
         variables: dict[str, Any],
         parameters: dict[str, Any],
         secrets: list[str],
-    ) -> tuple[int | None, int]:
+    ) -> tuple[int | None, int | None]:
         copy_variables = {
             **variables,
             "incoming": temp_table_name("incoming"),
@@ -423,6 +432,9 @@ class StageToRedshiftOperator(BaseOperator):
                 execute_statements(cursor, statements, parameters, secrets=secrets)
         if not variables["max_errors"]:
             return None, 0  # any bad record has failed its COPY
+        if isinstance(cursor, DataApiCursor):
+            # Its reads run ahead of the batch: each COPY holds MAXERROR, the quarantine has the rest.
+            return None, None
         # MAXERROR holds per COPY; the run's limit holds over all of them.
         execute_statements(cursor, render_statements("stage/count_rejected.sql"), parameters)
         (rejected,) = cursor.fetchone()

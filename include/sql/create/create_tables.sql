@@ -70,7 +70,8 @@ CREATE TABLE IF NOT EXISTS quarantine (
 {{ d.index(dialect, 'quarantine_batch_idx', 'quarantine', 'table_name, batch_id') }}
 
 -- What each staging and load task did, per run and table, so a run can be reconciled later.
--- rows_written is NULL where the warehouse does not report it to the client (Redshift COPY).
+-- rows_written and rows_rejected are NULL where the warehouse does not report them to the client
+-- (Redshift COPY; rejected counts through the Data API).
 CREATE TABLE IF NOT EXISTS load_audit (
     batch_id        VARCHAR(256)   NOT NULL,
     task_id         VARCHAR(256)   NOT NULL,
@@ -79,7 +80,7 @@ CREATE TABLE IF NOT EXISTS load_audit (
     interval_end    TIMESTAMP      NOT NULL,
     rows_read       BIGINT,
     rows_written    BIGINT,
-    rows_rejected   BIGINT         NOT NULL,
+    rows_rejected   BIGINT,
     object_count    INTEGER        NOT NULL,
     source_objects  VARCHAR(65535),
     recorded_at     TIMESTAMP      NOT NULL

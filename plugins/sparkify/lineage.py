@@ -1,0 +1,123 @@
+"""Lineage: the OpenLineage datasets the operators report (bucket objects → staging tables → star
+tables), and the Airflow Assets of the star tables.
+
+Names follow the OpenLineage naming spec. Objects: namespace ``s3://bucket`` and the key as
+name (a prefix stands for the objects under it), or ``file`` and the path for a local folder.
+Tables: namespace ``postgres://host:port`` or ``redshift://cluster.region:5439`` (a Serverless
+workgroup in place of the cluster), name ``database.schema.table``. Nothing here imports
+OpenLineage at module level, so parsing a DAG never loads it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+from urllib.parse import unquote, urlsplit
+
+from airflow.sdk import Asset
+
+if TYPE_CHECKING:
+    from airflow.providers.common.compat.openlineage.facet import Dataset
+    from airflow.providers.openlineage.extractors import OperatorLineage
+
+#: The schema the tables live in: the DDL and the SQL name them unqualified.
+SCHEMA = "public"
+_PLACEHOLDER = re.compile(r"%\(\w+\)s")
+STAR_TABLES = ("songplays", "users", "songs", "artists", "time")
+
+
+def star_asset(table: str) -> Asset:
+    """The Airflow Asset of a star table, for the tasks that write it and the DAGs scheduled on it.
+
+    Name and URI say which table, not where the warehouse is: the same DAG loads a local
+    PostgreSQL and Redshift, and a DAG file reads no connection when it is parsed. The ``x-``
+    scheme is Airflow's mark of a custom one: no provider normalizes it, so defining the
+    Asset loads no provider code at parse time.
+    """
+    if table not in STAR_TABLES:
+        raise ValueError(f"not a star table: {table!r}")
+    return Asset(name=f"sparkify.{table}", uri=f"x-sparkify://warehouse/{table}", group="sparkify")
+
+
+#: Updated when a run's quality checks passed: the star schema of the run's interval is complete.
+STAR_SCHEMA_CHECKED = Asset(name="sparkify.star_schema_checked", uri="x-sparkify://warehouse/checked", group="sparkify")
+
+
+def warehouse_namespace(conn_id: str) -> tuple[str, str]:
+    """The warehouse connection's OpenLineage namespace, and its database."""
+    from airflow.sdk import Connection
+
+    connection = Connection.get(conn_id)
+    extra = connection.extra_dejson
+    if connection.conn_type == "postgres":
+        # A Unix socket directory is a path, not a host: the server is on this host.
+        host = "localhost" if (connection.host or "").startswith("/") else connection.host
+        return f"postgres://{host}:{connection.port or 5432}", connection.schema
+    port = connection.port or 5439
+    if extra.get("use_data_api"):
+        identifier = extra.get("workgroup_name") or extra.get("cluster_identifier")
+        region = extra.get("region_name") or _aws_region(extra.get("aws_conn_id", "aws_default"))
+        return f"redshift://{identifier}.{region}:{port}", extra.get("database") or connection.schema
+    # cluster.id.region.redshift.amazonaws.com, or workgroup.account.region.redshift-serverless.amazonaws.com
+    parts = (connection.host or "").split(".")
+    identifier = f"{parts[0]}.{parts[2]}" if len(parts) == 6 and parts[-2:] == ["amazonaws", "com"] else connection.host
+    return f"redshift://{identifier}:{port}", connection.schema
+
+
+def _aws_region(aws_conn_id: str) -> str | None:
+    from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+
+    return AwsBaseHook(aws_conn_id=aws_conn_id, client_type="redshift-data").region_name
+
+
+def table_datasets(conn_id: str, tables: Iterable[str]) -> list[Dataset]:
+    from airflow.providers.common.compat.openlineage.facet import Dataset
+
+    namespace, database = warehouse_namespace(conn_id)
+    return [Dataset(namespace=namespace, name=f"{database}.{SCHEMA}.{table}") for table in tables]
+
+
+def object_dataset(uri: str) -> Dataset:
+    """The dataset of an object or prefix URI (``s3://…`` or ``file://…``)."""
+    from airflow.providers.common.compat.openlineage.facet import Dataset
+
+    parts = urlsplit(uri)
+    path = parts.path.rstrip("/")  # a prefix is named like its folder
+    if parts.scheme == "s3":
+        return Dataset(namespace=f"s3://{parts.netloc}", name=path.lstrip("/") or "/")
+    return Dataset(namespace="file", name=unquote(path) or "/")
+
+
+def tables_read(sql: str) -> list[str]:
+    """The tables a statement reads, in name order, from the OpenLineage SQL parser."""
+    from openlineage_sql import parse
+
+    # Bound parameters are values: a NULL in their place parses the same.
+    metadata = parse([_PLACEHOLDER.sub("NULL", sql)], dialect="postgres")
+    return sorted({table.name for table in metadata.in_tables})
+
+
+def staging_lineage(conn_id: str, table: str, sources: Sequence[str]) -> OperatorLineage:
+    """The objects (keys or prefixes) staged → the staging table."""
+    from airflow.providers.openlineage.extractors import OperatorLineage
+
+    return OperatorLineage(
+        inputs=[object_dataset(uri) for uri in sources], outputs=table_datasets(conn_id, [table])
+    )
+
+
+def load_lineage(conn_id: str, table: str, sql: str) -> OperatorLineage:
+    """The tables a load's SQL reads → the table it loads (a table is not its own input)."""
+    from airflow.providers.openlineage.extractors import OperatorLineage
+
+    inputs = [name for name in tables_read(sql) if name != table]
+    return OperatorLineage(inputs=table_datasets(conn_id, inputs), outputs=table_datasets(conn_id, [table]))
+
+
+def checks_lineage(conn_id: str, sqls: Iterable[str]) -> OperatorLineage:
+    """The tables the checks read; checks write nothing."""
+    from airflow.providers.openlineage.extractors import OperatorLineage
+
+    tables = sorted({name for sql in sqls for name in tables_read(sql)})
+    return OperatorLineage(inputs=table_datasets(conn_id, tables), outputs=[])
