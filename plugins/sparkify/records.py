@@ -90,7 +90,6 @@ class RecordParser:
         self.rows = 0
         self.rejected: list[Rejected] = []
         self.unknown_keys: Counter[str] = Counter()
-        self.records_with_unknown_keys = 0
 
     def stage(
         self, uri: str, lines: Iterable[bytes], write: Callable[[tuple], object], refused: Mapping[int, str]
@@ -103,7 +102,7 @@ class RecordParser:
         ``refused`` maps the lines the server refused on an earlier pass to its reason.
         """
         loads, fields, constant, limit = orjson.loads, self.fields, self.constant, self.max_record_bytes
-        checks_numbers, expected = bool(self.numbers), len(fields)
+        checks_numbers, known = bool(self.numbers), self.known
         written, spans = 0, [(0, 1)]
         for number, line in enumerate(lines, start=1):
             error = None
@@ -124,7 +123,7 @@ class RecordParser:
                         error = f"expected a JSON object, got {type(record).__name__}"
             if error is None:
                 row = (*map(record.get, fields), *constant)
-                if len(record) != expected or None in row:
+                if not known.issuperset(record):
                     self._count_unknown(record)
                 if checks_numbers:
                     error = self._wrong_number(row)
@@ -149,10 +148,7 @@ class RecordParser:
             )
 
     def _count_unknown(self, record: dict) -> None:
-        unknown = record.keys() - self.known
-        if unknown:
-            self.records_with_unknown_keys += 1
-            self.unknown_keys.update(unknown)
+        self.unknown_keys.update(record.keys() - self.known)
 
     def _wrong_number(self, row: tuple) -> str | None:
         for index, kinds, bound in self.numbers:
