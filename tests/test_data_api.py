@@ -295,6 +295,19 @@ def test_a_transaction_beyond_the_batch_limit_fails_before_sending_anything(data
     assert data_api.calls == []
 
 
+def test_bad_records_within_max_errors_are_quarantined_in_the_batch(data_api, s3):  # noqa: F811
+    audit = StageToRedshiftOperator(
+        task_id="stage_events", table="staging_events", source=SOURCE,
+        s3_key="log_data/2018/11/2018-11-01-events.json", jsonpaths="jsonpaths/log_events.json",
+        jsonpaths_uri=f"{SOURCE}/jsonpaths/log_events.json", iam_role=IAM_ROLE, max_errors=3,
+    ).execute(run_context(HOUR, RUN_ID))
+    (batch,) = [request for name, request in data_api.calls if name == "BatchExecuteStatement"]
+    sqls = normalized(batch["Sqls"])
+    copy = next(index for index, sql in enumerate(sqls) if sql.startswith('COPY "incoming"'))
+    assert " MAXERROR 3 " in sqls[copy] and sqls[copy + 1].startswith("INSERT INTO quarantine")
+    assert audit["rows_rejected"] is None  # a read would run ahead of the batch: not counted here
+
+
 def test_quality_checks_run_each_query_on_its_own(data_api):
     data_api.results += [
         [[{"stringValue": "users.user_id"}, {"longValue": 0}], [{"stringValue": "songs.song_id"}, {"longValue": 2}]],
