@@ -257,4 +257,4 @@ def test_redshift_ddl_uses_distribution_and_sort_keys_and_no_indexes():
     assert ") DISTSTYLE KEY DISTKEY (song_id) SORTKEY (start_time);" in ddl
     assert ddl.count("DISTSTYLE ALL") == 6  # staging_songs, staged_objects, load_audit, users, artists, time
     postgres = render_sql("create/create_tables.sql", "postgres")
-    assert "DISTSTYLE" not in postgres and "CREATE INDEX IF NOT EXISTS songplays_start_time_idx" in postgres
+    assert "DISTSTYLE" not in postgres and "CREATE INDEX songplays_start_time_idx" in postgres
