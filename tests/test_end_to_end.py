@@ -3,11 +3,7 @@ against a real PostgreSQL; every table is compared with the independent referenc
 
 from __future__ import annotations
 
-import os
-import re
 import shutil
-import subprocess
-import sys
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -17,73 +13,12 @@ import pytest
 
 from tools.generate_data import generate
 
-from conftest import REPO
 from reference import build_reference
+from warehouse_checks import SNAPSHOT_QUERIES, assert_matches_reference, backfill, snapshot
 
 START = datetime(2018, 11, 1, tzinfo=timezone.utc)
 DAYS = 2
 END = START + timedelta(days=DAYS)
-
-WAREHOUSE_QUERIES = {
-    "songplays": "SELECT start_time, user_id, level, song_id, artist_id, session_id, location, user_agent "
-                 "FROM songplays",
-    "users": "SELECT user_id, first_name, last_name, gender, level FROM users",
-    "time": 'SELECT start_time, hour, day, week, month, year, weekday FROM "time"',
-    "songs": "SELECT song_id, title, artist_id, year, duration FROM songs",
-    "artists": "SELECT artist_id, name, location, latitude, longitude FROM artists",
-}
-#: Everything the warehouse holds, ids included, to compare two warehouses exactly.
-SNAPSHOT_QUERIES = {
-    "songplays": "SELECT * FROM songplays ORDER BY songplay_id",
-    "users": "SELECT * FROM users ORDER BY user_id",
-    "time": 'SELECT * FROM "time" ORDER BY start_time',
-    "songs": "SELECT * FROM songs ORDER BY song_id",
-    "artists": "SELECT * FROM artists ORDER BY artist_id",
-}
-
-
-def backfill_command(source: Path | str, warehouse: str, start: datetime, end: datetime, *extra: str) -> list[str]:
-    """The backfill tool's command line; ``source`` is a local folder or a URI."""
-    uri = source.as_uri() if isinstance(source, Path) else source
-    return [sys.executable, str(REPO / "tools" / "backfill.py"), "--from", start.isoformat(),
-            "--to", (end - timedelta(hours=1)).isoformat(), "--source", uri, "--warehouse", warehouse, *extra]
-
-
-def assert_succeeded(returncode: int, stdout: str, stderr: str) -> None:
-    assert returncode == 0, stdout[-3000:] + stderr[-5000:]
-    assert re.search(r"^(\d+) of \1 runs succeeded", stdout, re.MULTILINE), stdout
-
-
-def backfill(source: Path, warehouse: str, start: datetime, end: datetime, *extra: str, env: dict | None = None):
-    """`make backfill` as a user runs it: a separate process, the real DAG, hour by hour."""
-    command = backfill_command(source, warehouse, start, end, *extra)
-    result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=900)
-    assert_succeeded(result.returncode, result.stdout, result.stderr)
-    return result
-
-
-def with_utc(value):
-    return value.replace(tzinfo=timezone.utc) if isinstance(value, datetime) else value
-
-
-def warehouse_tables(uri: str) -> dict[str, Counter]:
-    with psycopg.connect(uri) as connection:
-        return {
-            table: Counter(tuple(with_utc(value) for value in row) for row in connection.execute(query))
-            for table, query in WAREHOUSE_QUERIES.items()
-        }
-
-
-def snapshot(uri: str) -> dict[str, list[tuple]]:
-    with psycopg.connect(uri) as connection:
-        return {table: connection.execute(query).fetchall() for table, query in SNAPSHOT_QUERIES.items()}
-
-
-def assert_matches_reference(uri: str, reference: dict[str, Counter]) -> None:
-    actual = warehouse_tables(uri)
-    for table, expected in reference.items():
-        missing, extra = expected - actual[table], actual[table] - expected
-        assert not missing and not extra, f"{table}: missing {list(missing)[:3]}, unexpected {list(extra)[:3]}"
 
 
 @pytest.fixture(scope="module")
@@ -155,17 +90,3 @@ def test_songs_that_land_after_their_plays_are_matched_by_a_later_run(daily_sour
     assert_matches_reference(warehouse_uri, reference)
     assert unmatched_first_day > sum(count for row, count in reference["songplays"].items()
                                      if row[0] < START + timedelta(days=1) and row[3] is None)
-
-
-def test_two_backfills_at_once_over_overlapping_ranges(daily_source, reference, warehouse_uri):
-    """One by day, one hour by hour newest first, started together: both succeed, one warehouse."""
-    commands = [
-        backfill_command(daily_source, warehouse_uri, START, END),
-        backfill_command(daily_source, warehouse_uri, START + timedelta(hours=12), END, "--hourly", "--reverse"),
-    ]
-    processes = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                 for command in commands]
-    for process in processes:
-        stdout, stderr = process.communicate(timeout=900)
-        assert_succeeded(process.returncode, stdout, stderr)
-    assert_matches_reference(warehouse_uri, reference)

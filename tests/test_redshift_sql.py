@@ -298,4 +298,4 @@ def test_redshift_ddl_uses_distribution_and_sort_keys_and_no_indexes():
     assert ") DISTSTYLE KEY DISTKEY (song_id) SORTKEY (start_time);" in ddl
     assert ddl.count("DISTSTYLE ALL") == 7  # staging_songs, staged_objects, quarantine, load_audit, users, ...
     postgres = render_sql("create/create_tables.sql", "postgres")
-    assert "DISTSTYLE" not in postgres and "CREATE INDEX IF NOT EXISTS songplays_start_time_idx" in postgres
+    assert "DISTSTYLE" not in postgres and "CREATE INDEX songplays_start_time_idx" in postgres

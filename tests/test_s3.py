@@ -15,11 +15,12 @@ import boto3
 import pytest
 
 from sparkify import StageToRedshiftOperator
-from test_end_to_end import START, assert_matches_reference, assert_succeeded, backfill_command
+from test_end_to_end import START
 from tools.generate_data import generate
 
 from conftest import run_context
 from reference import build_reference
+from warehouse_checks import assert_matches_reference, assert_succeeded, backfill_command
 
 BUCKET = "sparkify-test"
 PREFIX = "raw"

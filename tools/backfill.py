@@ -22,7 +22,11 @@ for the interval of a *manual* run at X, which for
 (``[X-1h, X)`` when X is on the hour; a prototype DAG printing its
 ``data_interval_start``/``_end`` confirms it). So to load the interval
 starting at S we pass ``logical_date = S + length``; the run shows in the UI
-with that logical date and the data interval ``[S, S + length)``.
+with that logical date and the data interval ``[S, S + length)``. Its run id is
+``manual__<that date>`` every time: ``dag.test()`` replaces an earlier run of the
+interval, and the new one must own the same staging batch (otherwise the song
+files a killed run staged would never reach ``songs``: the re-run would find
+them staged and load nothing).
 
 The console gets one line per run; Airflow's and the tasks' logs go to
 ``$AIRFLOW_HOME/logs/backfill/`` (the first lines say which file), and a failed
@@ -196,7 +200,10 @@ def _run_one(dag, run: Run) -> RunResult:
     _task_errors.clear()
     began = time.monotonic()
     try:
-        dag_run = dag.test(logical_date=run.start + run.length)
+        # run_after fixes the run id (manual__<run_after>): a re-run of an interval is the same run,
+        # as an Airflow clear is, so its staging replaces its own batch, song files included.
+        logical_date = run.start + run.length
+        dag_run = dag.test(logical_date=logical_date, run_after=logical_date)
     except Exception as error:  # Airflow itself failed (metadata database, DAG sync): the run did not happen
         from airflow import settings
 

@@ -10,10 +10,18 @@ DISTSTYLE {{ diststyle }}{% if distkey %} DISTKEY ({{ distkey }}){% endif %}{% i
 {%- endif -%}
 {%- endmacro %}
 
-{#- Redshift has no secondary indexes: its SORTKEY does that job. -#}
+{#- Redshift has no secondary indexes: its SORTKEY does that job. On PostgreSQL
+    CREATE INDEX IF NOT EXISTS locks its table (SHARE) before it finds the index,
+    so create_tables would wait behind every load in flight and, holding the locks
+    of the tables before, deadlock with a load that then writes load_audit: the
+    index is looked up first and created only when missing. -#}
 {% macro index(dialect, name, table, columns) -%}
 {%- if dialect != 'redshift' -%}
-CREATE INDEX IF NOT EXISTS {{ name }} ON {{ table }} ({{ columns }});
+DO $$ BEGIN
+    IF to_regclass('{{ name }}') IS NULL THEN
+        CREATE INDEX {{ name }} ON {{ table }} ({{ columns }});
+    END IF;
+END $$;
 {%- endif -%}
 {%- endmacro %}
 

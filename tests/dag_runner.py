@@ -1,0 +1,70 @@
+"""Run DAG runs with ``dag.test()`` in one process, for the fault tests.
+
+    python tests/dag_runner.py --source URI --warehouse URI [--dag sparkify_dwh] [--late-minutes N]
+        START[@TASK] ...
+
+Unlike ``make backfill`` it takes no per-day lock, so several of these processes
+run hours of the same day at once, as a scheduler with ``max_active_runs`` above
+one does. Each START is an interval start (ISO, UTC); the run is a manual run
+at the interval's end plus ``--late-minutes``, so two processes given different
+minutes load the same interval as two runs with their own run ids. ``@TASK``
+re-runs one task of the run: ``dag.test()`` clears the run (as ``airflow tasks
+clear`` does) and every other task is marked success, not run again.
+
+Prints one ``RESULT {json}`` line per run: run id, state, and the try number of
+every task that ran more than once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import psycopg
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tools import local_pg  # noqa: E402
+from tools.airflow_env import airflow_environ  # noqa: E402
+from tools.backfill import _advisory_lock, _load_dags, _migrate_if_needed, _output_to, parse_hour  # noqa: E402
+
+LENGTH = {"sparkify_dwh": timedelta(hours=1), "sparkify_dwh_daily": timedelta(days=1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--source", required=True)
+    parser.add_argument("--warehouse", required=True)
+    parser.add_argument("--dag", default="sparkify_dwh", choices=sorted(LENGTH))
+    parser.add_argument("--late-minutes", type=int, default=0)
+    parser.add_argument("runs", nargs="+", metavar="START[@TASK]")
+    args = parser.parse_args()
+    os.environ.update(airflow_environ(args.warehouse, args.source))
+    log_path = Path(os.environ["AIRFLOW_HOME"], "logs", "fault-tests", f"{os.getpid()}.log")
+    with (
+        _output_to(log_path) as console,
+        psycopg.connect(local_pg.database_uri("airflow"), autocommit=True) as lock_connection,
+    ):
+        with _advisory_lock(lock_connection, "the metadata database setup", console):
+            _migrate_if_needed()
+        dag = _load_dags(os.environ["AIRFLOW__CORE__DAGS_FOLDER"])[args.dag]
+        for spec in args.runs:
+            start, _, task = spec.partition("@")
+            logical_date = parse_hour(start) + LENGTH[args.dag] + timedelta(minutes=args.late_minutes)
+            dag_run = dag.test(
+                logical_date=logical_date,
+                run_after=logical_date,
+                mark_success_pattern=f"(?!{task}$).*" if task else None,
+            )
+            retried = {ti.task_id: ti.try_number for ti in dag_run.get_task_instances() if ti.try_number > 1}
+            result = {"start": start, "task": task or None, "run_id": dag_run.run_id, "state": str(dag_run.state),
+                      "retried": retried}
+            print("RESULT", json.dumps(result), file=console, flush=True)
+
+
+if __name__ == "__main__":
+    main()
