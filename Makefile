@@ -16,7 +16,7 @@ DEMO_START := 2018-11-01
 DEMO_END := 2018-11-02
 
 .DEFAULT_GOAL := help
-.PHONY: help venv sample-data demo backfill backfill-range report test test-services lint bench airflow airflow-stop pg-start pg-stop clean
+.PHONY: help venv sample-data demo backfill backfill-range report test test-services lint bench bench-airflow airflow airflow-stop pg-start pg-stop clean
 
 help: ## List the targets
 	@echo "Targets:"
@@ -62,6 +62,9 @@ lint: $(STAMP) ## Lint the Python with ruff (Airflow rules included)
 bench: $(STAMP) ## Run the benchmarks (minutes; figures in bench/results, see bench/README.md)
 	$(PY) bench/staging.py --memory-gb 2
 	$(PY) bench/pipeline.py
+
+bench-airflow: $(STAMP) ## A month backfilled with `airflow backfill create` under the real scheduler (minutes)
+	$(PY) bench/airflow_backfill.py --hourly-days 1
 
 airflow: sample-data ## Start Airflow (UI on PORT, default 8080) with the DAGs; Ctrl-C stops it
 	$(PY) tools/airflow_services.py run --port $(or $(PORT),8080) $(if $(SOURCE),--source "$(SOURCE)") $(if $(WAREHOUSE),--warehouse "$(WAREHOUSE)")

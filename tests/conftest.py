@@ -88,4 +88,4 @@ def airflow_scenario(airflow_stack):
     """The runs a user makes through the API, made once: unpause, trigger, backfill, all finished."""
     from airflow_stack import run_scenario
 
-    return run_scenario(airflow_stack)
+    return run_scenario(airflow_stack.api)

@@ -25,11 +25,14 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Generator
+from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tools import local_pg  # noqa: E402
+from tools.airflow_api import AirflowApi  # noqa: E402
 from tools.airflow_env import DEFAULT_HOME, DEFAULT_SOURCE, airflow_environ, file_uri  # noqa: E402
 
 # Task logs are files under the shared home, which the API server reads itself:
@@ -157,6 +160,20 @@ def stop(home: Path = DEFAULT_HOME) -> bool:
             time.sleep(0.5)
     state_file(home).unlink()
     return True
+
+
+@contextmanager
+def running(
+    source: str, warehouse: str, home: Path, metadata_database: str, settings: dict[str, str] | None = None
+) -> Generator[AirflowApi, None, None]:
+    """An instance of its own (tests, benchmarks) on a free port: started, yielded as a logged-in
+    API client, and stopped when the block ends, also on failure."""
+    port = free_port()
+    try:
+        start(port, source, warehouse, home, metadata_database, settings)
+        yield AirflowApi(f"http://localhost:{port}", USER, password(home) or "", home / "logs").log_in()
+    finally:
+        stop(home)
 
 
 def _alive(group: int) -> bool:
