@@ -16,11 +16,11 @@ DEMO_START := 2018-11-01
 DEMO_END := 2018-11-02
 
 .DEFAULT_GOAL := help
-.PHONY: help venv sample-data demo backfill backfill-range report test lint bench airflow airflow-stop pg-start pg-stop clean
+.PHONY: help venv sample-data demo backfill backfill-range report test test-services lint bench bench-airflow airflow airflow-stop pg-start pg-stop clean
 
 help: ## List the targets
 	@echo "Targets:"
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 venv: $(STAMP) ## Create .venv with the pinned requirements (requirements.txt, constraints.txt)
 
@@ -53,12 +53,18 @@ report: $(STAMP) ## Show what the warehouse holds [WAREHOUSE=uri]
 test: $(STAMP) ## Run the test suite (it starts the embedded PostgreSQL itself)
 	$(PY) -m pytest -q tests
 
+test-services: $(STAMP) ## Only the tests that start the real Airflow services (part of `make test` too)
+	$(PY) -m pytest -q -m services tests
+
 lint: $(STAMP) ## Lint the Python with ruff (Airflow rules included)
 	$(PY) -m ruff check dags plugins tools tests bench
 
 bench: $(STAMP) ## Run the benchmarks (minutes; figures in bench/results, see bench/README.md)
 	$(PY) bench/staging.py --memory-gb 2
 	$(PY) bench/pipeline.py
+
+bench-airflow: $(STAMP) ## A month backfilled with `airflow backfill create` under the real scheduler (minutes)
+	$(PY) bench/airflow_backfill.py --hourly-days 1
 
 airflow: sample-data ## Start Airflow (UI on PORT, default 8080) with the DAGs; Ctrl-C stops it
 	$(PY) tools/airflow_services.py run --port $(or $(PORT),8080) $(if $(SOURCE),--source "$(SOURCE)") $(if $(WAREHOUSE),--warehouse "$(WAREHOUSE)")

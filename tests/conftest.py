@@ -72,3 +72,20 @@ def run_context(start: datetime, run_id: str = "manual__test", hours: int = 1) -
     """The parts of an Airflow task context the operators read."""
     start = start.replace(tzinfo=timezone.utc) if start.tzinfo is None else start
     return {"run_id": run_id, "data_interval_start": start, "data_interval_end": start + timedelta(hours=hours)}
+
+
+@pytest.fixture(scope="session")
+def airflow_stack(pg_server: None, tmp_path_factory: pytest.TempPathFactory):
+    """The real Airflow services (API server and UI, scheduler, DAG processor, triggerer) on a
+    free port with their own home and databases, started once for the service and browser tests."""
+    from airflow_stack import started
+
+    yield from started(tmp_path_factory.mktemp("airflow-services"))
+
+
+@pytest.fixture(scope="session")
+def airflow_scenario(airflow_stack):
+    """The runs a user makes through the API, made once: unpause, trigger, backfill, all finished."""
+    from airflow_stack import run_scenario
+
+    return run_scenario(airflow_stack.api)

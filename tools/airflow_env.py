@@ -60,22 +60,26 @@ def masked(uri: str) -> str:
     return make_conninfo(**{**info, "password": "***"}) if info.get("password") else uri
 
 
-def metadata_uri() -> str:
-    """SQLAlchemy URI of Airflow's metadata database: ``airflow`` on the embedded PostgreSQL
-    (started and created if needed), over its Unix socket."""
+def metadata_uri(database: str = "airflow") -> str:
+    """SQLAlchemy URI of Airflow's metadata database on the embedded PostgreSQL (started and
+    created if needed), over its Unix socket."""
     from psycopg.conninfo import conninfo_to_dict
 
-    socket_dir = conninfo_to_dict(local_pg.ensure_database("airflow"))["host"]
-    return f"postgresql+psycopg2://postgres@/airflow?host={quote(socket_dir, safe='/')}"
+    socket_dir = conninfo_to_dict(local_pg.ensure_database(database))["host"]
+    return f"postgresql+psycopg2://postgres@/{database}?host={quote(socket_dir, safe='/')}"
 
 
-def airflow_environ(warehouse_uri: str, source_uri: str, airflow_home: Path | None = None) -> dict[str, str]:
+def airflow_environ(
+    warehouse_uri: str, source_uri: str, airflow_home: Path | None = None, metadata_database: str = "airflow"
+) -> dict[str, str]:
     """Environment variables for a local Airflow process against this warehouse and source.
 
     :param warehouse_uri: libpq URI of the warehouse, the ``sparkify_warehouse`` connection
     :param source_uri: base URI of the bucket (``file:///…`` or ``s3://bucket/prefix``),
         the ``sparkify_source`` Variable
     :param airflow_home: Airflow's home (logs, generated config); default ``.local/airflow``
+    :param metadata_database: the embedded PostgreSQL's database for Airflow's metadata
+        (tests and benchmarks use their own, beside a developer's ``make airflow``)
     """
     home = Path(airflow_home or DEFAULT_HOME)
     home.mkdir(parents=True, exist_ok=True)
@@ -88,7 +92,7 @@ def airflow_environ(warehouse_uri: str, source_uri: str, airflow_home: Path | No
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
         # The metadata database is PostgreSQL, so local services can run tasks in parallel.
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_uri(),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_uri(metadata_database),
         # Local output goes to files and CI logs: no colour codes in them.
         "AIRFLOW__LOGGING__COLORED_CONSOLE_LOG": "False",
         "AIRFLOW_CONN_SPARKIFY_WAREHOUSE": connection_json(warehouse_uri),

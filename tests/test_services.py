@@ -1,0 +1,63 @@
+"""Service level, end to end: the real Airflow services (started by the ``airflow_stack``
+fixture on free ports, with their own home and databases), driven through the REST API
+the UI uses. A run triggered for a logical date and a backfill of six hours all succeed
+beside the schedule, and the warehouse equals the independent reference."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+
+from test_end_to_end import assert_matches_reference
+
+from airflow_stack import BACKFILL_HOURS, DAG_ID, DATA_END, DATA_START, TRIGGER_LOGICAL_DATE
+from reference import build_reference
+
+pytestmark = pytest.mark.services
+
+
+def when(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def test_the_api_refuses_calls_without_a_token(airflow_stack):
+    status, _ = airflow_stack.api.request("GET", f"/api/v2/dags/{DAG_ID}", authorized=False)
+    assert status == 401
+    assert airflow_stack.api.request("GET", "/api/v2/dags")[0] == 200
+
+
+def test_a_run_triggered_for_a_logical_date_loads_the_hour_before_it(airflow_scenario):
+    triggered = airflow_scenario.triggered
+    assert triggered["run_type"] == "manual" and triggered["triggered_by"] == "rest_api"
+    assert when(triggered["logical_date"]) == TRIGGER_LOGICAL_DATE
+    assert when(triggered["data_interval_start"]) == TRIGGER_LOGICAL_DATE - timedelta(hours=1)
+    assert when(triggered["data_interval_end"]) == TRIGGER_LOGICAL_DATE
+
+
+def test_every_run_succeeded_backfill_trigger_and_schedule(airflow_scenario):
+    runs = airflow_scenario.runs
+    failed = {run["dag_run_id"]: run["state"] for run in runs if run["state"] != "success"}
+    assert not failed, f"{failed}; timings {airflow_scenario.seconds}"
+
+    backfilled = sorted(when(run["data_interval_start"]) for run in runs if run["run_type"] == "backfill")
+    assert backfilled == [DATA_START + timedelta(hours=hour) for hour in range(BACKFILL_HOURS)]
+    assert [run["dag_run_id"] for run in runs if run["run_type"] == "manual"] == [
+        airflow_scenario.triggered["dag_run_id"]
+    ]
+    # Unpausing schedules the latest hour only (catchup is off), not every hour since start_date.
+    scheduled = [run for run in runs if run["run_type"] == "scheduled"]
+    assert 1 <= len(scheduled) <= 2, scheduled
+    assert all(when(run["data_interval_start"]) > DATA_END for run in scheduled)
+    assert airflow_scenario.backfill["completed_at"]
+
+
+def test_the_warehouse_equals_the_reference(airflow_stack, airflow_scenario):
+    reference = build_reference(airflow_stack.source, DATA_START, DATA_END)
+    plays = reference["songplays"]
+    # Plays in every generated hour, matched and unmatched, or the comparison proves little.
+    assert {row[0].replace(minute=0, second=0, microsecond=0) for row in plays} == {
+        DATA_START + timedelta(hours=hour) for hour in range(BACKFILL_HOURS + 1)
+    }
+    assert any(row[3] for row in plays) and any(row[3] is None for row in plays)
+    assert_matches_reference(airflow_stack.warehouse, reference)
