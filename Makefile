@@ -53,8 +53,9 @@ report: $(STAMP) ## Show what the warehouse holds [WAREHOUSE=uri]
 test: $(STAMP) ## Run the test suite (it starts the embedded PostgreSQL itself)
 	$(PY) -m pytest -q tests
 
-lint: $(STAMP) ## Lint the Python with ruff (Airflow rules included)
+lint: $(STAMP) ## Lint the Python with ruff (Airflow rules included) and include/sql with sqlfluff (.sqlfluff)
 	$(PY) -m ruff check dags plugins tools tests bench
+	$(PY) tools/lint_sql.py lint include/sql
 
 bench: $(STAMP) ## Run the benchmarks (minutes; figures in bench/results, see bench/README.md)
 	$(PY) bench/staging.py --memory-gb 2

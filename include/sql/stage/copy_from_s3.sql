@@ -1,15 +1,26 @@
 -- Redshift: loads JSON objects from S3 through a temporary table, then tags the rows with this run's batch.
-CREATE TEMP TABLE {{ incoming }} AS SELECT {{ columns }} FROM {{ table }} LIMIT 0;
+-- The temporary table holds the JSON columns only (COPY cannot fill batch_id). Its explicit DISTSTYLE
+-- keeps COPY from running the COPY ANALYZE an AUTO-distributed table gets, which STATUPDATE OFF does not stop.
+CREATE TEMP TABLE {{ incoming }} DISTSTYLE EVEN AS SELECT {{ columns }} FROM {{ table }} LIMIT 0;  -- noqa: AM09
+-- FORMAT AS JSON with the JSONPaths file maps keys to columns by position: 'auto' matches key names
+-- to column names and would leave the camelCase keys (firstName, userId...) NULL.
+-- TIMEFORMAT 'epochmillisecs': how the app writes times. It governs TIMESTAMP columns only; ts
+-- stays a BIGINT of epoch milliseconds, which the loads compare with the interval's bounds.
+-- COMPUPDATE OFF and STATUPDATE OFF: the temporary table lives for one INSERT, so choosing its
+-- encodings or its statistics is wasted work on every batch; the staging table is analyzed
+-- once the whole batch is in (stage/analyze.sql).
 COPY {{ incoming }} ({{ columns }})
 FROM {{ s3_uri }}
 IAM_ROLE {{ iam_role }}
 FORMAT AS JSON {{ jsonpaths_uri }}
+TIMEFORMAT 'epochmillisecs'
 {%- if manifest %}
 MANIFEST
 {%- endif %}
 {%- if region %}
 REGION {{ region }}
 {%- endif %}
+{#- Rejected-row tolerance (MAXERROR, from the operator's max_errors) belongs here. #}
 COMPUPDATE OFF
 STATUPDATE OFF;
 INSERT INTO {{ table }} ({{ columns }}, batch_id) SELECT {{ columns }}, %(batch_id)s FROM {{ incoming }};
