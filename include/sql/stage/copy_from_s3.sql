@@ -1,6 +1,7 @@
 -- Redshift: loads JSON objects from S3 through a temporary table, then tags the rows with this run's batch.
--- The temporary table holds the JSON columns only (COPY cannot fill batch_id). Its explicit DISTSTYLE
--- keeps COPY from running the COPY ANALYZE an AUTO-distributed table gets, which STATUPDATE OFF does not stop.
+-- The temporary table holds the JSON columns only (COPY cannot fill batch_id). Its DISTSTYLE is explicit:
+-- CTAS would pick one from the query plan (best effort with a LIMIT), and COPY into a table left to AUTO
+-- distribution runs a COPY ANALYZE that STATUPDATE OFF does not stop.
 CREATE TEMP TABLE {{ incoming }} DISTSTYLE EVEN AS SELECT {{ columns }} FROM {{ table }} LIMIT 0;  -- noqa: AM09
 -- FORMAT AS JSON with the JSONPaths file maps keys to columns by position: 'auto' matches key names
 -- to column names and would leave the camelCase keys (firstName, userId...) NULL.
