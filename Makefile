@@ -56,8 +56,9 @@ test: $(STAMP) ## Run the test suite (it starts the embedded PostgreSQL itself)
 test-services: $(STAMP) ## Only the tests that start the real Airflow services (part of `make test` too)
 	$(PY) -m pytest -q -m services tests
 
-lint: $(STAMP) ## Lint the Python with ruff (Airflow rules included)
+lint: $(STAMP) ## Lint the Python with ruff (Airflow rules included) and include/sql with sqlfluff (.sqlfluff)
 	$(PY) -m ruff check dags plugins tools tests bench
+	$(PY) tools/lint_sql.py lint include/sql
 
 bench: $(STAMP) ## Run the benchmarks (minutes; figures in bench/results, see bench/README.md)
 	$(PY) bench/staging.py --memory-gb 2

@@ -37,6 +37,9 @@ from tools.ddl import create_tables  # noqa: E402
 
 WAREHOUSE_CONN = "AIRFLOW_CONN_SPARKIFY_WAREHOUSE"
 
+# The recording Redshift connection and the fixed S3 listing, for every test module that asks.
+from redshift_recording import redshift, s3  # noqa: E402, F401
+
 
 @pytest.fixture(scope="session")
 def pg_server() -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
@@ -189,8 +190,9 @@ _PROPERTIES = settings(max_examples=40, deadline=None, suppress_health_check=[He
 def test_any_valid_event_round_trips_exactly(warehouse, tmp_path, events, run):
     write_raw(tmp_path, [orjson.dumps(record) for record in events])
     assert stage(tmp_path, run_id=str(run))["rows_written"] == len(events)
-    staged = rows(warehouse, f"SELECT {_COLUMNS} FROM staging_events WHERE batch_id = '{run}' ORDER BY ctid")
-    assert staged == [tuple(record[field] for field in FIELDS) for record in events]
+    staged = rows(warehouse, f"SELECT {_COLUMNS} FROM staging_events WHERE batch_id = '{run}'")
+    # As multisets: a table has no order (vacuum may put new rows in old rows' place).
+    assert Counter(staged) == Counter(tuple(record[field] for field in FIELDS) for record in events)
 
 
 def _corrupt(line: bytes, how: str, cut: int) -> bytes:

@@ -21,9 +21,9 @@ from botocore.awsrequest import AWSResponse
 
 from sparkify import DataQualityOperator, LoadDimensionOperator, LoadFactOperator, StageToRedshiftOperator
 from sparkify.warehouse import data_api_sql
-from test_redshift_sql import IAM_ROLE, SOURCE, normalized, s3  # noqa: F401  (s3 is a fixture)
 
 from conftest import WAREHOUSE_CONN, run_context, sql_file
+from redshift_recording import IAM_ROLE, SOURCE, normalized
 
 HOUR = datetime(2018, 11, 1, 0, tzinfo=timezone.utc)
 RUN_ID = "scheduled__2018-11-01T00:00:00+00:00"
@@ -201,7 +201,7 @@ def test_dimension_batches_hold_the_driver_statements(data_api, monkeypatch, mod
     """The same statements, in the same order, as the redshift_connector path sends in its transaction."""
     from airflow.providers.amazon.aws.hooks.redshift_sql import RedshiftSQLHook
 
-    from test_redshift_sql import RecordingConnection
+    from redshift_recording import RecordingConnection
 
     def load() -> None:
         LoadDimensionOperator(task_id="load_users", table="users", sql=sql_file("load/users.sql"), mode=mode,
@@ -217,7 +217,7 @@ def test_dimension_batches_hold_the_driver_statements(data_api, monkeypatch, mod
     assert len(batch["Sqls"]) == len(recording.statements)
 
 
-def test_incremental_songs_read_what_other_runs_staged_then_stage_in_one_batch(data_api, s3):  # noqa: F811
+def test_incremental_songs_read_what_other_runs_staged_then_stage_in_one_batch(data_api, s3):
     data_api.results.append([  # three pages' worth: the read follows NextToken
         [{"stringValue": "song_data/A/A/A/TRAAAAA128F429D538.json"}],
         [{"stringValue": "song_data/Z/Z/Z/TRZZZZZ128F429D538.json"}],
@@ -253,10 +253,10 @@ def test_incremental_songs_read_what_other_runs_staged_then_stage_in_one_batch(d
     assert sqls[5].startswith('COPY "incoming"') and f"FROM 's3://{base}.manifest'" in sqls[5]
     assert sqls[6].startswith('INSERT INTO "staging_songs"') and sqls[7] == 'DROP TABLE "incoming"'
     assert sqls[8].startswith("COPY staged_objects") and f"FROM 's3://{base}.objects.csv'" in sqls[8]
-    assert len(batch["Sqls"]) == 11  # and the audit record's two
+    assert len(batch["Sqls"]) == 12  # and ANALYZE, and the audit record's two
 
 
-def test_a_full_restage_reads_nothing_and_forgets_every_batch(data_api, s3):  # noqa: F811
+def test_a_full_restage_reads_nothing_and_forgets_every_batch(data_api, s3):
     StageToRedshiftOperator(
         task_id="stage_songs", table="staging_songs", source=SOURCE, s3_key="song_data/",
         jsonpaths="jsonpaths/song_data.json", jsonpaths_uri=f"{SOURCE}/jsonpaths/song_data.json", iam_role=IAM_ROLE,
@@ -274,7 +274,7 @@ def test_a_full_restage_reads_nothing_and_forgets_every_batch(data_api, s3):  # 
     assert len(manifest["entries"]) == 2
 
 
-def test_an_error_inside_the_transaction_sends_no_batch(data_api, s3):  # noqa: F811
+def test_an_error_inside_the_transaction_sends_no_batch(data_api, s3):
     with pytest.raises(AirflowFailException, match="manifest_prefix"):
         StageToRedshiftOperator(
             task_id="stage_songs", table="staging_songs", source=SOURCE, s3_key="song_data/",
@@ -284,7 +284,7 @@ def test_an_error_inside_the_transaction_sends_no_batch(data_api, s3):  # noqa: 
     assert [name for name, _ in data_api.calls] == ["ExecuteStatement", "DescribeStatement", "GetStatementResult"]
 
 
-def test_a_transaction_beyond_the_batch_limit_fails_before_sending_anything(data_api, s3):  # noqa: F811
+def test_a_transaction_beyond_the_batch_limit_fails_before_sending_anything(data_api, s3):
     s3["keys"] += [f"raw/log_data/2018/11/01/{hour:02}/part-0.json" for hour in range(24)]
     with pytest.raises(AirflowFailException, match="at most 40 statements"):
         StageToRedshiftOperator(
@@ -295,7 +295,7 @@ def test_a_transaction_beyond_the_batch_limit_fails_before_sending_anything(data
     assert data_api.calls == []
 
 
-def test_bad_records_within_max_errors_are_quarantined_in_the_batch(data_api, s3):  # noqa: F811
+def test_bad_records_within_max_errors_are_quarantined_in_the_batch(data_api, s3):
     audit = StageToRedshiftOperator(
         task_id="stage_events", table="staging_events", source=SOURCE,
         s3_key="log_data/2018/11/2018-11-01-events.json", jsonpaths="jsonpaths/log_events.json",

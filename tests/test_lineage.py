@@ -14,9 +14,9 @@ from airflow.utils.state import TaskInstanceState
 from sparkify import DataQualityOperator, LoadDimensionOperator, LoadFactOperator, StageToRedshiftOperator
 from sparkify.lineage import warehouse_namespace
 from test_operators import HOUR, bucket, song, write_song  # noqa: F401  (bucket is a fixture)
-from test_redshift_sql import IAM_ROLE, SOURCE, redshift, s3  # noqa: F401  (fixtures)
 
 from conftest import WAREHOUSE_CONN, run_context, sql_file
+from redshift_recording import IAM_ROLE, SOURCE
 
 
 def lineage(operator, run_id: str = "run_1") -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
@@ -81,7 +81,7 @@ def test_the_star_schema_lineage_on_postgres(warehouse, bucket, tables):  # noqa
     assert lineage(checks) == (tables("artists", "songplays", "songs", "staging_events", "time", "users"), [])
 
 
-def test_s3_objects_into_redshift(redshift, s3):  # noqa: F811
+def test_s3_objects_into_redshift(redshift, s3):
     stage = StageToRedshiftOperator(
         task_id="stage_events", table="staging_events", source=SOURCE, iam_role=IAM_ROLE,
         s3_key="log_data/2018/11/2018-11-01-events.json", jsonpaths="jsonpaths/log_events.json",

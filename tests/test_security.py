@@ -20,9 +20,9 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from sparkify import DataQualityOperator, LoadDimensionOperator, LoadFactOperator, StageToRedshiftOperator
 from test_operators import DAY_KEY, HOUR, event, rows, write_lines
-from test_redshift_sql import SOURCE, RecordingCursor, redshift, s3  # noqa: F401  (fixtures)
 
 from conftest import run_context, sql_file
+from redshift_recording import SOURCE, RecordingCursor
 
 ACCESS_KEY = "AKIAIOSFODNN7EXAMPLE"
 SECRET_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY"
@@ -49,7 +49,7 @@ def assert_no_secret(text: str) -> None:
     assert SECRET_KEY not in text and SESSION_TOKEN not in text
 
 
-def test_access_keys_reach_the_copy_and_nothing_else(redshift, s3, aws_keys, caplog, capsys):  # noqa: F811
+def test_access_keys_reach_the_copy_and_nothing_else(redshift, s3, aws_keys, caplog, capsys):
     caplog.set_level(logging.DEBUG)
     operator = keyed_staging()
     result = operator.execute(run_context(HOUR, "scheduled__2018-11-01T00:00:00+00:00"))
@@ -63,7 +63,7 @@ def test_access_keys_reach_the_copy_and_nothing_else(redshift, s3, aws_keys, cap
     assert_no_secret(repr({field: getattr(operator, field) for field in operator.template_fields}))
 
 
-def test_an_error_quoting_the_copy_does_not_carry_the_keys(redshift, s3, aws_keys, monkeypatch):  # noqa: F811
+def test_an_error_quoting_the_copy_does_not_carry_the_keys(redshift, s3, aws_keys, monkeypatch):
     original = RecordingCursor.execute
 
     def failing(self, statement, parameters=None):
@@ -80,7 +80,7 @@ def test_an_error_quoting_the_copy_does_not_carry_the_keys(redshift, s3, aws_key
     assert redshift.commits == 0
 
 
-def test_with_an_iam_role_no_key_is_read(redshift, s3, monkeypatch):  # noqa: F811
+def test_with_an_iam_role_no_key_is_read(redshift, s3, monkeypatch):
     monkeypatch.delenv("AIRFLOW_CONN_AWS_DEFAULT", raising=False)
     operator = keyed_staging()
     operator.iam_role = "arn:aws:iam::123456789012:role/sparkify-copy"

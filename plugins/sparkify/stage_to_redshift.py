@@ -271,7 +271,7 @@ class StageToRedshiftOperator(BaseOperator):
         """Stream the objects into a binary COPY; return the parser holding counts and rejects.
 
         A value the server refuses (a string longer than its column, a NUL character)
-        stops the COPY at a row it names: the pass is undone to a savepoint and run
+        stops the COPY at a row it names: the pass is undone to its savepoint and run
         again without that line, which then counts as rejected.
         """
         import psycopg
@@ -290,10 +290,10 @@ class StageToRedshiftOperator(BaseOperator):
                 fields, [types[column][0] for column in columns[:-1]], constant=(parameters["batch_id"],),
                 max_errors=_count(self.max_errors, "max_errors"), max_record_bytes=self.max_record_bytes,
             )
-            execute_statements(cursor, render_statements("stage/copy_savepoint.sql"), parameters)
             starts, spans = array("q"), {}
             try:
-                with cursor.copy(copy_sql) as copy:
+                # A savepoint: a row the server refuses undoes this pass, not the batch's deletes before it.
+                with cursor.connection.transaction(), cursor.copy(copy_sql) as copy:
                     copy.set_types([types[column][1] for column in columns])
                     for index, (key, lines) in enumerate(source.read_objects(objects)):
                         starts.append(parser.rows)
@@ -306,7 +306,6 @@ class StageToRedshiftOperator(BaseOperator):
             except TooManyBadRecords as error:
                 raise AirflowFailException(f"{self.table}: {error}; nothing of this run was staged") from None
             except psycopg.errors.DataError as error:
-                execute_statements(cursor, render_statements("stage/copy_retry.sql"), parameters)
                 key, line = self._locate(error, objects, starts, spans)
                 reason = f"{error.diag.message_primary} ({error.diag.context})"
                 if line in server_rejected.get(key, {}):  # a pass must never stop twice on one line
@@ -382,7 +381,8 @@ class StageToRedshiftOperator(BaseOperator):
     def _copy_authorization(self) -> tuple[dict[str, str | None], list[str]]:
         """COPY's authorization: the IAM role, else the AWS connection's keys (and which strings are secret)."""
         if self.iam_role:
-            return {"iam_role": quote_literal(self.iam_role)}, []
+            role = quote_literal(self.iam_role)
+            return {"iam_role": role, "access_key_id": None, "secret_access_key": None, "session_token": None}, []
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
         # get_credentials registers the secret key and token with Airflow's log masker.

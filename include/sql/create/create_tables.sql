@@ -89,6 +89,11 @@ CREATE TABLE IF NOT EXISTS load_audit (
 
 -- Fact: one row per NextSong event. songplay_id is the event's identity
 -- (ts-sessionId-itemInSession-userId), so a re-run produces the same ids.
+-- Redshift layout: DISTKEY (start_time), shared with "time", its largest join partner (one time row
+-- per play), so that join never moves rows. Millisecond timestamps hash evenly over the slices, so
+-- an hour's rows still spread over all of them (unlike a DATE key). Not song_id: plays that match
+-- no catalog song have a NULL song_id, and every NULL hashes to the same slice. SORTKEY (start_time):
+-- each run deletes and reloads one interval, and most questions filter on time; zone maps skip the rest.
 CREATE TABLE IF NOT EXISTS songplays (
     songplay_id  VARCHAR(128) NOT NULL PRIMARY KEY,
     start_time   TIMESTAMP   NOT NULL,
@@ -99,11 +104,13 @@ CREATE TABLE IF NOT EXISTS songplays (
     session_id   INTEGER,
     location     VARCHAR(512),
     user_agent   VARCHAR(1024)
-){{ d.table_layout(dialect, 'KEY', distkey='song_id', sortkey='start_time') }};
+){{ d.table_layout(dialect, 'KEY', distkey='start_time', sortkey='start_time') }};
 {{ d.index(dialect, 'songplays_start_time_idx', 'songplays', 'start_time') }}
 
 -- last_seen_at is the ts of the event the row was taken from: it lets hours
 -- load in any order and still keep each user's latest event.
+-- Redshift layout: DISTSTYLE ALL, a small dimension (one row per user) copied to every node, so
+-- joins from songplays on user_id never redistribute; SORTKEY (user_id) for the upsert by key.
 CREATE TABLE IF NOT EXISTS users (
     user_id       VARCHAR(64) NOT NULL PRIMARY KEY,
     first_name    VARCHAR(256),
@@ -113,6 +120,10 @@ CREATE TABLE IF NOT EXISTS users (
     last_seen_at  TIMESTAMP   NOT NULL
 ){{ d.table_layout(dialect, 'ALL', sortkey='user_id') }};
 
+-- Redshift layout: the big dimension (the catalog, about a million songs, growing every hour) is
+-- too large to copy to every node. DISTKEY (song_id) spreads it evenly on its unique key, and the
+-- upsert's temporary table (CREATE TABLE ... LIKE songs) inherits that key, so its delete-by-key
+-- join never moves rows; SORTKEY (song_id) for the same join.
 CREATE TABLE IF NOT EXISTS songs (
     song_id    VARCHAR(32)  NOT NULL PRIMARY KEY,
     title      VARCHAR(512),
@@ -121,6 +132,8 @@ CREATE TABLE IF NOT EXISTS songs (
     duration   DOUBLE PRECISION
 ){{ d.table_layout(dialect, 'KEY', distkey='song_id', sortkey='song_id') }};
 
+-- Redshift layout: DISTSTYLE ALL, fewer artists than songs and joined from both songs and
+-- songplays on artist_id, which then never redistributes; SORTKEY (artist_id) for the upsert by key.
 CREATE TABLE IF NOT EXISTS artists (
     artist_id  VARCHAR(32)  NOT NULL PRIMARY KEY,
     name       VARCHAR(512),
@@ -129,6 +142,9 @@ CREATE TABLE IF NOT EXISTS artists (
     longitude  DOUBLE PRECISION
 ){{ d.table_layout(dialect, 'ALL', sortkey='artist_id') }};
 
+-- Redshift layout: one row per distinct songplay start_time, so nearly as many rows as songplays:
+-- too big for ALL. DISTKEY (start_time) puts each row on the slice of its songplays (see above);
+-- SORTKEY (start_time) for the run's NOT EXISTS lookup of the interval's times.
 CREATE TABLE IF NOT EXISTS "time" (
     start_time  TIMESTAMP NOT NULL PRIMARY KEY,
     hour        INTEGER,
@@ -137,4 +153,4 @@ CREATE TABLE IF NOT EXISTS "time" (
     month       INTEGER,
     year        INTEGER,
     weekday     INTEGER
-){{ d.table_layout(dialect, 'ALL', sortkey='start_time') }};
+){{ d.table_layout(dialect, 'KEY', distkey='start_time', sortkey='start_time') }};

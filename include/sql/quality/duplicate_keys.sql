@@ -7,17 +7,17 @@ UNION ALL
 SELECT 'users.user_id of the interval', COUNT(*) - COUNT(DISTINCT user_id)
 FROM users
 WHERE user_id IN (
-    SELECT user_id FROM staging_events
-    WHERE batch_id = %(batch_id)s AND ts >= %(start_ms)s AND ts < %(end_ms)s
+    SELECT e.user_id FROM staging_events AS e
+    WHERE e.batch_id = %(batch_id)s AND e.ts >= %(start_ms)s AND e.ts < %(end_ms)s
 )
 UNION ALL
 SELECT 'songs.song_id of the batch', COUNT(*) - COUNT(DISTINCT song_id)
 FROM songs
-WHERE song_id IN (SELECT song_id FROM staging_songs WHERE batch_id = %(batch_id)s)
+WHERE song_id IN (SELECT s.song_id FROM staging_songs AS s WHERE s.batch_id = %(batch_id)s)
 UNION ALL
 SELECT 'artists.artist_id of the batch', COUNT(*) - COUNT(DISTINCT artist_id)
 FROM artists
-WHERE artist_id IN (SELECT artist_id FROM staging_songs WHERE batch_id = %(batch_id)s)
+WHERE artist_id IN (SELECT s.artist_id FROM staging_songs AS s WHERE s.batch_id = %(batch_id)s)
 UNION ALL
 SELECT 'time.start_time in the interval', COUNT(*) - COUNT(DISTINCT start_time)
 FROM "time"

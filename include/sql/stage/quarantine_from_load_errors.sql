@@ -10,4 +10,4 @@ SELECT
     NULL,
     GETDATE()
 FROM sys_load_error_detail
-WHERE query_id = pg_last_copy_id();
+WHERE query_id = PG_LAST_COPY_ID();

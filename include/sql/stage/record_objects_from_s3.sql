@@ -1,7 +1,8 @@
 -- Redshift: records the objects this run staged (listed in a CSV written beside the COPY manifest).
+{%- import 'macros/copy.sql' as copy %}
 COPY staged_objects (table_name, object_key, batch_id, staged_at)
 FROM {{ s3_uri }}
-{% include 'stage/copy_authorization.sql' %}
+{{ copy.authorization(iam_role, access_key_id, secret_access_key, session_token) }}
 FORMAT AS CSV
 TIMEFORMAT 'auto'
 {%- if region %}

@@ -1,2 +1,0 @@
--- PostgreSQL: where a COPY pass starts, so a row the server rejects costs one more pass, not the run.
-SAVEPOINT staging_copy;
