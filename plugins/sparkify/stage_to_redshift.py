@@ -288,7 +288,7 @@ class StageToRedshiftOperator(BaseOperator):
         while True:
             parser = RecordParser(
                 fields, [types[column][0] for column in columns[:-1]], constant=(parameters["batch_id"],),
-                max_errors=_count(self.max_errors, "max_errors"), max_record_bytes=self.max_record_bytes,
+                max_errors=variables["max_errors"], max_record_bytes=self.max_record_bytes,
             )
             starts, spans = array("q"), {}
             try:
