@@ -77,9 +77,10 @@ def test_the_grid_shows_every_run_succeeded(chromium, airflow_stack, airflow_sce
     api, wait = airflow_stack.api, WebDriverWait(browser, WAIT)
     browser.get(api.url + "/")
     wait.until(until.url_contains("/auth/login"))
-    browser.find_element(By.NAME, "username").send_keys(api.username)
+    # The login page is an app of its own: its form appears once its script has run.
+    wait.until(until.visibility_of_element_located((By.NAME, "username"))).send_keys(api.username)
     browser.find_element(By.NAME, "password").send_keys(api.password)
-    browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    wait.until(until.element_to_be_clickable((By.CSS_SELECTOR, "button[type=submit]"))).click()
     wait.until(lambda driver: "/auth/login" not in driver.current_url)
 
     browser.get(f"{api.url}/dags/sparkify_dwh")
