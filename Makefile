@@ -16,7 +16,7 @@ DEMO_START := 2018-11-01
 DEMO_END := 2018-11-02
 
 .DEFAULT_GOAL := help
-.PHONY: help venv sample-data demo backfill backfill-range report test test-services lint bench bench-airflow airflow airflow-stop pg-start pg-stop clean
+.PHONY: help venv sample-data demo backfill backfill-range report test test-services ui-screenshot lint bench bench-airflow airflow airflow-stop pg-start pg-stop clean
 
 help: ## List the targets
 	@echo "Targets:"
@@ -55,6 +55,9 @@ test: $(STAMP) ## Run the test suite (it starts the embedded PostgreSQL itself)
 
 test-services: $(STAMP) ## Only the tests that start the real Airflow services (part of `make test` too)
 	$(PY) -m pytest -q -m services tests
+
+ui-screenshot: $(STAMP) ## Refresh docs/ui-grid.png from the browser test (needs chromium, chromium-driver)
+	SPARKIFY_UI_SCREENSHOT=docs/ui-grid.png $(PY) -m pytest -q -m services tests/test_browser.py
 
 lint: $(STAMP) ## Lint the Python with ruff (Airflow rules included) and include/sql with sqlfluff (.sqlfluff)
 	$(PY) -m ruff check dags plugins tools tests bench

@@ -5,7 +5,9 @@ beside the schedule, and the warehouse equals the independent reference."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
+from urllib.parse import quote
 
 import pytest
 
@@ -61,3 +63,14 @@ def test_the_warehouse_equals_the_reference(airflow_stack, airflow_scenario):
     }
     assert any(row[3] for row in plays) and any(row[3] is None for row in plays)
     assert_matches_reference(airflow_stack.warehouse, reference)
+
+
+def test_task_logs_are_read_from_the_shared_home(airflow_stack, airflow_scenario):
+    """No log-serving processes run: the API server reads the task log files itself."""
+    run = quote(airflow_scenario.triggered["dag_run_id"], safe="")
+    status, log = airflow_stack.api.request(
+        "GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run}/taskInstances/stage_events/logs/1"
+    )
+    assert status == 200, log
+    text = json.dumps(log["content"])
+    assert "staging_events" in text and "Could not read served logs" not in text, text[:2000]
