@@ -1,7 +1,8 @@
 """The bucket the app writes to, as the staging operator sees it: a base URI
 (``s3://bucket/prefix`` or ``file:///folder``) under which keys are listed and
-objects streamed line by line. Only small objects are ever held whole (S3 reads
-them ahead, concurrently, since a catalog is a million one-line files).
+objects streamed in pieces of whole lines. Only small objects are ever held
+whole (S3 reads them ahead, concurrently, since a catalog is a million one-line
+files); a larger one is held a piece at a time.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ if TYPE_CHECKING:
 
 #: Objects up to this size are read whole, ahead of their turn; larger ones are streamed.
 SMALL_OBJECT = 1 << 20
+#: A piece of an object: its key, the number of its first line, and whole lines of bytes.
+Piece = tuple[str, int, bytes]
+
 #: Concurrent S3 reads, and how many objects may be fetched ahead (memory: at most
 #: READ_AHEAD small objects).
 READERS, READ_AHEAD = 8, 16
@@ -35,8 +39,8 @@ class ObjectSource(Protocol):
     def list_keys(self, key_or_prefix: str) -> list[str]:
         """One key if it names an object; every key below it if it ends with ``/``; [] if none."""
 
-    def read_objects(self, keys: list[str]) -> Iterator[tuple[str, Iterable[bytes]]]:
-        """Each object's lines, in the order of ``keys``."""
+    def read_pieces(self, keys: list[str], size: int) -> Iterator[Piece]:
+        """The objects of ``keys`` in order, in pieces of about ``size`` bytes that end a line."""
 
     def uri(self, key: str) -> str:
         """The object's full URI, for messages and for Redshift COPY."""
@@ -59,13 +63,10 @@ class LocalSource:
             return []
         return sorted(path.relative_to(self.root).as_posix() for path in target.rglob("*") if path.is_file())
 
-    def iter_lines(self, key: str) -> Iterator[bytes]:
-        with open(self.root / key, "rb") as stream:
-            yield from stream
-
-    def read_objects(self, keys: list[str]) -> Iterator[tuple[str, Iterable[bytes]]]:
+    def read_pieces(self, keys: list[str], size: int) -> Iterator[Piece]:
         for key in keys:
-            yield key, self.iter_lines(key)
+            with open(self.root / key, "rb") as stream:
+                yield from _pieces(key, iter(lambda: stream.read(size), b""))
 
     def uri(self, key: str) -> str:
         return f"{self.base_uri}/{key}"
@@ -96,37 +97,53 @@ class S3Source:
         keys = self.hook.list_keys(bucket_name=self.bucket, prefix=full)
         return sorted(key[start:] for key in keys if not key.endswith("/"))
 
-    def iter_lines(self, key: str) -> Iterator[bytes]:
+    def _stream(self, key: str, size: int) -> Iterator[Piece]:
         body = self.hook.get_conn().get_object(Bucket=self.bucket, Key=self._full_key(key))["Body"]
         try:
-            yield from body.iter_lines(keepends=True)
+            yield from _pieces(key, body.iter_chunks(size))
         finally:
             body.close()
 
-    def read_objects(self, keys: list[str]) -> Iterator[tuple[str, Iterable[bytes]]]:
+    def read_pieces(self, keys: list[str], size: int) -> Iterator[Piece]:
         """Small objects are fetched ahead by a few threads (one boto3 client: it is thread-safe),
         at most READ_AHEAD at a time; larger ones are streamed when their turn comes."""
         client = self.hook.get_conn()
 
-        def fetch(key: str) -> Iterable[bytes]:
+        def fetch(key: str) -> Iterable[Piece]:
             response = client.get_object(Bucket=self.bucket, Key=self._full_key(key))
             if response["ContentLength"] > SMALL_OBJECT:
                 response["Body"].close()
-                return self.iter_lines(key)
-            return response["Body"].read().splitlines(keepends=True)
+                return self._stream(key, size)
+            return list(_pieces(key, [response["Body"].read()]))
 
         remaining = iter(keys)
         with ThreadPoolExecutor(max_workers=READERS) as pool:
-            pending = deque((key, pool.submit(fetch, key)) for key in islice(remaining, READ_AHEAD))
+            pending = deque(pool.submit(fetch, key) for key in islice(remaining, READ_AHEAD))
             while pending:
-                key, lines = pending.popleft()
+                pieces = pending.popleft()
                 following = next(remaining, None)
                 if following is not None:
-                    pending.append((following, pool.submit(fetch, following)))
-                yield key, lines.result()
+                    pending.append(pool.submit(fetch, following))
+                yield from pieces.result()
 
     def uri(self, key: str) -> str:
         return f"{self.base_uri}/{key}"
+
+
+def _pieces(key: str, blocks: Iterable[bytes]) -> Iterator[Piece]:
+    """Cut blocks of bytes at their last line end; a line longer than a block spans several."""
+    line, rest = 1, b""
+    for block in blocks:
+        data = rest + block
+        end = data.rfind(b"\n") + 1
+        if end:
+            data, rest = data[:end], data[end:]
+            yield key, line, data
+            line += data.count(b"\n")
+        else:
+            rest = data
+    if rest:
+        yield key, line, rest
 
 
 def open_source(base_uri: str, aws_conn_id: str | None) -> ObjectSource:

@@ -6,8 +6,6 @@ import csv
 import io
 import json
 import re
-from array import array
-from bisect import bisect_right
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -16,8 +14,9 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
+from sparkify.binary_copy import SEGMENT_BYTES, BinaryRows, StagedRows
 from sparkify.lineage import staging_lineage
-from sparkify.records import MAX_RECORD_BYTES, RecordParser, Rejected, TooManyBadRecords
+from sparkify.records import MAX_RECORD_BYTES, Rejected, TooManyBadRecords
 from sparkify.sources import ObjectSource, open_source
 from sparkify.warehouse import (
     INCLUDE_DIR,
@@ -222,9 +221,9 @@ class StageToRedshiftOperator(BaseOperator):
                 rows, rejected = self._copy_from_s3(cursor, source, listed, objects, variables, parameters)
                 ignored = {}
             else:
-                parser = self._copy_from_stdin(cursor, source, objects, fields, variables, parameters)
-                rows, rejected, ignored = parser.rows, len(parser.rejected), dict(parser.unknown_keys)
-                self._quarantine(cursor, parser.rejected, parameters)
+                staged = self._copy_from_stdin(cursor, source, objects, fields, variables, parameters)
+                rows, rejected, ignored = staged.rows, len(staged.rejected), dict(staged.unknown_keys)
+                self._quarantine(cursor, staged.rejected, parameters)
             if objects:
                 execute_statements(cursor, render_statements("stage/analyze.sql", **variables), parameters)
             audit = record_load(
@@ -267,8 +266,8 @@ class StageToRedshiftOperator(BaseOperator):
         fields: list[str],
         variables: dict[str, Any],
         parameters: dict[str, Any],
-    ) -> RecordParser:
-        """Stream the objects into a binary COPY; return the parser holding counts and rejects.
+    ) -> StagedRows:
+        """Stream the objects into one binary COPY; return the account of rows, rejects and ignored keys.
 
         A value the server refuses (a string longer than its column, a NUL character)
         stops the COPY at a row it names: the pass is undone to its savepoint and run
@@ -279,43 +278,45 @@ class StageToRedshiftOperator(BaseOperator):
         if not hasattr(cursor, "copy"):
             raise AirflowFailException("staging into PostgreSQL needs psycopg 3 (see requirements.txt)")
         execute_statements(cursor, render_statements("stage/column_types.sql"), parameters)
-        types = {name: (type_name, oid) for name, type_name, oid in cursor.fetchall()}
-        columns = [_snake_case(field) for field in fields] + ["batch_id"]
-        if missing := [column for column in columns if column not in types]:
+        types = {name: type_name for name, type_name, _ in cursor.fetchall()}
+        columns = [_snake_case(field) for field in fields]
+        if missing := [column for column in [*columns, "batch_id"] if column not in types]:
             raise AirflowFailException(f"{self.table} has no column {', '.join(missing)}: see {self.jsonpaths}")
+        try:
+            encoder = BinaryRows(
+                fields, [types[column] for column in columns], [(parameters["batch_id"], types["batch_id"])],
+                source.uri, max_errors=variables["max_errors"], max_record_bytes=self.max_record_bytes,
+            )
+        except ValueError as error:
+            raise AirflowFailException(f"{self.table}: {error}") from None
         (copy_sql,) = render_statements("stage/copy_from_stdin.sql", **variables)
         server_rejected: dict[str, dict[int, str]] = {}
         while True:
-            parser = RecordParser(
-                fields, [types[column][0] for column in columns[:-1]], constant=(parameters["batch_id"],),
-                max_errors=variables["max_errors"], max_record_bytes=self.max_record_bytes,
-            )
-            starts, spans = array("q"), {}
+            staged = StagedRows(variables["max_errors"])
             try:
                 # A savepoint: a row the server refuses undoes this pass, not the batch's deletes before it.
                 with cursor.connection.transaction(), cursor.copy(copy_sql) as copy:
-                    copy.set_types([types[column][1] for column in columns])
-                    for index, (key, lines) in enumerate(source.read_objects(objects)):
-                        starts.append(parser.rows)
-                        _, object_spans = parser.stage(
-                            source.uri(key), lines, copy.write_row, server_rejected.get(key, {})
-                        )
-                        if len(object_spans) > 1:
-                            spans[index] = object_spans
+                    copy.write(encoder.header())
+                    pieces = source.read_pieces(objects, SEGMENT_BYTES)
+                    for segment in encoder.encode_all(pieces, server_rejected):
+                        staged.add(segment)
+                        for data in segment.data:
+                            copy.write(data)
+                    copy.write(encoder.trailer())
                 break
             except TooManyBadRecords as error:
                 raise AirflowFailException(f"{self.table}: {error}; nothing of this run was staged") from None
             except psycopg.errors.DataError as error:
-                key, line = self._locate(error, objects, starts, spans)
+                key, line = self._locate(error, staged)
                 reason = f"{error.diag.message_primary} ({error.diag.context})"
                 if line in server_rejected.get(key, {}):  # a pass must never stop twice on one line
                     raise AirflowFailException(f"{source.uri(key)} line {line}: {reason}") from error
                 server_rejected.setdefault(key, {})[line] = reason
                 refused = sum(map(len, server_rejected.values()))
-                if refused > parser.max_errors:
+                if refused > staged.max_errors:
                     raise AirflowFailException(
                         f"{self.table}: {source.uri(key)} line {line}: {reason} ({refused} bad records, "
-                        f"more than max_errors={parser.max_errors}); nothing of this run was staged"
+                        f"more than max_errors={staged.max_errors}); nothing of this run was staged"
                     ) from None
                 self.log.warning("%s line %d: %s; staging again without it", source.uri(key), line, reason)
         if self.incremental and objects:
@@ -324,21 +325,17 @@ class StageToRedshiftOperator(BaseOperator):
             with cursor.copy(record_sql) as copy:
                 for key in objects:
                     copy.write_row((self.table, key, parameters["batch_id"], staged_at))
-        return parser
+        return staged
 
     @staticmethod
-    def _locate(error: Exception, objects: list[str], starts: array, spans: dict) -> tuple[str, int]:
+    def _locate(error: Exception, staged: StagedRows) -> tuple[str, int]:
         """The object and line of the COPY row a server error names."""
         context = getattr(getattr(error, "diag", None), "context", None) or ""
         match = _COPY_LINE.search(context)
-        if not match or not starts:
+        found = staged.locate(int(match.group(1)) - 1) if match else None
+        if found is None:
             raise AirflowFailException(f"the warehouse refused the staged rows: {error}") from error
-        row = int(match.group(1)) - 1
-        index = bisect_right(starts, row) - 1
-        offset = row - starts[index]
-        object_spans = spans.get(index, [(0, 1)])
-        before, line = object_spans[bisect_right(object_spans, (offset, float("inf"))) - 1]
-        return objects[index], line + offset - before
+        return found
 
     def _quarantine(self, cursor: Any, rejected: list[Rejected], parameters: dict[str, Any]) -> None:
         if not rejected:

@@ -1,0 +1,225 @@
+"""JSON lines to PostgreSQL's binary COPY format, parsed on every core.
+
+Staging into PostgreSQL is bound by parsing: the server takes binary rows
+faster than one Python thread can make them. So objects are cut into segments
+of whole lines; a few threads parse segments with Arrow's JSON reader (C++,
+without the GIL) and pgpq writes the Arrow columns as binary COPY tuples, while
+the caller sends finished segments, in order, to one COPY. Memory is a few
+segments, whatever the size of an object.
+
+Arrow takes a segment only when every line in it is one valid record of known
+keys; anything else (a bad record, an unknown key, a blank line, a line the
+server refused on an earlier pass) sends the segment through ``RecordParser``
+line by line, which names, quarantines or counts each case exactly. Both paths
+give the same row for a valid record (``tests/test_binary_copy.py`` holds
+them to it).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from array import array
+from bisect import bisect_right
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+import pgpq
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pa_json
+
+from sparkify.records import COLUMN_TYPES, MAX_RECORD_BYTES, RecordParser, Rejected, TooManyBadRecords
+from sparkify.sources import Piece
+
+#: Bytes of JSON lines parsed at a time: big enough that Arrow's per-call cost vanishes,
+#: small enough that a few in flight stay a few megabytes.
+SEGMENT_BYTES = 1 << 20
+#: Threads parsing segments while the caller sends the previous ones.
+PARSERS = max(1, min(4, os.cpu_count() or 1))
+
+#: The end of a binary COPY stream: a tuple of -1 fields.
+_TRAILER = b"\xff\xff"
+_NEWLINE, _OPEN_BRACE = ord("\n"), ord("{")
+
+
+@dataclass
+class Segment:
+    """What one segment became: binary COPY tuples, and what the run must account for."""
+
+    data: list[bytes]
+    rows: int
+    #: ``(first row, key, its line number)``: from that row on, rows and the object's lines
+    #: count together, until the next entry.
+    runs: list[tuple[int, str, int]]
+    rejected: list[Rejected] = field(default_factory=list)
+    unknown_keys: Counter[str] = field(default_factory=Counter)
+
+
+class BinaryRows:
+    """Encodes segments of an object's lines as binary COPY tuples for one staging table.
+
+    :param fields: the JSON keys to stage, in column order (from the JSONPaths file)
+    :param column_types: each field's column type, as PostgreSQL's ``format_type`` names it
+    :param constant: ``(value, column type)`` of the columns appended to every row (the run's ``batch_id``)
+    :param uri: an object's URI from its key, for the records it rejects
+    """
+
+    def __init__(
+        self,
+        fields: list[str],
+        column_types: list[str],
+        constant: Sequence[tuple[object, str]],
+        uri: Callable[[str], str],
+        *,
+        max_errors: int = 0,
+        max_record_bytes: int = MAX_RECORD_BYTES,
+    ) -> None:
+        self.fields, self.column_types, self.uri = fields, column_types, uri
+        self.constant = tuple(value for value, _ in constant)
+        self.max_errors, self.max_record_bytes = max_errors, max_record_bytes
+        all_types = [*column_types, *(kind for _, kind in constant)]
+        if unsupported := sorted(set(all_types) - COLUMN_TYPES.keys()):
+            raise ValueError(f"cannot stage columns of type {', '.join(unsupported)}")
+        types = [pa.type_for_alias(COLUMN_TYPES[kind][1]) for kind in all_types]
+        self.json_schema = pa.schema(list(zip(fields, types[: len(fields)], strict=True)))
+        self.schema = pa.schema([pa.field(f"c{index}", kind) for index, kind in enumerate(types)])
+        self.floats = [column.name for column in self.json_schema if pa.types.is_floating(column.type)]
+        self.parse_options = pa_json.ParseOptions(explicit_schema=self.json_schema, unexpected_field_behavior="error")
+
+    def header(self) -> bytes:
+        return bytes(pgpq.ArrowToPostgresBinaryEncoder(self.schema).write_header())
+
+    @staticmethod
+    def trailer() -> bytes:
+        return _TRAILER
+
+    def encode_all(self, pieces: Iterable[Piece], refused: Mapping[str, Mapping[int, str]]) -> Iterator[Segment]:
+        """Every piece, encoded by ``PARSERS`` threads, in the order of ``pieces``."""
+        with ThreadPoolExecutor(PARSERS, thread_name_prefix="staging-parser") as pool:
+            pending: deque = deque()
+            try:
+                for segment in _segments(pieces):
+                    pending.append(pool.submit(self.encode, segment, refused))
+                    if len(pending) > PARSERS:
+                        yield pending.popleft().result()
+                while pending:
+                    yield pending.popleft().result()
+            finally:
+                for future in pending:
+                    future.cancel()
+
+    def encode(self, pieces: list[Piece], refused: Mapping[str, Mapping[int, str]]) -> Segment:
+        pieces = [(key, line, data if data.endswith(b"\n") else data + b"\n") for key, line, data in pieces]
+        data = b"".join(data for _, _, data in pieces)
+        line_ends = np.flatnonzero(np.frombuffer(data, np.uint8) == _NEWLINE)
+        piece_ends = np.cumsum([len(data) for _, _, data in pieces])
+        lines = np.diff(np.searchsorted(line_ends, piece_ends), prepend=0).tolist()
+        table = None
+        if not any(refused.get(key) and any(line <= number < line + count for number in refused[key])
+                   for (key, line, _), count in zip(pieces, lines, strict=True)):
+            table = self._parse(data, line_ends)
+        if table is None:
+            return self._encode_each_line(pieces, refused)
+        runs, before = [], 0
+        for (key, line, _), count in zip(pieces, lines, strict=True):
+            runs.append((before, key, line))
+            before += count
+        return Segment(self._binary(table), table.num_rows, runs)
+
+    def _parse(self, data: bytes, line_ends: np.ndarray) -> pa.Table | None:
+        """The segment's rows as Arrow columns, or None if some line is not exactly one good record."""
+        line_starts = np.concatenate(([0], line_ends[:-1] + 1))
+        # Every line starts a JSON object: no blank line (Arrow skips those), no byte order mark.
+        if not (np.frombuffer(data, np.uint8)[line_starts] == _OPEN_BRACE).all():
+            return None
+        if len(data) > self.max_record_bytes and (line_ends - line_starts).max() >= self.max_record_bytes:
+            return None
+        try:
+            table = pa_json.read_json(
+                pa.py_buffer(data),
+                read_options=pa_json.ReadOptions(use_threads=False, block_size=len(data) + 1),
+                parse_options=self.parse_options,
+            )
+            table.validate(full=True)  # the reader leaves strings' UTF-8 unchecked
+        except (pa.ArrowException, ValueError):  # not JSON, a wrong type, an unknown key, not UTF-8
+            return None
+        # One row per line (not two objects on one line), and no NaN or Infinity, which JSON has not.
+        if table.num_rows != len(line_ends) or any(pc.any(pc.invert(pc.is_finite(table[name]))).as_py()
+                                                   for name in self.floats):
+            return None
+        rows = table.num_rows
+        constants = [pa.array([value] * rows, self.schema[index].type)
+                     for index, value in enumerate(self.constant, start=len(self.fields))]
+        return pa.Table.from_arrays([*table.select(self.fields).columns, *constants], schema=self.schema)
+
+    def _encode_each_line(self, pieces: list[Piece], refused: Mapping[str, Mapping[int, str]]) -> Segment:
+        parser = RecordParser(self.fields, self.column_types, constant=self.constant, max_errors=self.max_errors,
+                              max_record_bytes=self.max_record_bytes)
+        rows: list[tuple] = []
+        runs = []
+        try:
+            for key, line, data in pieces:
+                before = len(rows)
+                _, spans = parser.stage(self.uri(key), io.BytesIO(data), rows.append, refused.get(key, {}), line)
+                runs += [(before + written, key, number) for written, number in spans]
+        except TooManyBadRecords:
+            return Segment([], 0, [], parser.rejected, parser.unknown_keys)  # the run fails on it
+        columns = zip(*rows, strict=True) if rows else [()] * len(self.schema)
+        arrays = [pa.array(column, kind) for column, kind in zip(columns, self.schema.types, strict=True)]
+        table = pa.Table.from_arrays(arrays, schema=self.schema)
+        return Segment(self._binary(table), len(rows), runs, parser.rejected, parser.unknown_keys)
+
+    def _binary(self, table: pa.Table) -> list[bytes]:
+        """The table's rows as binary COPY tuples (an encoder buffers until it finishes: one per segment)."""
+        encoder = pgpq.ArrowToPostgresBinaryEncoder(self.schema)
+        encoder.write_header()
+        data = [encoder.write_batch(batch) for batch in table.to_batches()]
+        data.append(encoder.finish()[: -len(_TRAILER)])
+        return data
+
+
+class StagedRows:
+    """The running account of a COPY: rows, rejects, ignored keys, and which line each row came from."""
+
+    def __init__(self, max_errors: int) -> None:
+        self.max_errors = max_errors
+        self.rows = 0
+        self.rejected: list[Rejected] = []
+        self.unknown_keys: Counter[str] = Counter()
+        self._run_rows, self._run_lines, self._run_keys = array("q"), array("q"), []
+
+    def add(self, segment: Segment) -> None:
+        """Count a segment, in stream order; fail once the run has more bad records than allowed."""
+        self.rejected += segment.rejected
+        if len(self.rejected) > self.max_errors:
+            raise TooManyBadRecords(self.rejected, self.max_errors)
+        self.unknown_keys += segment.unknown_keys
+        for first, key, line in segment.runs:
+            self._run_rows.append(self.rows + first)
+            self._run_lines.append(line)
+            self._run_keys.append(key)
+        self.rows += segment.rows
+
+    def locate(self, row: int) -> tuple[str, int] | None:
+        """The object key and line of the row numbered ``row`` (from 0) in the stream."""
+        index = bisect_right(self._run_rows, row) - 1
+        if index < 0:
+            return None
+        return self._run_keys[index], self._run_lines[index] + row - self._run_rows[index]
+
+
+def _segments(pieces: Iterable[Piece]) -> Iterator[list[Piece]]:
+    """Consecutive pieces, grouped until they hold SEGMENT_BYTES (a catalog's one-line files)."""
+    segment, size = [], 0
+    for piece in pieces:
+        segment.append(piece)
+        size += len(piece[2])
+        if size >= SEGMENT_BYTES:
+            yield segment
+            segment, size = [], 0
+    if segment:
+        yield segment
