@@ -52,13 +52,14 @@ def fresh_warehouse(name: str) -> str:
     return uri
 
 
-def pipeline_tasks() -> tuple[dict, object]:
-    """The DAG's own operators as the daily DAG defines them, and its template environment."""
+def pipeline_tasks() -> tuple[dict, object, dict]:
+    """The DAG's own operators as the daily DAG defines them, its template environment and
+    the default values of its params (a scheduled run's)."""
     from airflow.dag_processing.dagbag import DagBag
 
     dag = DagBag(dag_folder=str(REPO / "dags")).dags["sparkify_dwh_daily"]
     tasks = {task.task_id: task for task in dag.tasks if task.task_id not in ("begin", "end", "create_tables")}
-    return tasks, dag.get_template_env()
+    return tasks, dag.get_template_env(), dag.params.dump()
 
 
 def run_task(task, context: dict, environment) -> float:
@@ -79,9 +80,9 @@ def interval(events: int, repeats: int) -> dict:
     runs = []
     for attempt in range(repeats):
         fresh_warehouse("bench_pipeline")
-        tasks, environment = pipeline_tasks()
+        tasks, environment, params = pipeline_tasks()
         context = {"run_id": f"bench_{attempt}", "data_interval_start": DAY,
-                   "data_interval_end": DAY + timedelta(days=1),
+                   "data_interval_end": DAY + timedelta(days=1), "params": params,
                    "var": {"value": VariableAccessor(deserialize_json=False)}}
         runs.append({task_id: run_task(task, context, environment) for task_id, task in tasks.items()})
     totals = [sum(run.values()) for run in runs]

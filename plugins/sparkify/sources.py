@@ -7,6 +7,7 @@ files); a larger one is held a piece at a time.
 
 from __future__ import annotations
 
+import os
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -61,7 +62,12 @@ class LocalSource:
             return [key_or_prefix] if target.is_file() else []
         if not target.is_dir():
             return []
-        return sorted(path.relative_to(self.root).as_posix() for path in target.rglob("*") if path.is_file())
+        # os.walk, not Path.rglob: a catalog is a hundred thousand files, and pathlib costs 20 µs each.
+        keys = []
+        for folder, _, files in os.walk(target):
+            prefix = Path(folder).relative_to(self.root).as_posix()
+            keys += [f"{prefix}/{name}" for name in files]
+        return sorted(keys)
 
     def read_pieces(self, keys: list[str], size: int) -> Iterator[Piece]:
         for key in keys:
