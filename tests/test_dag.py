@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import datetime, timedelta, timezone
 
 import pendulum
@@ -100,3 +103,18 @@ def test_every_sql_file_a_task_names_was_found(dag):
     assert len(checks) == 4
     for check in checks:
         assert (REPO / "include" / "sql" / check["sql"]).is_file(), check
+
+
+def test_parsing_the_dag_file_imports_nothing_heavy():
+    """The DAG processor parses the file again and again: the staging machinery (Arrow, pgpq, numpy),
+    the drivers and the AWS SDK load when a task runs, not when the file is parsed."""
+    heavy = ["pyarrow", "pgpq", "numpy", "psycopg", "boto3", "redshift_connector", "sparkify.binary_copy"]
+    script = (
+        "import runpy, sys; sys.path.insert(0, sys.argv[1]); runpy.run_path(sys.argv[2]);"
+        f"print(','.join(name for name in {heavy!r} if name in sys.modules))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", script, str(REPO / "plugins"), str(REPO / "dags" / "sparkify_dwh.py")],
+        capture_output=True, text=True, check=True, env={**os.environ, "AIRFLOW__CORE__LOAD_EXAMPLES": "False"},
+    ).stdout.strip().splitlines()[-1:]
+    assert loaded in ([], [""])

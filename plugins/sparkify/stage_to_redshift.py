@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
-from sparkify.binary_copy import SEGMENT_BYTES, BinaryRows, StagedRows
 from sparkify.lineage import staging_lineage
 from sparkify.records import MAX_RECORD_BYTES, Rejected, TooManyBadRecords
 from sparkify.sources import ObjectSource, open_source
@@ -36,6 +35,8 @@ from sparkify.warehouse import (
 if TYPE_CHECKING:
     from airflow.providers.openlineage.extractors import OperatorLineage
     from airflow.sdk import Context
+
+    from sparkify.binary_copy import StagedRows
 
 _JSONPATH = re.compile(r"""\$(?:\['([^']+)'\]|\.([A-Za-z_][A-Za-z0-9_]*))""")
 
@@ -274,6 +275,9 @@ class StageToRedshiftOperator(BaseOperator):
         again without that line, which then counts as rejected.
         """
         import psycopg
+
+        # Imported here, not with the module: Arrow is heavy, and the DAG file imports this operator.
+        from sparkify.binary_copy import SEGMENT_BYTES, BinaryRows, StagedRows
 
         if not hasattr(cursor, "copy"):
             raise AirflowFailException("staging into PostgreSQL needs psycopg 3 (see requirements.txt)")
