@@ -113,6 +113,7 @@ class BinaryRows:
                     future.cancel()
 
     def encode(self, pieces: list[Piece], refused: Mapping[str, Mapping[int, str]]) -> Segment:
+        """One segment: with Arrow when every line is one good record, else line by line."""
         pieces = [(key, line, data if data.endswith(b"\n") else data + b"\n") for key, line, data in pieces]
         data = b"".join(data for _, _, data in pieces)
         line_ends = np.flatnonzero(np.frombuffer(data, np.uint8) == _NEWLINE)
