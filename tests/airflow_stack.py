@@ -29,8 +29,8 @@ DAG_ID = "sparkify_dwh"
 DATA_START = datetime(2018, 11, 1, tzinfo=timezone.utc)
 BACKFILL_HOURS = 6
 DATA_END = DATA_START + timedelta(hours=BACKFILL_HOURS + 1)
-#: A manual run at X loads the last complete hour before X: this one loads [06:00, 07:00).
-TRIGGER_LOGICAL_DATE = DATA_END
+#: A manual run at X loads the hour X falls in: this one loads [06:00, 07:00).
+TRIGGER_LOGICAL_DATE = DATA_START + timedelta(hours=BACKFILL_HOURS)
 RUNS_TIMEOUT = 420
 
 

@@ -6,8 +6,9 @@
 Unlike ``make backfill`` it takes no per-day lock, so several of these processes
 run hours of the same day at once, as a scheduler with ``max_active_runs`` above
 one does. Each START is an interval start (ISO, UTC); the run is a manual run
-at the interval's end plus ``--late-minutes``, so two processes given different
-minutes load the same interval as two runs with their own run ids. ``@TASK``
+at START plus ``--late-minutes`` (less than the interval's length), which loads
+the interval START falls in, so two processes given different minutes load the
+same interval as two runs with their own run ids. ``@TASK``
 re-runs one task of the run: ``dag.test()`` clears the run (as ``airflow tasks
 clear`` does) and every other task is marked success, not run again.
 
@@ -32,14 +33,12 @@ from tools import local_pg  # noqa: E402
 from tools.airflow_env import airflow_environ  # noqa: E402
 from tools.backfill import _advisory_lock, _load_dags, _migrate_if_needed, _output_to, parse_hour  # noqa: E402
 
-LENGTH = {"sparkify_dwh": timedelta(hours=1), "sparkify_dwh_daily": timedelta(days=1)}
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--source", required=True)
     parser.add_argument("--warehouse", required=True)
-    parser.add_argument("--dag", default="sparkify_dwh", choices=sorted(LENGTH))
+    parser.add_argument("--dag", default="sparkify_dwh", choices=["sparkify_dwh", "sparkify_dwh_daily"])
     parser.add_argument("--late-minutes", type=int, default=0)
     parser.add_argument("runs", nargs="+", metavar="START[@TASK]")
     args = parser.parse_args()
@@ -54,7 +53,7 @@ def main() -> None:
         dag = _load_dags(os.environ["AIRFLOW__CORE__DAGS_FOLDER"])[args.dag]
         for spec in args.runs:
             start, _, task = spec.partition("@")
-            logical_date = parse_hour(start) + LENGTH[args.dag] + timedelta(minutes=args.late_minutes)
+            logical_date = parse_hour(start) + timedelta(minutes=args.late_minutes)
             dag_run = dag.test(
                 logical_date=logical_date,
                 run_after=logical_date,

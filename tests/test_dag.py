@@ -9,9 +9,11 @@ from datetime import datetime, timedelta, timezone
 
 import pendulum
 import pytest
+from airflow import plugins_manager
 from airflow.dag_processing.dagbag import DagBag
-from airflow.sdk import CronDataIntervalTimetable
-from airflow.serialization.encoders import coerce_to_core_timetable
+from airflow.serialization.serialized_objects import DagSerialization
+
+from sparkify.timetables import LogicalDateIntervalTimetable
 
 from conftest import REPO
 
@@ -57,13 +59,34 @@ def test_task_edges(dag, task_id):
 ])
 def test_schedule_is_a_utc_data_interval(dagbag, dag_id, length, max_active_runs):
     dag = dagbag.dags[dag_id]
-    assert isinstance(dag.timetable, CronDataIntervalTimetable)
+    assert isinstance(dag.timetable, LogicalDateIntervalTimetable)
     midnight = pendulum.datetime(2018, 11, 2, tz="UTC")
-    interval = coerce_to_core_timetable(dag.timetable).infer_manual_data_interval(run_after=midnight)
-    assert (interval.start, interval.end) == (midnight - length, midnight)
+    interval = dag.timetable.infer_manual_data_interval(run_after=midnight)
+    assert (interval.start, interval.end) == (midnight, midnight + length)
     assert dag.start_date == datetime(2018, 11, 1, tzinfo=timezone.utc)
     assert dag.catchup is False
     assert dag.max_active_runs == max_active_runs
+
+
+def test_the_serialized_dag_keeps_its_timetable_through_the_plugin(dag):
+    """What the DAG processor stores and the scheduler and API server load back: the custom
+    timetable only deserializes because ``plugins/sparkify_plugin.py`` registers it."""
+    assert plugins_manager.get_timetables_plugins() == {
+        "sparkify.timetables.LogicalDateIntervalTimetable": LogicalDateIntervalTimetable,
+    }
+    assert plugins_manager.get_import_errors() == {}
+    data = DagSerialization.to_dict(dag)
+    assert data["dag"]["timetable"]["__type"] == "sparkify.timetables.LogicalDateIntervalTimetable"
+    loaded = DagSerialization.from_dict(data)
+    assert type(loaded.timetable) is LogicalDateIntervalTimetable
+    assert (loaded.timetable.summary, loaded.timetable.description) == (dag.timetable.summary,
+                                                                        dag.timetable.description)
+    half_past = pendulum.datetime(2018, 11, 1, 15, 30, tz="UTC")
+    assert loaded.timetable.infer_manual_data_interval(run_after=half_past) == (
+        dag.timetable.infer_manual_data_interval(run_after=half_past)
+    )
+    interval = loaded.timetable.infer_manual_data_interval(run_after=half_past)
+    assert interval.start <= half_past < interval.end
 
 
 def test_the_daily_variant_is_for_backfills_and_starts_paused(dagbag):

@@ -207,7 +207,7 @@ def test_hours_in_random_order(source, warehouse, warehouse_uri):
 
 
 def test_the_same_hour_twice_at_the_same_time(source, warehouse, warehouse_uri):
-    """Two processes load 00:00-01:00 as two runs (triggered at 01:00 and at 01:30). Both are held in
+    """Two processes load 00:00-01:00 as two runs (triggered at 00:00 and at 00:30). Both are held in
     their staging COPY until both are there, then at the fact load's INSERT (or its lock) until both
     are there: the two loads meet, and take turns without failing."""
     staging, facts = PAUSE_LOCK, PAUSE_LOCK + 1

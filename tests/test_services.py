@@ -6,6 +6,7 @@ beside the schedule, and the warehouse equals the independent reference."""
 from __future__ import annotations
 
 import json
+from collections import Counter
 from datetime import datetime, timedelta
 from urllib.parse import quote
 
@@ -15,6 +16,7 @@ from test_end_to_end import assert_matches_reference
 
 from airflow_stack import BACKFILL_HOURS, DAG_ID, DATA_END, DATA_START, TRIGGER_LOGICAL_DATE
 from reference import build_reference
+from warehouse_checks import warehouse_tables
 
 pytestmark = pytest.mark.services
 
@@ -23,18 +25,27 @@ def when(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
+def songplays(warehouse: str, start: datetime, end: datetime) -> Counter:
+    """The warehouse's songplays that start in [start, end), as the reference's row tuples."""
+    return Counter({row: count for row, count in warehouse_tables(warehouse)["songplays"].items()
+                    if start <= row[0] < end})
+
+
 def test_the_api_refuses_calls_without_a_token(airflow_stack):
     status, _ = airflow_stack.api.request("GET", f"/api/v2/dags/{DAG_ID}", authorized=False)
     assert status == 401
     assert airflow_stack.api.request("GET", "/api/v2/dags")[0] == 200
 
 
-def test_a_run_triggered_for_a_logical_date_loads_the_hour_before_it(airflow_scenario):
+def test_a_run_triggered_for_a_logical_date_loads_that_hour(airflow_stack, airflow_scenario):
     triggered = airflow_scenario.triggered
+    hour = (TRIGGER_LOGICAL_DATE, TRIGGER_LOGICAL_DATE + timedelta(hours=1))
     assert triggered["run_type"] == "manual" and triggered["triggered_by"] == "rest_api"
     assert when(triggered["logical_date"]) == TRIGGER_LOGICAL_DATE
-    assert when(triggered["data_interval_start"]) == TRIGGER_LOGICAL_DATE - timedelta(hours=1)
-    assert when(triggered["data_interval_end"]) == TRIGGER_LOGICAL_DATE
+    assert (when(triggered["data_interval_start"]), when(triggered["data_interval_end"])) == hour
+    # The backfill stops an hour earlier: the warehouse's plays of that hour are the triggered run's.
+    expected = build_reference(airflow_stack.source, *hour)["songplays"]
+    assert expected and songplays(airflow_stack.warehouse, *hour) == expected
 
 
 def test_every_run_succeeded_backfill_trigger_and_schedule(airflow_scenario):

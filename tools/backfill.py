@@ -17,16 +17,15 @@ database is ``airflow`` on the embedded PostgreSQL, migrated on first use, so
 runs are recorded like any other and the UI shows them.
 
 Which interval a run loads: ``dag.test(logical_date=X)`` asks the timetable
-for the interval of a *manual* run at X, which for
-``CronDataIntervalTimetable`` is the last complete one before X
-(``[X-1h, X)`` when X is on the hour; a prototype DAG printing its
-``data_interval_start``/``_end`` confirms it). So to load the interval
-starting at S we pass ``logical_date = S + length``; the run shows in the UI
-with that logical date and the data interval ``[S, S + length)``. Its run id is
-``manual__<that date>`` every time: ``dag.test()`` replaces an earlier run of the
-interval, and the new one must own the same staging batch (otherwise the song
-files a killed run staged would never reach ``songs``: the re-run would find
-them staged and load nothing).
+for the interval of a *manual* run at X, which for the DAGs' timetable
+(``plugins/sparkify/timetables.py``) is the one X falls in. So to load the
+interval starting at S we pass ``logical_date = S``; the run shows in the UI
+with that logical date and the data interval ``[S, S + length)``, as a
+scheduled or backfill run of S would. Its run id is ``manual__<S>`` every
+time: ``dag.test()`` replaces an earlier run of the interval, and the new one
+must own the same staging batch (otherwise the song files a killed run staged
+would never reach ``songs``: the re-run would find them staged and load
+nothing).
 
 The console gets one line per run; Airflow's and the tasks' logs go to
 ``$AIRFLOW_HOME/logs/backfill/`` (the first lines say which file), and a failed
@@ -202,8 +201,7 @@ def _run_one(dag, run: Run) -> RunResult:
     try:
         # run_after fixes the run id (manual__<run_after>): a re-run of an interval is the same run,
         # as an Airflow clear is, so its staging replaces its own batch, song files included.
-        logical_date = run.start + run.length
-        dag_run = dag.test(logical_date=logical_date, run_after=logical_date)
+        dag_run = dag.test(logical_date=run.start, run_after=run.start)
     except Exception as error:  # Airflow itself failed (metadata database, DAG sync): the run did not happen
         from airflow import settings
 
