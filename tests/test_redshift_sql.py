@@ -7,6 +7,7 @@ The warehouse connection is of type redshift and records statements
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
@@ -128,6 +129,77 @@ def test_fact_load_deletes_then_inserts_under_a_lock(redshift):
     assert statements[2].startswith('INSERT INTO "songplays" SELECT songplay_id, start_time')
     assert len(statements) == 3
     assert_transaction_safe(redshift)
+
+
+EVENTS = {"table": "staging_events", "s3_key": "log_data/2018/11/2018-11-01-events.json",
+          "jsonpaths": "jsonpaths/log_events.json", "jsonpaths_uri": f"{SOURCE}/jsonpaths/log_events.json"}
+
+
+def test_retention_purges_old_event_batches_with_a_plain_delete_in_the_staging_transaction(redshift, s3):
+    redshift.results.append([("scheduled__2018-10-01T00:00:00+00:00", datetime(2026, 11, 1)),
+                             ("scheduled__2018-10-01T01:00:00+00:00", datetime(2026, 11, 1, 1))])
+    result = stage(retention_hours="72", **EVENTS)
+    statements = [" ".join(s.split()) for s in redshift.statements]
+    insert = next(i for i, s in enumerate(statements) if s.startswith('INSERT INTO "staging_events"'))
+    listing, delete, analyze = statements[insert + 2:insert + 5]  # after the batch is in (and its temp table gone)
+    assert listing.startswith("SELECT a.batch_id, MAX(a.recorded_at) AS staged_at FROM load_audit AS a "
+                              "WHERE a.table_name = %(table_name)s AND a.batch_id <> %(batch_id)s")
+    assert delete == ('DELETE FROM "staging_events" WHERE batch_id IN ( SELECT batch_id FROM load_audit '
+                      "WHERE table_name = %(table_name)s AND batch_id <> %(batch_id)s GROUP BY batch_id "
+                      "HAVING MAX(recorded_at) < %(purge_before)s )")
+    assert analyze == 'ANALYZE "staging_events"'
+    assert [s for s in statements if "purge_before" in s] == [listing, delete]  # no other table is purged
+    assert not any("pg_" in s for s in statements)  # PostgreSQL's purge lock
+    assert result["purged_batches"] == 2
+    assert_transaction_safe(redshift)
+
+
+def test_retention_sends_no_delete_when_no_batch_is_old_enough(redshift, s3):
+    assert stage(retention_hours="72", **EVENTS)["purged_batches"] == 0
+    assert not any("purge_before" in s and s.startswith("DELETE") for s in redshift.statements)
+    assert any("purge_before" in s and s.startswith("SELECT") for s in redshift.statements)
+    assert_transaction_safe(redshift)
+
+
+def load_songplays_checking_the_batch() -> dict:
+    return LoadFactOperator(task_id="f", table="songplays", sql=sql_file("load/songplays.sql"),
+                            parameters={"duration_tolerance": 0.5}, staged_table="staging_events",
+                            ).execute(run_context(HOUR))
+
+
+STAGED_AT = datetime(2018, 11, 1, 1)
+
+
+@pytest.mark.parametrize("audit", [
+    ("stage_events", None, 1, STAGED_AT, 1),  # COPY's count is unknown; the batch has rows
+    ("stage_events", None, 0, STAGED_AT, 0),  # no object: an hour without events
+    ("stage_events", 0, 1, STAGED_AT, 0),  # counted empty (PostgreSQL)
+])
+def test_fact_load_checks_its_batch_before_the_delete_and_loads(redshift, audit):
+    redshift.results.append([audit])
+    load_songplays_checking_the_batch()
+    guard = " ".join(redshift.statements[0].split())
+    assert guard.startswith("WITH staged AS ( SELECT COUNT(*) AS row_count FROM (SELECT 1 AS present FROM "
+                            '"staging_events" WHERE batch_id = %(batch_id)s LIMIT 1) AS one_row')
+    assert "FROM load_audit AS a CROSS JOIN staged WHERE a.batch_id = %(batch_id)s" in guard
+    assert normalized(redshift.statements[1:])[:2] == ['LOCK "songplays"', 'DELETE FROM "songplays" WHERE '
+                                                       '"start_time" >= %(interval_start)s AND "start_time" < '
+                                                       '%(interval_end)s']
+    assert_transaction_safe(redshift)
+
+
+@pytest.mark.parametrize(("audit", "message"), [
+    (None, "staging_events holds no batch 'manual__test': no staging task has staged it"),
+    (("stage_events", None, 1, STAGED_AT, 0), r"batch 'manual__test' was purged from staging_events \(stage_events "
+                                              r"staged it \d+ hours ago, at 2018-11-01 01:00 UTC"),
+    # The Data API returns timestamps as text.
+    (("stage_events", 7, 1, "2018-11-01 01:00:00", 0), "was purged from staging_events"),
+])
+def test_fact_load_fails_before_writing_when_its_batch_is_missing(redshift, audit, message):
+    redshift.results.append([audit] if audit else [])
+    with pytest.raises(AirflowFailException, match=message):
+        load_songplays_checking_the_batch()
+    assert len(redshift.statements) == 1 and redshift.commits == 0 and redshift.rollbacks == 1
 
 
 def test_late_song_matching_is_an_update_under_the_fact_lock(redshift):
