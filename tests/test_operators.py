@@ -392,10 +392,11 @@ def test_retention_purges_only_event_batches_staged_longer_ago(warehouse, bucket
 
 
 def test_retention_never_purges_the_runs_own_batch_nor_a_backfill_of_old_hours(warehouse, bucket):
-    stage_events(bucket, run_id="cleared")
-    staged_before(warehouse, "cleared", 1000)
+    for run_id in ("ancient", "cleared"):
+        stage_events(bucket, run_id=run_id)
+        staged_before(warehouse, run_id, 1000)
     # The old run cleared and run again: its record is still the old one while it stages.
-    assert stage_events(bucket, run_id="cleared", retention_hours=72)["purged_batches"] == 0
+    assert stage_events(bucket, run_id="cleared", retention_hours=72)["purged_batches"] == 1
     assert batches(warehouse) == [("cleared", 5)]
     # A backfill stages an interval years back now: staging time, not data time, decides.
     backfill = datetime(2018, 11, 1, 1, tzinfo=timezone.utc)
