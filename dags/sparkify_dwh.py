@@ -159,6 +159,7 @@ def build_pipeline() -> None:
         # Fails, changing nothing, if the run's staged events are gone (purged by retention): a
         # replace-interval load from an empty batch would wipe the hour.
         staged_table="staging_events",
+        staged_retention_hours=STAGING_RETENTION_HOURS,
         redshift_conn_id=WAREHOUSE,
         outlets=[star_asset("songplays")],
     )

@@ -7,7 +7,7 @@ The warehouse connection is of type redshift and records statements
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
@@ -161,23 +161,26 @@ def test_retention_sends_no_delete_when_no_batch_is_old_enough(redshift, s3):
     assert_transaction_safe(redshift)
 
 
-def load_songplays_checking_the_batch() -> dict:
+def load_songplays_checking_the_batch(retention: str | None = "72") -> dict:
     return LoadFactOperator(task_id="f", table="songplays", sql=sql_file("load/songplays.sql"),
                             parameters={"duration_tolerance": 0.5}, staged_table="staging_events",
-                            ).execute(run_context(HOUR))
+                            staged_retention_hours=retention).execute(run_context(HOUR))
 
 
-STAGED_AT = datetime(2018, 11, 1, 1)
+STAGED_AT = datetime(2018, 11, 1, 1)  # years ago: past any retention
+JUST_STAGED = datetime.now(timezone.utc).replace(tzinfo=None) - timedelta(minutes=5)
 
 
-@pytest.mark.parametrize("audit", [
-    ("stage_events", None, 1, STAGED_AT, 1),  # COPY's count is unknown; the batch has rows
-    ("stage_events", None, 0, STAGED_AT, 0),  # no object: an hour without events
-    ("stage_events", 0, 1, STAGED_AT, 0),  # counted empty (PostgreSQL)
+@pytest.mark.parametrize(("audit", "retention"), [
+    (("stage_events", None, 1, STAGED_AT, 1), "72"),  # COPY's count is unknown; the batch has rows
+    (("stage_events", None, 0, STAGED_AT, 0), "72"),  # no object: an hour without events
+    (("stage_events", 0, 1, STAGED_AT, 0), "72"),  # counted empty (PostgreSQL)
+    (("stage_events", None, 1, JUST_STAGED, 0), "72"),  # empty objects, younger than the retention
+    (("stage_events", None, 1, STAGED_AT, 0), "0"),  # empty objects, and no retention purges anything
 ])
-def test_fact_load_checks_its_batch_before_the_delete_and_loads(redshift, audit):
+def test_fact_load_checks_its_batch_before_the_delete_and_loads(redshift, audit, retention):
     redshift.results.append([audit])
-    load_songplays_checking_the_batch()
+    load_songplays_checking_the_batch(retention)
     guard = " ".join(redshift.statements[0].split())
     assert guard.startswith("WITH staged AS ( SELECT COUNT(*) AS row_count FROM (SELECT 1 AS present FROM "
                             '"staging_events" WHERE batch_id = %(batch_id)s LIMIT 1) AS one_row')
@@ -188,18 +191,28 @@ def test_fact_load_checks_its_batch_before_the_delete_and_loads(redshift, audit)
     assert_transaction_safe(redshift)
 
 
-@pytest.mark.parametrize(("audit", "message"), [
-    (None, "staging_events holds no batch 'manual__test': no staging task has staged it"),
-    (("stage_events", None, 1, STAGED_AT, 0), r"batch 'manual__test' was purged from staging_events \(stage_events "
-                                              r"staged it \d+ hours ago, at 2018-11-01 01:00 UTC"),
-    # The Data API returns timestamps as text.
-    (("stage_events", 7, 1, "2018-11-01 01:00:00", 0), "was purged from staging_events"),
+@pytest.mark.parametrize(("audit", "retention", "message"), [
+    (None, "72", "staging_events holds no batch 'manual__test': no staging task has staged it"),
+    (("stage_events", None, 1, STAGED_AT, 0), "72",
+     r"batch 'manual__test' was purged from staging_events \(stage_events staged it \d+ hours ago, at "
+     r"2018-11-01 01:00 UTC, and none of its rows remain\): clear the whole run so stage_events stages it again"),
+    # Without the retention, a batch of unknown count with no rows left is taken for purged, however young.
+    (("stage_events", None, 1, JUST_STAGED, 0), None, "staged it 0 hours ago"),
+    # A known count is never taken for empty objects; the Data API returns timestamps as text.
+    (("stage_events", 7, 1, JUST_STAGED.isoformat(sep=" "), 0), "72", "was purged from staging_events"),
 ])
-def test_fact_load_fails_before_writing_when_its_batch_is_missing(redshift, audit, message):
+def test_fact_load_fails_before_writing_when_its_batch_is_missing(redshift, audit, retention, message):
     redshift.results.append([audit] if audit else [])
     with pytest.raises(AirflowFailException, match=message):
-        load_songplays_checking_the_batch()
+        load_songplays_checking_the_batch(retention)
     assert len(redshift.statements) == 1 and redshift.commits == 0 and redshift.rollbacks == 1
+
+
+def test_the_retention_a_fact_load_is_told_must_be_a_count(redshift):
+    redshift.results.append([("stage_events", None, 1, STAGED_AT, 0)])
+    with pytest.raises(AirflowFailException, match="staged_retention_hours must be a whole number"):
+        load_songplays_checking_the_batch("72 hours")
+    assert redshift.commits == 0
 
 
 def test_late_song_matching_is_an_update_under_the_fact_lock(redshift):

@@ -18,6 +18,7 @@ from sparkify.warehouse import (
     run_parameters,
     transaction,
     warehouse_hook,
+    whole_number,
 )
 
 if TYPE_CHECKING:
@@ -54,10 +55,13 @@ class LoadFactOperator(BaseOperator):
     :param staged_table: the staging table whose batch of this run the SQL reads; the load
         fails, changing nothing, if its staging task never staged the batch or the batch
         was purged since. None: no check (for SQL that reads no batch of its own)
+    :param staged_retention_hours: the retention that purges ``staged_table`` (0: none). Where
+        the staged row count is unknown (Redshift), a batch without rows is taken for an empty
+        one while younger than this, for a purged one once older; None: always purged (templated)
     :param redshift_conn_id: warehouse connection, of type postgres or redshift (templated)
     """
 
-    template_fields: Sequence[str] = ("table", "sql", "parameters", "redshift_conn_id")
+    template_fields: Sequence[str] = ("table", "sql", "parameters", "staged_retention_hours", "redshift_conn_id")
     template_ext: Sequence[str] = (".sql",)
     template_fields_renderers = {"sql": "sql", "parameters": "json"}
     ui_color = "#F98866"
@@ -71,6 +75,7 @@ class LoadFactOperator(BaseOperator):
         interval_column: str = "start_time",
         parameters: dict[str, Any] | None = None,
         staged_table: str | None = None,
+        staged_retention_hours: int | str | None = None,
         redshift_conn_id: str = "sparkify_warehouse",
         **kwargs: Any,
     ) -> None:
@@ -81,6 +86,7 @@ class LoadFactOperator(BaseOperator):
         self.interval_column = interval_column
         self.parameters = parameters or {}
         self.staged_table = staged_table
+        self.staged_retention_hours = staged_retention_hours
         self.redshift_conn_id = redshift_conn_id
 
     def execute(self, context: Context) -> dict[str, Any]:
@@ -118,8 +124,11 @@ class LoadFactOperator(BaseOperator):
 
         A batch its audit record says was staged empty (an hour without events) passes: zero
         facts is then the right answer. On Redshift COPY's row count is unknown (NULL): a batch
-        staged from at least one object counts as holding rows.
+        staged from objects but holding no row was staged from empty objects while it is younger
+        than the retention, and was purged once it is older.
         """
+        retention = (None if self.staged_retention_hours in (None, "")
+                     else whole_number(self.staged_retention_hours, "staged_retention_hours"))
         batch = parameters["batch_id"]
         statements = render_statements(
             "audit/staged_batch.sql", dialect=dialect, table=quote_identifier(self.staged_table)
@@ -132,16 +141,18 @@ class LoadFactOperator(BaseOperator):
                 "(no load_audit record). Clear the whole run, so that its staging runs before this load"
             )
         task_id, rows_written, object_count, staged_at, rows_left = records[0]
-        staged_rows = int(rows_written) > 0 if rows_written is not None else int(object_count) > 0
-        if staged_rows and not int(rows_left):
-            if isinstance(staged_at, str):  # the Data API returns timestamps as text
-                staged_at = datetime.fromisoformat(staged_at)
-            hours = (datetime.now(timezone.utc).replace(tzinfo=None) - staged_at).total_seconds() / 3600
-            raise AirflowFailException(
-                f"batch {batch!r} was purged from {self.staged_table} ({task_id} staged it {hours:.0f} hours ago, at "
-                f"{staged_at:%Y-%m-%d %H:%M} UTC, longer ago than the staging retention): clear the whole run so "
-                f"{task_id} stages it again"
-            )
+        if int(rows_left) or not int(object_count) or (rows_written is not None and not int(rows_written)):
+            return
+        if isinstance(staged_at, str):  # the Data API returns timestamps as text
+            staged_at = datetime.fromisoformat(staged_at)
+        hours = (datetime.now(timezone.utc).replace(tzinfo=None) - staged_at).total_seconds() / 3600
+        if rows_written is None and retention is not None and (retention == 0 or hours < retention):
+            return  # empty objects: no purge has reached this batch yet
+        raise AirflowFailException(
+            f"batch {batch!r} was purged from {self.staged_table} ({task_id} staged it {hours:.0f} hours ago, at "
+            f"{staged_at:%Y-%m-%d %H:%M} UTC, and none of its rows remain): clear the whole run so "
+            f"{task_id} stages it again"
+        )
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage:
         """OpenLineage: the tables the SQL reads → the fact table."""

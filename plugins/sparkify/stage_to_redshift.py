@@ -31,6 +31,7 @@ from sparkify.warehouse import (
     temp_table_name,
     transaction,
     warehouse_hook,
+    whole_number,
 )
 
 if TYPE_CHECKING:
@@ -64,17 +65,6 @@ def _flag(value: bool | str, name: str) -> bool:
     if text not in ("true", "false"):
         raise AirflowFailException(f"{name} must be true or false, got {value!r}")
     return text == "true"
-
-
-def _count(value: int | str, name: str) -> int:
-    """A non-negative integer argument that may arrive rendered from a template."""
-    try:
-        number = int(str(value).strip())
-    except ValueError:
-        number = -1
-    if number < 0:
-        raise AirflowFailException(f"{name} must be a whole number >= 0, got {value!r}")
-    return number
 
 
 #: A row number in a COPY error's context ("COPY staging_events, line 12, column gender").
@@ -206,10 +196,10 @@ class StageToRedshiftOperator(BaseOperator):
         fields = read_jsonpaths(self.jsonpaths)
         parameters = {**run_parameters(context), "table_name": self.table}
         restage = _flag(self.restage, "restage")
-        max_errors = _count(self.max_errors, "max_errors")
+        max_errors = whole_number(self.max_errors, "max_errors")
         if restage and not self.incremental:
             raise AirflowFailException("restage applies to incremental staging only")
-        retention = _count(self.retention_hours or 0, "retention_hours")
+        retention = whole_number(self.retention_hours or 0, "retention_hours")
         if retention and self.incremental:
             raise AirflowFailException("retention_hours applies to append-only staging: an incremental table is "
                                        "the cumulative catalog every run joins")
@@ -226,7 +216,7 @@ class StageToRedshiftOperator(BaseOperator):
         source = open_source(self.source, self.aws_conn_id)
         with transaction(hook, dialect) as cursor:
             execute_statements(cursor, render_statements("stage/begin_batch.sql", **variables), parameters)
-            spill = timedelta(hours=_count(self.spill_hours, "spill_hours"))
+            spill = timedelta(hours=whole_number(self.spill_hours, "spill_hours"))
             keys = interval_keys(self.s3_key, parameters["interval_start"] - spill, parameters["interval_end"] + spill)
             listed = {key: source.list_keys(key) for key in keys}
             objects = self._objects_to_stage(cursor, listed, source, parameters)
