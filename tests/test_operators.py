@@ -475,3 +475,20 @@ def test_fact_load_of_an_hour_staged_empty_passes_with_no_rows(warehouse, bucket
     assert stage_events(bucket, run_id="empty_file", key="log_data/2018/11/2018-11-06-events.json")[
         "object_count"] == 1
     assert load_songplays(run_id="empty_file")["rows_written"] == 0
+
+
+def test_a_late_song_fills_in_only_plays_whose_events_are_still_staged(warehouse, tmp_path):
+    """The documented limit: match_late_songs reads the staged events, so the retention bounds its look-back."""
+    root = tmp_path / "bucket"
+    write_lines(root / DAY_KEY, [event(20, item=1, song="Late hit", artist="Slow band", length=180.0)])
+    write_song(root, "TRAAAAW128F429D538", song("SOA", "Song A", "ARA", "Artist A", 200.0))
+    stage_events(root)
+    stage_songs(root)
+    load_songplays()
+    staged_before(warehouse, "run_1", 100)
+    stage_events(root, run_id="run_2", start=HOUR.replace(hour=3), key="log_data/2018/11/2018-11-05-events.json",
+                 retention_hours=72)
+    write_song(root, "TRBBBBW128F429D538", song("SOLATE", "Late hit", "ARSLOW", "Slow band", 180.2))
+    stage_songs(root, run_id="run_2")
+    assert match_late_songs("run_2", HOUR.replace(hour=3))["rows_written"] == 0
+    assert rows(warehouse, "SELECT song_id FROM songplays") == [(None,)]
