@@ -40,7 +40,9 @@ redshift), the Variable `sparkify_source` (base URI of the bucket:
 `sparkify_log_layout` (`daily`, the public `log_data/YYYY/MM/YYYY-MM-DD-events.json`,
 or `hourly`, every object under `log_data/YYYY/MM/DD/HH/`), `sparkify_log_spill_hours`
 (neighbouring hours whose objects a run reads too: 1 for the daily layout, 0 for hourly) and `sparkify_max_errors`
-(bad records a staging task may set aside in the `quarantine` table, default 0). On Redshift also
+(bad records a staging task may set aside in the `quarantine` table, default 0) and
+`sparkify_staging_retention_hours` (stage_events deletes the event batches staged longer ago, default
+72, 0 keeps them all; load_songplays then refuses to reload an hour whose batch is gone). On Redshift also
 `sparkify_iam_role`, `sparkify_region` and `sparkify_manifest_prefix`
 (see the README).
 """
@@ -84,6 +86,9 @@ STAGING = {
 }
 #: Seconds a play's length may differ from the catalog song's duration and still match it.
 DURATION_TOLERANCE = 0.5
+#: Hours a batch of events stays staged (by when it was staged; 0 keeps every batch): with the daily
+#: layout every hourly run stages the whole day's file again, so staging_events would grow without end.
+STAGING_RETENTION_HOURS = "{{ var.value.get('sparkify_staging_retention_hours', '72') }}"
 #: How far back a song arriving late in the catalog still fills in earlier songplays.
 LATE_SONG_LOOKBACK_HOURS = "{{ var.value.get('sparkify_late_song_lookback_hours', '168') }}"
 
@@ -127,6 +132,7 @@ def build_pipeline() -> None:
         source=SOURCE,
         s3_key=LOG_KEY,
         spill_hours=LOG_SPILL_HOURS,
+        retention_hours=STAGING_RETENTION_HOURS,
         jsonpaths="jsonpaths/log_events.json",
         jsonpaths_uri=SOURCE + "/jsonpaths/log_events.json",
         redshift_conn_id=WAREHOUSE,
@@ -152,6 +158,10 @@ def build_pipeline() -> None:
         table="songplays",
         sql="load/songplays.sql",
         parameters={"duration_tolerance": DURATION_TOLERANCE},
+        # Fails, changing nothing, if the run's staged events are gone (purged by retention): a
+        # replace-interval load from an empty batch would wipe the hour.
+        staged_table="staging_events",
+        staged_retention_hours=STAGING_RETENTION_HOURS,
         redshift_conn_id=WAREHOUSE,
         outlets=[star_asset("songplays")],
     )

@@ -10,6 +10,7 @@ and the diff reviewed:
 from __future__ import annotations
 
 import os
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -26,8 +27,10 @@ SONGS = {"table": "staging_songs", "jsonpaths": "jsonpaths/song_data.json",
          "jsonpaths_uri": f"{SOURCE}/jsonpaths/song_data.json"}
 
 CASES = {
-    # The public layout: one object a day, an hourly run, the bucket in another region.
-    "events_daily_key": ({**EVENTS, "s3_key": "log_data/%Y/%m/%Y-%m-%d-events.json", "region": "us-west-2"}, 1),
+    # The public layout: one object a day, an hourly run, the bucket in another region, and the
+    # retention purge of an old batch after the COPY.
+    "events_daily_key": ({**EVENTS, "s3_key": "log_data/%Y/%m/%Y-%m-%d-events.json", "region": "us-west-2",
+                          "retention_hours": "72"}, 1),
     # The hourly layout over a day's run: one COPY per hour prefix that holds objects; same region.
     "events_hourly_prefixes": ({**EVENTS, "s3_key": "log_data/%Y/%m/%d/%H/"}, 24),
     # New song files only, through a manifest, and the record of what was staged.
@@ -39,7 +42,10 @@ CASES = {
 def staging_transaction(connection, s3, arguments: dict, hours: int) -> str:
     s3["keys"] += ["raw/log_data/2018/11/01/00/part-0.json", "raw/log_data/2018/11/01/00/part-1.json",
                    "raw/log_data/2018/11/01/05/part-0.json"]
-    connection.results.append([("song_data/A/A/A/TRAAAAA128F429D538.json",)])  # for the incremental case
+    if arguments.get("incremental"):
+        connection.results.append([("song_data/A/A/A/TRAAAAA128F429D538.json",)])  # staged before
+    if arguments.get("retention_hours"):  # one batch staged longer ago than the retention
+        connection.results.append([("scheduled__2018-10-01T00:00:00+00:00", datetime(2018, 10, 1, 1))])
     StageToRedshiftOperator(task_id="stage", source=SOURCE, iam_role=IAM_ROLE, **arguments).execute(
         run_context(HOUR, "scheduled__2018-11-01T00:00:00+00:00", hours=hours)
     )

@@ -23,7 +23,7 @@ from sparkify import DataQualityOperator, LoadDimensionOperator, LoadFactOperato
 from sparkify.warehouse import data_api_sql
 
 from conftest import WAREHOUSE_CONN, run_context, sql_file
-from redshift_recording import IAM_ROLE, SOURCE, normalized
+from redshift_recording import IAM_ROLE, SOURCE, normalized, stable_temp_names
 
 HOUR = datetime(2018, 11, 1, 0, tzinfo=timezone.utc)
 RUN_ID = "scheduled__2018-11-01T00:00:00+00:00"
@@ -340,3 +340,41 @@ def test_data_api_sql_binds_each_value_once_per_batch():
     assert second == "INSERT INTO t VALUES (:a_2, '', :e)"
     assert bound == {"a": "1", "a_2": "2", "e": "2018-11-01 05:00:00"}
     assert data_api_sql("SELECT 1 -- 100%%", None, bound) == "SELECT 1 -- 100%%"
+
+
+def test_the_retention_purge_reads_the_old_batches_ahead_and_deletes_them_in_the_batch(data_api, s3):
+    data_api.results.append([[{"stringValue": "scheduled__2018-10-01T00:00:00+00:00"},
+                              {"stringValue": "2026-11-01 00:00:00"}]])
+    audit = StageToRedshiftOperator(
+        task_id="stage_events", table="staging_events", source=SOURCE,
+        s3_key="log_data/2018/11/2018-11-01-events.json", jsonpaths="jsonpaths/log_events.json",
+        jsonpaths_uri=f"{SOURCE}/jsonpaths/log_events.json", iam_role=IAM_ROLE, retention_hours="72",
+    ).execute(run_context(HOUR, RUN_ID))
+    (read,) = data_api.named("ExecuteStatement")
+    assert read["Sql"].startswith("SELECT a.batch_id, MAX(a.recorded_at) AS staged_at")
+    assert {p["name"] for p in read["Parameters"]} == {"table_name", "batch_id", "purge_before"}
+    (batch,) = data_api.named("BatchExecuteStatement")
+    sqls = [stable_temp_names(" ".join(sql.split())) for sql in batch["Sqls"]]  # audit statements included
+    delete = next(index for index, sql in enumerate(sqls) if ":purge_before" in sql)
+    assert sqls[delete].startswith('DELETE FROM "staging_events" WHERE batch_id IN (')
+    assert sqls[delete - 1] == 'DROP TABLE "incoming"' and sqls[delete + 1] == 'ANALYZE "staging_events"'
+    assert len(batch["Sqls"]) == 10  # the batch's two deletes, the COPY's four, the purge, ANALYZE, the audit's two
+    assert (audit["purged_batches"], audit["purged_rows"]) == (1, None)
+
+
+@pytest.mark.parametrize(("row_count", "error"), [(1, None), (0, "was purged from staging_events")])
+def test_the_fact_load_checks_its_batch_ahead_of_the_batch(data_api, row_count, error):
+    data_api.results.append([[{"stringValue": "stage_events"}, {"isNull": True}, {"longValue": 1},
+                              {"stringValue": "2018-11-01 01:00:00"}, {"longValue": row_count}]])
+    operator = LoadFactOperator(task_id="load_songplays", table="songplays", sql=sql_file("load/songplays.sql"),
+                                parameters={"duration_tolerance": 0.5}, staged_table="staging_events")
+    if error:
+        with pytest.raises(AirflowFailException, match=error):
+            operator.execute(run_context(HOUR, RUN_ID))
+        assert data_api.named("BatchExecuteStatement") == []
+    else:
+        operator.execute(run_context(HOUR, RUN_ID))
+        (batch,) = data_api.named("BatchExecuteStatement")
+        assert len(batch["Sqls"]) == 5 and normalized(batch["Sqls"])[0] == 'LOCK "songplays"'
+    (read,) = data_api.named("ExecuteStatement")
+    assert "FROM load_audit AS a CROSS JOIN staged" in " ".join(read["Sql"].split())

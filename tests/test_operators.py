@@ -7,6 +7,7 @@ import threading
 from datetime import datetime, timezone
 from pathlib import Path
 
+import psycopg
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
@@ -50,10 +51,10 @@ def write_song(bucket: Path, track: str, record: dict) -> None:
     write_lines(bucket / "song_data" / track[2] / track[3] / track[4] / f"{track}.json", [record])
 
 
-def stage_events(bucket: Path, run_id="run_1", key=DAY_KEY, start=HOUR, hours=1) -> dict:
+def stage_events(bucket: Path, run_id="run_1", key=DAY_KEY, start=HOUR, hours=1, **kwargs) -> dict:
     operator = StageToRedshiftOperator(
         task_id="stage_events", table="staging_events", source=bucket.as_uri(), s3_key=key,
-        jsonpaths="jsonpaths/log_events.json",
+        jsonpaths="jsonpaths/log_events.json", **kwargs,
     )
     return operator.execute(run_context(start, run_id, hours=hours))
 
@@ -68,7 +69,7 @@ def stage_songs(bucket: Path, run_id="run_1") -> dict:
 
 def load_songplays(run_id="run_1", start=HOUR) -> dict:
     operator = LoadFactOperator(task_id="load_songplays", table="songplays", sql=sql_file("load/songplays.sql"),
-                                parameters={"duration_tolerance": 0.5})
+                                parameters={"duration_tolerance": 0.5}, staged_table="staging_events")
     return operator.execute(run_context(start, run_id))
 
 
@@ -355,3 +356,139 @@ def test_restage_is_checked(warehouse, bucket, restage, incremental, message):
     )
     with pytest.raises(AirflowFailException, match=message):
         operator.execute(run_context(HOUR))
+
+
+def staged_before(warehouse, run_id: str, hours: int) -> None:
+    """Make a batch look staged ``hours`` ago: its staging task's audit record is what retention reads."""
+    warehouse.execute("UPDATE load_audit SET recorded_at = recorded_at - make_interval(hours => %s) "
+                      "WHERE batch_id = %s AND task_id = 'stage_events'", (hours, run_id))
+
+
+def batches(warehouse, table="staging_events") -> list[tuple]:
+    return rows(warehouse, f"SELECT batch_id, count(*) FROM {table} GROUP BY 1 ORDER BY 1")
+
+
+def test_retention_purges_only_event_batches_staged_longer_ago(warehouse, bucket):
+    path = bucket / DAY_KEY
+    path.write_text(path.read_text() + '\n{"broken')  # one bad record per batch, quarantined
+    for run_id in ("old", "older", "recent"):
+        stage_events(bucket, run_id=run_id, max_errors=1)
+        stage_songs(bucket, run_id=run_id)
+    staged_before(warehouse, "old", 73)
+    staged_before(warehouse, "older", 500)
+    staged_before(warehouse, "recent", 71)
+    audit_before = rows(warehouse, "SELECT * FROM load_audit ORDER BY batch_id, task_id")
+
+    result = stage_events(bucket, run_id="now", max_errors=1, retention_hours="72")
+
+    assert (result["purged_batches"], result["purged_rows"]) == (2, 10)
+    assert batches(warehouse) == [("now", 5), ("recent", 5)]
+    assert batches(warehouse, "staging_songs") == [("old", 1)]  # the catalog is never purged
+    assert rows(warehouse, "SELECT batch_id FROM quarantine ORDER BY 1") == [("now",), ("old",), ("older",),
+                                                                            ("recent",)]
+    assert rows(warehouse, "SELECT * FROM load_audit WHERE batch_id <> 'now' ORDER BY batch_id, task_id") \
+        == audit_before
+    assert stage_events(bucket, run_id="later", max_errors=1, retention_hours="72")["purged_batches"] == 0
+
+
+def test_retention_never_purges_the_runs_own_batch_nor_a_backfill_of_old_hours(warehouse, bucket):
+    for run_id in ("ancient", "cleared"):
+        stage_events(bucket, run_id=run_id)
+        staged_before(warehouse, run_id, 1000)
+    # The old run cleared and run again: its record is still the old one while it stages.
+    assert stage_events(bucket, run_id="cleared", retention_hours=72)["purged_batches"] == 1
+    assert batches(warehouse) == [("cleared", 5)]
+    # A backfill stages an interval years back now: staging time, not data time, decides.
+    backfill = datetime(2018, 11, 1, 1, tzinfo=timezone.utc)
+    stage_events(bucket, run_id="backfill", start=backfill)
+    assert stage_events(bucket, run_id="next", start=backfill.replace(hour=2), retention_hours=1)[
+        "purged_batches"] == 0
+    assert batches(warehouse) == [("backfill", 5), ("cleared", 5), ("next", 5)]
+
+
+def test_retention_zero_keeps_every_batch(warehouse, bucket):
+    stage_events(bucket, run_id="old")
+    staged_before(warehouse, "old", 10_000)
+    for retention in ("0", "", None):
+        assert stage_events(bucket, run_id="now", retention_hours=retention)["purged_batches"] == 0
+    assert batches(warehouse) == [("now", 5), ("old", 5)]
+
+
+@pytest.mark.parametrize(("retention", "incremental", "message"), [
+    ("-1", False, "retention_hours must be a whole number"),
+    ("72; DELETE FROM songs", False, "retention_hours must be a whole number"),
+    ("72", True, "retention_hours applies to append-only staging"),
+])
+def test_retention_is_checked(warehouse, bucket, retention, incremental, message):
+    operator = StageToRedshiftOperator(
+        task_id="stage_songs", table="staging_songs", source=bucket.as_uri(), s3_key="song_data/",
+        jsonpaths="jsonpaths/song_data.json", incremental=incremental, retention_hours=retention,
+    )
+    with pytest.raises(AirflowFailException, match=message):
+        operator.execute(run_context(HOUR))
+
+
+def test_a_purge_waits_for_no_one_and_skips_while_a_load_reads_the_table(warehouse, warehouse_uri, bucket):
+    stage_events(bucket, run_id="old")
+    staged_before(warehouse, "old", 100)
+    with psycopg.connect(warehouse_uri) as load:  # a guarded load in flight holds the purge lock shared
+        load.execute("SELECT pg_advisory_xact_lock_shared(hashtext('sparkify_dwh.purge.\"staging_events\"'))")
+        assert stage_events(bucket, run_id="now", retention_hours=72)["purged_batches"] == 0
+    assert stage_events(bucket, run_id="now", retention_hours=72)["purged_batches"] == 1
+    assert batches(warehouse) == [("now", 5)]
+
+
+def test_fact_load_refuses_a_batch_that_was_never_staged_and_changes_nothing(warehouse, bucket):
+    stage_events(bucket)
+    stage_songs(bucket)
+    load_songplays()
+    with pytest.raises(AirflowFailException, match=r"staging_events holds no batch 'run_2': no staging task has "
+                                                   r"staged it .* Clear the whole run"):
+        load_songplays(run_id="run_2")
+    assert rows(warehouse, "SELECT count(*) FROM songplays") == [(2,)]
+
+
+def test_fact_load_refuses_a_purged_batch_then_the_rerun_run_restores_the_hour(warehouse, bucket):
+    stage_events(bucket)
+    stage_songs(bucket)
+    load_songplays()
+    loaded = rows(warehouse, "SELECT * FROM songplays ORDER BY songplay_id")
+    staged_before(warehouse, "run_1", 80)
+    assert stage_events(bucket, run_id="run_2", start=HOUR.replace(hour=5), retention_hours=72)[
+        "purged_batches"] == 1
+    # run_1 cleared from load_songplays only, days later: its batch is gone.
+    with pytest.raises(AirflowFailException, match=r"batch 'run_1' was purged from staging_events \(stage_events "
+                                                   r"staged it 80 hours ago.*\): clear the whole run so "
+                                                   r"stage_events stages it again"):
+        load_songplays()
+    assert rows(warehouse, "SELECT * FROM songplays ORDER BY songplay_id") == loaded
+    # The whole run cleared: staging first, then the load.
+    stage_events(bucket, retention_hours=72)
+    assert load_songplays()["rows_written"] == 2
+    assert rows(warehouse, "SELECT * FROM songplays ORDER BY songplay_id") == loaded
+
+
+def test_fact_load_of_an_hour_staged_empty_passes_with_no_rows(warehouse, bucket):
+    stage_events(bucket, run_id="no_object", key="log_data/2018/11/2018-11-05-events.json")
+    assert load_songplays(run_id="no_object")["rows_written"] == 0
+    write_lines(bucket / "log_data/2018/11/2018-11-06-events.json", [])
+    assert stage_events(bucket, run_id="empty_file", key="log_data/2018/11/2018-11-06-events.json")[
+        "object_count"] == 1
+    assert load_songplays(run_id="empty_file")["rows_written"] == 0
+
+
+def test_a_late_song_fills_in_only_plays_whose_events_are_still_staged(warehouse, tmp_path):
+    """The documented limit: match_late_songs reads the staged events, so the retention bounds its look-back."""
+    root = tmp_path / "bucket"
+    write_lines(root / DAY_KEY, [event(20, item=1, song="Late hit", artist="Slow band", length=180.0)])
+    write_song(root, "TRAAAAW128F429D538", song("SOA", "Song A", "ARA", "Artist A", 200.0))
+    stage_events(root)
+    stage_songs(root)
+    load_songplays()
+    staged_before(warehouse, "run_1", 100)
+    stage_events(root, run_id="run_2", start=HOUR.replace(hour=3), key="log_data/2018/11/2018-11-05-events.json",
+                 retention_hours=72)
+    write_song(root, "TRBBBBW128F429D538", song("SOLATE", "Late hit", "ARSLOW", "Slow band", 180.2))
+    stage_songs(root, run_id="run_2")
+    assert match_late_songs("run_2", HOUR.replace(hour=3))["rows_written"] == 0
+    assert rows(warehouse, "SELECT song_id FROM songplays") == [(None,)]

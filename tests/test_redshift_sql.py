@@ -7,6 +7,7 @@ The warehouse connection is of type redshift and records statements
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
@@ -128,6 +129,90 @@ def test_fact_load_deletes_then_inserts_under_a_lock(redshift):
     assert statements[2].startswith('INSERT INTO "songplays" SELECT songplay_id, start_time')
     assert len(statements) == 3
     assert_transaction_safe(redshift)
+
+
+EVENTS = {"table": "staging_events", "s3_key": "log_data/2018/11/2018-11-01-events.json",
+          "jsonpaths": "jsonpaths/log_events.json", "jsonpaths_uri": f"{SOURCE}/jsonpaths/log_events.json"}
+
+
+def test_retention_purges_old_event_batches_with_a_plain_delete_in_the_staging_transaction(redshift, s3):
+    redshift.results.append([("scheduled__2018-10-01T00:00:00+00:00", datetime(2026, 11, 1)),
+                             ("scheduled__2018-10-01T01:00:00+00:00", datetime(2026, 11, 1, 1))])
+    result = stage(retention_hours="72", **EVENTS)
+    statements = [" ".join(s.split()) for s in redshift.statements]
+    insert = next(i for i, s in enumerate(statements) if s.startswith('INSERT INTO "staging_events"'))
+    listing, delete, analyze = statements[insert + 2:insert + 5]  # after the batch is in (and its temp table gone)
+    assert listing.startswith("SELECT a.batch_id, MAX(a.recorded_at) AS staged_at FROM load_audit AS a "
+                              "WHERE a.table_name = %(table_name)s AND a.batch_id <> %(batch_id)s")
+    assert delete == ('DELETE FROM "staging_events" WHERE batch_id IN ( SELECT batch_id FROM load_audit '
+                      "WHERE table_name = %(table_name)s AND batch_id <> %(batch_id)s GROUP BY batch_id "
+                      "HAVING MAX(recorded_at) < %(purge_before)s )")
+    assert analyze == 'ANALYZE "staging_events"'
+    assert [s for s in statements if "purge_before" in s] == [listing, delete]  # no other table is purged
+    assert not any("pg_" in s for s in statements)  # PostgreSQL's purge lock
+    assert result["purged_batches"] == 2
+    assert_transaction_safe(redshift)
+
+
+def test_retention_sends_no_delete_when_no_batch_is_old_enough(redshift, s3):
+    assert stage(retention_hours="72", **EVENTS)["purged_batches"] == 0
+    assert not any("purge_before" in s and s.startswith("DELETE") for s in redshift.statements)
+    assert any("purge_before" in s and s.startswith("SELECT") for s in redshift.statements)
+    assert_transaction_safe(redshift)
+
+
+def load_songplays_checking_the_batch(retention: str | None = "72") -> dict:
+    return LoadFactOperator(task_id="f", table="songplays", sql=sql_file("load/songplays.sql"),
+                            parameters={"duration_tolerance": 0.5}, staged_table="staging_events",
+                            staged_retention_hours=retention).execute(run_context(HOUR))
+
+
+STAGED_AT = datetime(2018, 11, 1, 1)  # years ago: past any retention
+JUST_STAGED = datetime.now(timezone.utc).replace(tzinfo=None) - timedelta(minutes=5)
+
+
+@pytest.mark.parametrize(("audit", "retention"), [
+    (("stage_events", None, 1, STAGED_AT, 1), "72"),  # COPY's count is unknown; the batch has rows
+    (("stage_events", None, 0, STAGED_AT, 0), "72"),  # no object: an hour without events
+    (("stage_events", 0, 1, STAGED_AT, 0), "72"),  # counted empty (PostgreSQL)
+    (("stage_events", None, 1, JUST_STAGED, 0), "72"),  # empty objects, younger than the retention
+    (("stage_events", None, 1, STAGED_AT, 0), "0"),  # empty objects, and no retention purges anything
+])
+def test_fact_load_checks_its_batch_before_the_delete_and_loads(redshift, audit, retention):
+    redshift.results.append([audit])
+    load_songplays_checking_the_batch(retention)
+    guard = " ".join(redshift.statements[0].split())
+    assert guard.startswith("WITH staged AS ( SELECT COUNT(*) AS row_count FROM (SELECT 1 AS present FROM "
+                            '"staging_events" WHERE batch_id = %(batch_id)s LIMIT 1) AS one_row')
+    assert "FROM load_audit AS a CROSS JOIN staged WHERE a.batch_id = %(batch_id)s" in guard
+    assert normalized(redshift.statements[1:])[:2] == ['LOCK "songplays"', 'DELETE FROM "songplays" WHERE '
+                                                       '"start_time" >= %(interval_start)s AND "start_time" < '
+                                                       '%(interval_end)s']
+    assert_transaction_safe(redshift)
+
+
+@pytest.mark.parametrize(("audit", "retention", "message"), [
+    (None, "72", "staging_events holds no batch 'manual__test': no staging task has staged it"),
+    (("stage_events", None, 1, STAGED_AT, 0), "72",
+     r"batch 'manual__test' was purged from staging_events \(stage_events staged it \d+ hours ago, at "
+     r"2018-11-01 01:00 UTC, and none of its rows remain\): clear the whole run so stage_events stages it again"),
+    # Without the retention, a batch of unknown count with no rows left is taken for purged, however young.
+    (("stage_events", None, 1, JUST_STAGED, 0), None, "staged it 0 hours ago"),
+    # A known count is never taken for empty objects; the Data API returns timestamps as text.
+    (("stage_events", 7, 1, JUST_STAGED.isoformat(sep=" "), 0), "72", "was purged from staging_events"),
+])
+def test_fact_load_fails_before_writing_when_its_batch_is_missing(redshift, audit, retention, message):
+    redshift.results.append([audit] if audit else [])
+    with pytest.raises(AirflowFailException, match=message):
+        load_songplays_checking_the_batch(retention)
+    assert len(redshift.statements) == 1 and redshift.commits == 0 and redshift.rollbacks == 1
+
+
+def test_the_retention_a_fact_load_is_told_must_be_a_count(redshift):
+    redshift.results.append([("stage_events", None, 1, STAGED_AT, 0)])
+    with pytest.raises(AirflowFailException, match="staged_retention_hours must be a whole number"):
+        load_songplays_checking_the_batch("72 hours")
+    assert redshift.commits == 0
 
 
 def test_late_song_matching_is_an_update_under_the_fact_lock(redshift):

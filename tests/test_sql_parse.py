@@ -26,6 +26,7 @@ sqlglot is lenient in two places, handled here statement kind by statement kind,
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from types import SimpleNamespace
 
 import pytest
@@ -269,38 +270,43 @@ QUALITY = ["quality/null_keys.sql", "quality/duplicate_keys.sql", "quality/songp
            "quality/songplays_have_dimensions.sql"]
 
 
-def operators() -> list[tuple[object, int]]:
-    """Each operator and mode the DAG uses (with the hours of its run)."""
+#: What the recording connection answers the reads of a staging or load task that reads before it writes.
+STAGED_BEFORE = [("song_data/A/A/A/TRAAAAA128F429D538.json",)]
+OLD_BATCH = [("scheduled__2018-10-01T00:00:00+00:00", datetime(2018, 10, 1, 1))]
+BATCH_AUDIT = [("stage_events", None, 1, datetime(2018, 11, 1, 1), 1)]
+
+
+def operators() -> list[tuple[object, int, list]]:
+    """Each operator and mode the DAG uses (with the hours of its run and the rows its reads get)."""
     stage = {"source": SOURCE, "iam_role": IAM_ROLE}
     return [
         (StageToRedshiftOperator(task_id="daily", s3_key="log_data/%Y/%m/%Y-%m-%d-events.json",
-                                 region="us-west-2", **stage, **EVENTS), 1),
-        (StageToRedshiftOperator(task_id="hourly", s3_key="log_data/%Y/%m/%d/%H/", **stage, **EVENTS), 24),
-        (StageToRedshiftOperator(task_id="songs", **stage, **SONGS), 1),
-        (StageToRedshiftOperator(task_id="restage", restage=True, **stage, **SONGS), 1),
+                                 region="us-west-2", retention_hours="72", **stage, **EVENTS), 1, [OLD_BATCH]),
+        (StageToRedshiftOperator(task_id="hourly", s3_key="log_data/%Y/%m/%d/%H/", **stage, **EVENTS), 24, []),
+        (StageToRedshiftOperator(task_id="songs", **stage, **SONGS), 1, [STAGED_BEFORE]),
+        (StageToRedshiftOperator(task_id="restage", restage=True, **stage, **SONGS), 1, []),
         (LoadFactOperator(task_id="fact", table="songplays", sql=sql_file("load/songplays.sql"),
-                          parameters={"duration_tolerance": 0.5}), 1),
+                          parameters={"duration_tolerance": 0.5}, staged_table="staging_events"), 1, [BATCH_AUDIT]),
         (LoadFactOperator(task_id="late", table="songplays", mode="update",
                           sql=sql_file("load/songplays_late_songs.sql"),
-                          parameters={"duration_tolerance": 0.5, "lookback_hours": "168"}), 1),
+                          parameters={"duration_tolerance": 0.5, "lookback_hours": "168"}), 1, []),
         (LoadDimensionOperator(task_id="users", table="users", sql=sql_file("load/users.sql"), mode="upsert",
-                               key="user_id", version_column="last_seen_at"), 1),
+                               key="user_id", version_column="last_seen_at"), 1, []),
         (LoadDimensionOperator(task_id="songs_dim", table="songs", sql=sql_file("load/songs.sql"), mode="upsert",
-                               key="song_id"), 1),
+                               key="song_id"), 1, []),
         (LoadDimensionOperator(task_id="artists", table="artists", sql=sql_file("load/artists.sql"),
-                               mode="truncate-insert"), 1),
-        (LoadDimensionOperator(task_id="time", table="time", sql=sql_file("load/time.sql"), mode="append"), 1),
+                               mode="truncate-insert"), 1, []),
+        (LoadDimensionOperator(task_id="time", table="time", sql=sql_file("load/time.sql"), mode="append"), 1, []),
         (DataQualityOperator(task_id="quality", checks=[{"sql": sql_file(name), "expected": 0} for name in QUALITY]),
-         1),
+         1, [[("check", 0)]] * len(QUALITY)),
     ]
 
 
 def test_every_statement_the_operators_send_on_redshift_parses(redshift, s3):
     s3["keys"] += ["raw/log_data/2018/11/01/00/part-0.json", "raw/log_data/2018/11/01/05/part-0.json"]
     kinds = set()
-    for operator, hours in operators():
-        redshift.results[:] = ([[("check", 0)]] * len(QUALITY) if isinstance(operator, DataQualityOperator)
-                               else [[("song_data/A/A/A/TRAAAAA128F429D538.json",)]])  # staged before
+    for operator, hours, results in operators():
+        redshift.results[:] = results
         before = len(redshift.statements)
         operator.execute(run_context(HOUR, "scheduled__2018-11-01T00:00:00+00:00", hours=hours))
         sent = redshift.statements[before:]

@@ -30,6 +30,7 @@ from sparkify.warehouse import (
     temp_table_name,
     transaction,
     warehouse_hook,
+    whole_number,
 )
 
 if TYPE_CHECKING:
@@ -65,17 +66,6 @@ def _flag(value: bool | str, name: str) -> bool:
     if text not in ("true", "false"):
         raise AirflowFailException(f"{name} must be true or false, got {value!r}")
     return text == "true"
-
-
-def _count(value: int | str, name: str) -> int:
-    """A non-negative integer argument that may arrive rendered from a template."""
-    try:
-        number = int(str(value).strip())
-    except ValueError:
-        number = -1
-    if number < 0:
-        raise AirflowFailException(f"{name} must be a whole number >= 0, got {value!r}")
-    return number
 
 
 #: A row number in a COPY error's context ("COPY staging_events, line 12, column gender").
@@ -116,6 +106,10 @@ class StageToRedshiftOperator(BaseOperator):
     (recorded in ``staged_objects``) are skipped: an hourly run reads only the
     song files that are new since the last one.
 
+    With ``retention_hours`` the batches of other runs staged longer ago than that
+    (by their ``load_audit`` record) are deleted in the same transaction, once this
+    run's batch is in, so an append-only staging table stays bounded.
+
     :param table: staging table (templated)
     :param source: base URI of the bucket, ``s3://bucket/prefix`` or ``file:///folder`` (templated)
     :param s3_key: key of one object, or a prefix ending with ``/``; strftime codes
@@ -129,6 +123,9 @@ class StageToRedshiftOperator(BaseOperator):
     :param restage: with ``incremental``: forget what was staged before and stage every
         object again, replacing the whole staged table (templated: a bool, or "True"/"False")
     :param max_errors: how many bad records a run may quarantine before it fails (templated)
+    :param retention_hours: delete the batches of other runs staged more than this many
+        hours ago; 0 or None keeps every batch. Not for incremental tables, whose rows are
+        the cumulative catalog (templated)
     :param max_record_bytes: PostgreSQL only: the largest JSON record accepted (Redshift's is 4 MB)
     :param redshift_conn_id: warehouse connection, of type postgres or redshift (templated)
     :param aws_conn_id: AWS connection for S3 (templated)
@@ -152,6 +149,7 @@ class StageToRedshiftOperator(BaseOperator):
         "restage",
         "max_errors",
         "spill_hours",
+        "retention_hours",
     )
     ui_color = "#358140"
 
@@ -166,6 +164,7 @@ class StageToRedshiftOperator(BaseOperator):
         restage: bool | str = False,
         max_errors: int | str = 0,
         spill_hours: int | str = 0,
+        retention_hours: int | str | None = None,
         max_record_bytes: int = MAX_RECORD_BYTES,
         redshift_conn_id: str = "sparkify_warehouse",
         aws_conn_id: str | None = "aws_default",
@@ -184,6 +183,7 @@ class StageToRedshiftOperator(BaseOperator):
         self.restage = restage
         self.max_errors = max_errors
         self.spill_hours = spill_hours
+        self.retention_hours = retention_hours
         self.max_record_bytes = max_record_bytes
         self.redshift_conn_id = redshift_conn_id
         self.aws_conn_id = aws_conn_id
@@ -197,9 +197,13 @@ class StageToRedshiftOperator(BaseOperator):
         fields = read_jsonpaths(self.jsonpaths)
         parameters = {**run_parameters(context), "table_name": self.table}
         restage = _flag(self.restage, "restage")
-        max_errors = _count(self.max_errors, "max_errors")
+        max_errors = whole_number(self.max_errors, "max_errors")
         if restage and not self.incremental:
             raise AirflowFailException("restage applies to incremental staging only")
+        retention = whole_number(self.retention_hours or 0, "retention_hours")
+        if retention and self.incremental:
+            raise AirflowFailException("retention_hours applies to append-only staging: an incremental table is "
+                                       "the cumulative catalog every run joins")
         if restage:
             self.log.warning("Full re-stage: forgetting every staged object of %s", self.table)
         variables = {
@@ -213,7 +217,7 @@ class StageToRedshiftOperator(BaseOperator):
         source = open_source(self.source, self.aws_conn_id)
         with transaction(hook, dialect) as cursor:
             execute_statements(cursor, render_statements("stage/begin_batch.sql", **variables), parameters)
-            spill = timedelta(hours=_count(self.spill_hours, "spill_hours"))
+            spill = timedelta(hours=whole_number(self.spill_hours, "spill_hours"))
             keys = interval_keys(self.s3_key, parameters["interval_start"] - spill, parameters["interval_end"] + spill)
             listed = {key: source.list_keys(key) for key in keys}
             objects = self._objects_to_stage(cursor, listed, source, parameters)
@@ -225,7 +229,8 @@ class StageToRedshiftOperator(BaseOperator):
                 staged = self._copy_from_stdin(cursor, source, objects, fields, variables, parameters)
                 rows, rejected, ignored = staged.rows, len(staged.rejected), dict(staged.unknown_keys)
                 self._quarantine(cursor, staged.rejected, parameters)
-            if objects:
+            purged = self._purge(cursor, variables, parameters, retention) if retention else (0, 0)
+            if objects or purged[0]:
                 execute_statements(cursor, render_statements("stage/analyze.sql", **variables), parameters)
             audit = record_load(
                 cursor, parameters, task_id=self.task_id, table=self.table, rows_read=rows, rows_written=rows,
@@ -239,7 +244,37 @@ class StageToRedshiftOperator(BaseOperator):
             )
         if ignored:
             self.log.warning("Keys not in %s were ignored: %s", self.jsonpaths, ignored)
-        return {**audit, "ignored_keys": ignored}
+        return {**audit, "ignored_keys": ignored, "purged_batches": purged[0], "purged_rows": purged[1]}
+
+    def _purge(
+        self, cursor: Any, variables: dict[str, Any], parameters: dict[str, Any], retention: int
+    ) -> tuple[int, int | None]:
+        """Delete the other batches staged more than ``retention`` hours ago; (batches, rows) deleted.
+
+        Rows are None where the warehouse does not say (the Data API).
+        """
+        purge_before = datetime.now(timezone.utc).replace(tzinfo=None) - timedelta(hours=retention)
+        *lock, listing, delete = render_statements("stage/purge_batches.sql", **variables)
+        purge_parameters = {**parameters, "purge_before": purge_before}
+        if lock:
+            execute_statements(cursor, lock, purge_parameters)
+            if not cursor.fetchone()[0]:
+                self.log.info("Another purge or a load reading %s holds its purge lock: the next run purges",
+                              self.table)
+                return 0, 0
+        execute_statements(cursor, [listing], purge_parameters)
+        batches = cursor.fetchall()
+        if not batches:
+            self.log.info("No batch of %s staged before %s (retention %d hours) to purge",
+                          self.table, purge_before, retention)
+            return 0, 0
+        (rows,) = execute_statements(cursor, [delete], purge_parameters)
+        self.log.info(
+            "Purged %d batches (%s rows) of %s staged before %s (retention %d hours); the oldest, %s, staged at %s",
+            len(batches), "?" if rows is None else rows, self.table, purge_before, retention,
+            batches[0][0], batches[0][1],
+        )
+        return len(batches), rows
 
     def _objects_to_stage(
         self, cursor: Any, listed: dict[str, list[str]], source: ObjectSource, parameters: dict[str, Any]

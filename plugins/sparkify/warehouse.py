@@ -63,6 +63,17 @@ def temp_table_name(purpose: str) -> str:
     return quote_identifier(f"{purpose}_{uuid.uuid4().hex[:12]}")
 
 
+def whole_number(value: int | str, name: str) -> int:
+    """A non-negative integer argument that may arrive rendered from a template."""
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        number = -1
+    if number < 0:
+        raise AirflowFailException(f"{name} must be a whole number >= 0, got {value!r}")
+    return number
+
+
 def warehouse_hook(conn_id: str, *, log_sql: bool = True) -> tuple[DbApiHook | DataApiWarehouse, str]:
     """The provider hook of the warehouse connection, and its dialect.
 

@@ -18,6 +18,23 @@ INSERT INTO "staging_events" ("artist", "auth", "first_name", "gender", "item_in
 
 DROP TABLE "incoming";
 
+SELECT a.batch_id, MAX(a.recorded_at) AS staged_at
+FROM load_audit AS a
+WHERE a.table_name = %(table_name)s
+    AND a.batch_id <> %(batch_id)s
+    AND EXISTS (SELECT 1 FROM "staging_events" AS s WHERE s.batch_id = a.batch_id)
+GROUP BY a.batch_id
+HAVING MAX(a.recorded_at) < %(purge_before)s
+ORDER BY staged_at;
+
+DELETE FROM "staging_events"
+WHERE batch_id IN (
+    SELECT batch_id FROM load_audit
+    WHERE table_name = %(table_name)s AND batch_id <> %(batch_id)s
+    GROUP BY batch_id
+    HAVING MAX(recorded_at) < %(purge_before)s
+);
+
 ANALYZE "staging_events";
 
 DELETE FROM load_audit WHERE batch_id = %(batch_id)s AND task_id = %(task_id)s AND table_name = %(table_name)s;

@@ -61,3 +61,19 @@ SET LOCAL work_mem = '256MB';
 ANALYZE {{ table }};
 {%- endif -%}
 {%- endmacro %}
+
+{#- Keeps a retention purge of a staging table and the loads that read its batches apart until
+    commit (PostgreSQL). The purge tries the lock exclusively and skips when it cannot have it
+    (the next run purges): it never waits, so it cannot deadlock with a run restaging an old
+    batch. A guarded load holds it shared, so no purge deletes its batch between the check and
+    the load's read. Redshift needs none: a transaction reads one snapshot, and a conflicting
+    purge fails with a serializable isolation error (and retries) instead. -#}
+{% macro purge_lock(dialect, table, shared=false) -%}
+{%- if dialect != 'redshift' -%}
+{%- if shared -%}
+SELECT pg_advisory_xact_lock_shared(hashtext('sparkify_dwh.purge.{{ table }}'));
+{%- else -%}
+SELECT pg_try_advisory_xact_lock(hashtext('sparkify_dwh.purge.{{ table }}'));
+{%- endif -%}
+{%- endif -%}
+{%- endmacro %}
