@@ -42,7 +42,8 @@ or `hourly`, every object under `log_data/YYYY/MM/DD/HH/`), `sparkify_log_spill_
 (neighbouring hours whose objects a run reads too: 1 for the daily layout, 0 for hourly) and `sparkify_max_errors`
 (bad records a staging task may set aside in the `quarantine` table, default 0) and
 `sparkify_staging_retention_hours` (stage_events deletes the event batches staged longer ago, default
-72, 0 keeps them all; load_songplays then refuses to reload an hour whose batch is gone). On Redshift also
+168 = the late-song look-back, 0 keeps them all; load_songplays then refuses to reload an hour whose
+batch is gone). On Redshift also
 `sparkify_iam_role`, `sparkify_region` and `sparkify_manifest_prefix`
 (see the README).
 """
@@ -88,7 +89,8 @@ STAGING = {
 DURATION_TOLERANCE = 0.5
 #: Hours a batch of events stays staged (by when it was staged; 0 keeps every batch): with the daily
 #: layout every hourly run stages the whole day's file again, so staging_events would grow without end.
-STAGING_RETENTION_HOURS = "{{ var.value.get('sparkify_staging_retention_hours', '72') }}"
+#: The default is the late-song look-back: a song arriving late can only match events still staged.
+STAGING_RETENTION_HOURS = "{{ var.value.get('sparkify_staging_retention_hours', '168') }}"
 #: How far back a song arriving late in the catalog still fills in earlier songplays.
 LATE_SONG_LOOKBACK_HOURS = "{{ var.value.get('sparkify_late_song_lookback_hours', '168') }}"
 
