@@ -61,7 +61,7 @@ def main() -> None:
             )
             retried = {ti.task_id: ti.try_number for ti in dag_run.get_task_instances() if ti.try_number > 1}
             result = {"start": start, "task": task or None, "run_id": dag_run.run_id, "state": str(dag_run.state),
-                      "retried": retried}
+                      "batch_id": f"{dag_run.dag_id}/{dag_run.run_id}", "retried": retried}
             print("RESULT", json.dumps(result), file=console, flush=True)
 
 

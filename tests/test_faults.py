@@ -249,18 +249,18 @@ def test_two_make_backfills_started_together_over_overlapping_ranges(source, war
 
 def test_a_purged_batch_fails_a_lone_fact_load_and_the_whole_run_again_restores_the_hour(
         source, warehouse, warehouse_uri, monkeypatch):
-    """Two hours load; their event batches age past the retention (72 hours by default) and the next
+    """Two hours load; their event batches age past the retention (168 hours by default) and the next
     hour's staging purges them. load_songplays of the first hour, cleared alone, fails and leaves its
     songplays as they were; the first two runs, run again whole, restage and give the reference."""
     monkeypatch.delenv("AIRFLOW_VAR_SPARKIFY_STAGING_RETENTION_HOURS", raising=False)
     first = finish_runner(start_runner(source, warehouse_uri, hour(0), hour(1)))
-    warehouse.execute("UPDATE load_audit SET recorded_at = recorded_at - INTERVAL '100 hours' "
+    warehouse.execute("UPDATE load_audit SET recorded_at = recorded_at - INTERVAL '200 hours' "
                       "WHERE task_id = 'stage_events'")
     third = finish_runner(start_runner(source, warehouse_uri, hour(2)))
     staged = [batch for (batch,) in warehouse.execute("SELECT DISTINCT batch_id FROM staging_events")]
-    assert staged == [third[0]["run_id"]]
+    assert staged == [third[0]["batch_id"]]
     assert warehouse.execute("SELECT COUNT(*) FROM staging_songs WHERE batch_id = %s",
-                             (first[0]["run_id"],)).fetchone()[0] > 0
+                             (first[0]["batch_id"],)).fetchone()[0] > 0
     assert warehouse.execute("SELECT COUNT(*) FROM load_audit WHERE task_id = 'stage_events'").fetchone() == (3,)
 
     lone = start_runner(source, warehouse_uri, f"{hour(0)}@load_songplays")
@@ -269,7 +269,7 @@ def test_a_purged_batch_fails_a_lone_fact_load_and_the_whole_run_again_restores_
     (result,) = [json.loads(line.removeprefix("RESULT ")) for line in stdout.splitlines() if line.startswith("RESULT ")]
     assert (result["run_id"], result["state"]) == (first[0]["run_id"], "failed")
     log = (DEFAULT_HOME / "logs" / "fault-tests" / f"{lone.pid}.log").read_text()
-    assert f"batch '{result['run_id']}' was purged from staging_events (stage_events staged it 100 hours ago" in log
+    assert f"batch '{result['batch_id']}' was purged from staging_events (stage_events staged it 200 hours ago" in log
     assert "clear the whole run so stage_events stages it again" in log
     assert_matches_reference(warehouse_uri, reference(source, 0, 2))  # nothing wiped
 

@@ -6,12 +6,14 @@ import json
 import threading
 from datetime import datetime, timezone
 from pathlib import Path
+from types import SimpleNamespace
 
 import psycopg
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
 from sparkify import DataQualityOperator, LoadDimensionOperator, LoadFactOperator, StageToRedshiftOperator
+from sparkify.warehouse import batch_id
 
 from conftest import run_context, sql_file
 
@@ -110,6 +112,21 @@ def test_stage_events_retry_replaces_its_batch_and_leaves_other_runs_alone(wareh
     stage_events(bucket, run_id="run_1")
     assert rows(warehouse, "SELECT batch_id, count(*) FROM staging_events GROUP BY 1 ORDER BY 1") \
         == [("run_1", 5), ("run_2", 5)]
+
+
+def test_the_hourly_and_the_daily_dag_never_share_a_batch_though_their_run_ids_match(warehouse, bucket):
+    """Both DAGs schedule scheduled__2018-11-01T00:00:00+00:00: a batch is named by DAG and run."""
+    run_id = "scheduled__2018-11-01T00:00:00+00:00"
+    for dag_id, hours in (("sparkify_dwh", 1), ("sparkify_dwh_daily", 24)):
+        context = {**run_context(HOUR, run_id, hours=hours), "dag_run": SimpleNamespace(dag_id=dag_id)}
+        StageToRedshiftOperator(
+            task_id="stage_events", table="staging_events", source=bucket.as_uri(), s3_key=DAY_KEY,
+            jsonpaths="jsonpaths/log_events.json",
+        ).execute(context)
+    assert rows(warehouse, "SELECT batch_id, count(*) FROM staging_events GROUP BY 1 ORDER BY 1") == [
+        (f"sparkify_dwh/{run_id}", 5), (f"sparkify_dwh_daily/{run_id}", 5)]
+    with pytest.raises(AirflowFailException, match="is over 256 characters: shorten the DAG id"):
+        batch_id({"run_id": run_id, "dag_run": SimpleNamespace(dag_id="d" * 250)})
 
 
 def test_stage_events_hourly_prefix_reads_every_object_under_it(warehouse, tmp_path):

@@ -117,13 +117,28 @@ def _utc_naive(moment: datetime) -> datetime:
     return moment.astimezone(timezone.utc).replace(tzinfo=None)
 
 
+#: The width of every ``batch_id`` column (include/sql/create/create_tables.sql).
+BATCH_ID_LENGTH = 256
+
+
+def batch_id(context: Any) -> str:
+    """The run's staging batch: ``<dag id>/<run id>``, as run ids repeat across DAGs (the hourly and
+    the daily DAG both have ``scheduled__2018-11-01T00:00:00+00:00``); the bare run id when an
+    operator runs outside a DAG run (tests, benchmarks)."""
+    dag_run = context.get("dag_run")
+    batch = f"{dag_run.dag_id}/{context['run_id']}" if dag_run is not None else context["run_id"]
+    if len(batch) > BATCH_ID_LENGTH:
+        raise AirflowFailException(f"batch id {batch!r} is over {BATCH_ID_LENGTH} characters: shorten the DAG id")
+    return batch
+
+
 def run_parameters(context: Any) -> dict[str, Any]:
     """The bound parameters every SQL file may use: the run's batch and its interval."""
     start, end = context.get("data_interval_start"), context.get("data_interval_end")
     if start is None or end is None:
         raise AirflowFailException("this run has no data interval; trigger it with a logical date")
     return {
-        "batch_id": context["run_id"],
+        "batch_id": batch_id(context),
         "interval_start": _utc_naive(start),
         "interval_end": _utc_naive(end),
         "start_ms": int(start.timestamp() * 1000),
