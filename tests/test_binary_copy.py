@@ -117,6 +117,7 @@ def test_too_many_bad_records_name_the_first_in_stream_order(monkeypatch):
     ([b"1\n2", b"2\n3"], [(1, b"1\n"), (2, b"22\n"), (3, b"3")]),
     ([b"a long", b" line", b"\nnext\n"], [(1, b"a long line\nnext\n")]),
     ([b"", b"x"], [(1, b"x")]),
+    ([b"ab", b"cd", b"ef\ngh", b"\n"], [(1, b"abcdef\n"), (2, b"gh\n")]),
 ])
 def test_pieces_end_lines_and_count_them(blocks, expected):
     assert list(_pieces("k", blocks)) == [("k", line, data) for line, data in expected]

@@ -137,18 +137,19 @@ class S3Source:
 
 
 def _pieces(key: str, blocks: Iterable[bytes]) -> Iterator[Piece]:
-    """Cut blocks of bytes at their last line end; a line longer than a block spans several."""
-    line, rest = 1, b""
+    """Cut blocks of bytes after their last line end; a line longer than a block is held (in parts,
+    joined once) until it ends."""
+    line, held = 1, []
     for block in blocks:
-        data = rest + block
-        end = data.rfind(b"\n") + 1
-        if end:
-            data, rest = data[:end], data[end:]
-            yield key, line, data
-            line += data.count(b"\n")
-        else:
-            rest = data
-    if rest:
+        end = block.rfind(b"\n") + 1
+        if not end:
+            held.append(block)
+            continue
+        data = b"".join([*held, block[:end]])
+        held = [block[end:]]
+        yield key, line, data
+        line += data.count(b"\n")
+    if rest := b"".join(held):
         yield key, line, rest
 
 
