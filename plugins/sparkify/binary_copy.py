@@ -32,7 +32,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pa_json
 
-from sparkify.records import COLUMN_TYPES, MAX_RECORD_BYTES, RecordParser, Rejected, TooManyBadRecords
+from sparkify.records import (
+    COLUMN_TYPES,
+    MAX_RECORD_BYTES,
+    RecordParser,
+    Rejected,
+    TooManyBadRecords,
+    check_column_types,
+)
 from sparkify.sources import Piece
 
 #: Bytes of JSON lines parsed at a time: big enough that Arrow's per-call cost vanishes,
@@ -82,8 +89,7 @@ class BinaryRows:
         self.constant = tuple(value for value, _ in constant)
         self.max_errors, self.max_record_bytes = max_errors, max_record_bytes
         all_types = [*column_types, *(kind for _, kind in constant)]
-        if unsupported := sorted(set(all_types) - COLUMN_TYPES.keys()):
-            raise ValueError(f"cannot stage columns of type {', '.join(unsupported)}")
+        check_column_types(all_types)
         types = [pa.type_for_alias(COLUMN_TYPES[kind][1]) for kind in all_types]
         self.json_schema = pa.schema(list(zip(fields, types[: len(fields)], strict=True)))
         self.schema = pa.schema([pa.field(f"c{index}", kind) for index, kind in enumerate(types)])

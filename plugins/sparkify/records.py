@@ -43,6 +43,12 @@ COLUMN_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
 _INTEGER_RANGES = {"smallint": 1 << 15, "integer": 1 << 31, "bigint": 1 << 63}
 
 
+def check_column_types(column_types: Iterable[str]) -> None:
+    """Refuse a staging column of a type neither reading can write."""
+    if unsupported := sorted(set(column_types) - COLUMN_TYPES.keys()):
+        raise ValueError(f"cannot stage columns of type {', '.join(unsupported)}")
+
+
 class TooManyBadRecords(Exception):
     """More bad records than ``max_errors`` allows; the first one is named."""
 
@@ -90,8 +96,7 @@ class RecordParser:
         self.max_errors = max_errors
         self.max_record_bytes = max_record_bytes
         self.known = frozenset(fields)
-        if unsupported := sorted(set(column_types) - COLUMN_TYPES.keys()):
-            raise ValueError(f"cannot stage columns of type {', '.join(unsupported)}")
+        check_column_types(column_types)
         self.checks = [
             (index, COLUMN_TYPES[kind][0], _INTEGER_RANGES.get(kind)) for index, kind in enumerate(column_types)
         ]
