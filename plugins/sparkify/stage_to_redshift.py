@@ -24,9 +24,9 @@ from sparkify.warehouse import (
     quote_identifier,
     quote_literal,
     record_load,
-    redact,
     render_statements,
     run_parameters,
+    secrets_redacted,
     temp_table_name,
     transaction,
     warehouse_hook,
@@ -404,15 +404,44 @@ class StageToRedshiftOperator(BaseOperator):
         if not objects:
             return 0, 0
         authorization, secrets = self._copy_authorization()
-        try:
-            return self._copy_objects(
-                cursor, source, listed, objects, {**variables, **authorization}, parameters, secrets
-            )
-        except Exception as error:
-            if not secrets:
-                raise
-            # A driver error may quote the statement it failed on, keys and all.
-            raise AirflowFailException(f"Redshift COPY failed: {redact(str(error), secrets)}") from None
+        # A driver error may quote the statement it failed on, keys and all.
+        with secrets_redacted(secrets, "Redshift COPY failed"):
+            copy_variables = {
+                **variables,
+                **authorization,
+                "incoming": temp_table_name("incoming"),
+                "jsonpaths_uri": quote_literal(self.jsonpaths_uri),
+                "region": quote_literal(self.region) if self.region else None,
+                "manifest": self.incremental,
+            }
+            if self.incremental:
+                manifest_uri, objects_csv_uri = self._write_manifest(source, objects, parameters)
+                copy_variables["s3_uri"] = quote_literal(manifest_uri)
+                statements = render_statements("stage/copy_from_s3.sql", **copy_variables)
+                execute_statements(cursor, statements, parameters, secrets=secrets)
+                record_variables = {**copy_variables, "s3_uri": quote_literal(objects_csv_uri)}
+                statements = render_statements("stage/record_objects_from_s3.sql", **record_variables)
+                execute_statements(cursor, statements, parameters, secrets=secrets)
+            else:  # one COPY per key or prefix that holds objects, all in this transaction
+                for key in (key for key, found in listed.items() if found):
+                    copy_variables["s3_uri"] = quote_literal(source.uri(key))
+                    statements = render_statements("stage/copy_from_s3.sql", **copy_variables)
+                    execute_statements(cursor, statements, parameters, secrets=secrets)
+            max_errors = variables["max_errors"]
+            if not max_errors:
+                return None, 0  # any bad record has failed its COPY
+            if isinstance(cursor, DataApiCursor):
+                # Its reads run ahead of the batch: each COPY holds MAXERROR, the quarantine has the rest.
+                return None, None
+            # MAXERROR holds per COPY; the run's limit holds over all of them.
+            execute_statements(cursor, render_statements("stage/count_rejected.sql"), parameters)
+            (rejected,) = cursor.fetchone()
+            if rejected > max_errors:
+                raise AirflowFailException(
+                    f"{self.table}: {rejected} records rejected by COPY, more than max_errors={max_errors} "
+                    "(SYS_LOAD_ERROR_DETAIL names them); nothing of this run was staged"
+                )
+            return None, rejected
 
     def _copy_authorization(self) -> tuple[dict[str, str | None], list[str]]:
         """COPY's authorization: the IAM role, else the AWS connection's keys (and which strings are secret)."""
@@ -435,51 +464,6 @@ class StageToRedshiftOperator(BaseOperator):
             "session_token": quote_literal(credentials.token) if credentials.token else None,
         }
         return authorization, [value for value in (credentials.secret_key, credentials.token) if value]
-
-    def _copy_objects(
-        self,
-        cursor: Any,
-        source: ObjectSource,
-        listed: dict[str, list[str]],
-        objects: list[str],
-        variables: dict[str, Any],
-        parameters: dict[str, Any],
-        secrets: list[str],
-    ) -> tuple[int | None, int | None]:
-        copy_variables = {
-            **variables,
-            "incoming": temp_table_name("incoming"),
-            "jsonpaths_uri": quote_literal(self.jsonpaths_uri),
-            "region": quote_literal(self.region) if self.region else None,
-            "manifest": self.incremental,
-        }
-        if self.incremental:
-            manifest_uri, objects_csv_uri = self._write_manifest(source, objects, parameters)
-            copy_variables["s3_uri"] = quote_literal(manifest_uri)
-            statements = render_statements("stage/copy_from_s3.sql", **copy_variables)
-            execute_statements(cursor, statements, parameters, secrets=secrets)
-            record_variables = {**copy_variables, "s3_uri": quote_literal(objects_csv_uri)}
-            statements = render_statements("stage/record_objects_from_s3.sql", **record_variables)
-            execute_statements(cursor, statements, parameters, secrets=secrets)
-        else:  # one COPY per key or prefix that holds objects, all in this transaction
-            for key in (key for key, found in listed.items() if found):
-                copy_variables["s3_uri"] = quote_literal(source.uri(key))
-                statements = render_statements("stage/copy_from_s3.sql", **copy_variables)
-                execute_statements(cursor, statements, parameters, secrets=secrets)
-        if not variables["max_errors"]:
-            return None, 0  # any bad record has failed its COPY
-        if isinstance(cursor, DataApiCursor):
-            # Its reads run ahead of the batch: each COPY holds MAXERROR, the quarantine has the rest.
-            return None, None
-        # MAXERROR holds per COPY; the run's limit holds over all of them.
-        execute_statements(cursor, render_statements("stage/count_rejected.sql"), parameters)
-        (rejected,) = cursor.fetchone()
-        if rejected > variables["max_errors"]:
-            raise AirflowFailException(
-                f"{self.table}: {rejected} records rejected by COPY, more than max_errors={variables['max_errors']} "
-                "(SYS_LOAD_ERROR_DETAIL names them); nothing of this run was staged"
-            )
-        return None, rejected
 
     def _write_manifest(self, source: ObjectSource, objects: list[str], parameters: dict[str, Any]) -> tuple[str, str]:
         """Write the COPY manifest of the new objects and a CSV of their keys beside it."""

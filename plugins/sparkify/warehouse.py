@@ -153,6 +153,17 @@ def redact(text: str, secrets: Sequence[str]) -> str:
     return text
 
 
+@contextmanager
+def secrets_redacted(secrets: Sequence[str], failure: str) -> Generator[None]:
+    """Any error inside the block fails the task with ``failure`` and its text, every secret masked."""
+    try:
+        yield
+    except Exception as error:
+        if not secrets:
+            raise
+        raise AirflowFailException(f"{failure}: {redact(str(error), secrets)}") from None
+
+
 def execute_statements(
     cursor: Any, statements: list[str], parameters: dict[str, Any], *, secrets: Sequence[str] = ()
 ) -> list[int]:
