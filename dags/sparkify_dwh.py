@@ -87,10 +87,14 @@ STAGING = {
 }
 #: Seconds a play's length may differ from the catalog song's duration and still match it.
 DURATION_TOLERANCE = 0.5
-#: Hours a batch of events stays staged (by when it was staged; 0 keeps every batch): with the daily
-#: layout every hourly run stages the whole day's file again, so staging_events would grow without end.
-#: The default is the late-song look-back: a song arriving late can only match events still staged.
+#: Hours before its interval whose objects a run lists too: one that is new, rewritten or gone since it
+#: was staged restates its hours in this run (a day file landing late, a corrected file).
+RESTATE_LOOKBACK_HOURS = "{{ var.value.get('sparkify_restate_lookback_hours', '24') }}"
+#: Hours a staged event object stays staged once no run lists it any more (0 keeps them all). The
+#: default is the late-song look-back: a song arriving late can only match events still staged.
 STAGING_RETENTION_HOURS = "{{ var.value.get('sparkify_staging_retention_hours', '168') }}"
+#: The hours the loads and checks of a run cover: its interval and the hours its staging restated.
+LOAD_INTERVAL = "{{ ti.xcom_pull(task_ids='stage_events')['load_interval'] }}"
 #: How far back a song arriving late in the catalog still fills in earlier songplays.
 LATE_SONG_LOOKBACK_HOURS = "{{ var.value.get('sparkify_late_song_lookback_hours', '168') }}"
 
@@ -133,7 +137,9 @@ def build_pipeline() -> None:
         table="staging_events",
         source=SOURCE,
         s3_key=LOG_KEY,
+        time_field="ts",
         spill_hours=LOG_SPILL_HOURS,
+        lookback_hours=RESTATE_LOOKBACK_HOURS,
         retention_hours=STAGING_RETENTION_HOURS,
         jsonpaths="jsonpaths/log_events.json",
         jsonpaths_uri=SOURCE + "/jsonpaths/log_events.json",
@@ -148,7 +154,7 @@ def build_pipeline() -> None:
         s3_key="song_data/",
         jsonpaths="jsonpaths/song_data.json",
         jsonpaths_uri=SOURCE + "/jsonpaths/song_data.json",
-        incremental=True,
+        catalog_key="song_id",
         restage="{{ params.full_restage_songs }}",
         manifest_prefix="{{ var.value.get('sparkify_manifest_prefix', '') }}",
         redshift_conn_id=WAREHOUSE,
@@ -160,10 +166,7 @@ def build_pipeline() -> None:
         table="songplays",
         sql="load/songplays.sql",
         parameters={"duration_tolerance": DURATION_TOLERANCE},
-        # Fails, changing nothing, if the run's staged events are gone (purged by retention): a
-        # replace-interval load from an empty batch would wipe the hour.
-        staged_table="staging_events",
-        staged_retention_hours=STAGING_RETENTION_HOURS,
+        load_interval=LOAD_INTERVAL,
         redshift_conn_id=WAREHOUSE,
         outlets=[star_asset("songplays")],
     )
@@ -174,6 +177,7 @@ def build_pipeline() -> None:
         mode="update",
         sql="load/songplays_late_songs.sql",
         parameters={"duration_tolerance": DURATION_TOLERANCE, "lookback_hours": LATE_SONG_LOOKBACK_HOURS},
+        load_interval=LOAD_INTERVAL,
         redshift_conn_id=WAREHOUSE,
         outlets=[star_asset("songplays")],
     )
@@ -186,6 +190,7 @@ def build_pipeline() -> None:
             mode="upsert",
             key="user_id",
             version_column="last_seen_at",
+            load_interval=LOAD_INTERVAL,
             redshift_conn_id=WAREHOUSE,
             outlets=[star_asset("users")],
         ),
@@ -211,7 +216,9 @@ def build_pipeline() -> None:
             task_id="load_time",
             table="time",
             sql="load/time.sql",
-            mode="append",
+            mode="replace-interval",
+            interval_column="start_time",
+            load_interval=LOAD_INTERVAL,
             redshift_conn_id=WAREHOUSE,
             outlets=[star_asset("time")],
         ),
@@ -225,6 +232,7 @@ def build_pipeline() -> None:
             {"name": "songplays = staged plays", "sql": "quality/songplays_match_staged_events.sql", "expected": 0},
             {"name": "songplays have dimensions", "sql": "quality/songplays_have_dimensions.sql", "expected": 0},
         ],
+        load_interval=LOAD_INTERVAL,
         redshift_conn_id=WAREHOUSE,
         outlets=[STAR_SCHEMA_CHECKED],
     )

@@ -64,6 +64,17 @@ class Segment:
     runs: list[tuple[int, str, int]]
     rejected: list[Rejected] = field(default_factory=list)
     unknown_keys: Counter[str] = field(default_factory=Counter)
+    #: Per object key: ``[rows, smallest, largest]`` value of the time field (None: no row had one).
+    coverage: dict[str, list] = field(default_factory=dict)
+
+
+def _cover(coverage: dict[str, list], key: str, rows: int, low: int | None, high: int | None) -> None:
+    """Add rows of an object, with the range of their time values, to a coverage account."""
+    entry = coverage.setdefault(key, [0, None, None])
+    entry[0] += rows
+    if low is not None:
+        entry[1] = low if entry[1] is None else min(entry[1], low)
+        entry[2] = high if entry[2] is None else max(entry[2], high)
 
 
 class BinaryRows:
@@ -73,6 +84,8 @@ class BinaryRows:
     :param column_types: each field's column type, as PostgreSQL's ``format_type`` names it
     :param constant: ``(value, column type)`` of the columns appended to every row (the run's ``batch_id``)
     :param uri: an object's URI from its key, for the records it rejects
+    :param key_type: the column type of the object's key, written after the fields when given
+    :param time_field: the field whose smallest and largest value each object's coverage records
     """
 
     def __init__(
@@ -82,13 +95,17 @@ class BinaryRows:
         constant: Sequence[tuple[object, str]],
         uri: Callable[[str], str],
         *,
+        key_type: str | None = None,
+        time_field: str | None = None,
         max_errors: int = 0,
         max_record_bytes: int = MAX_RECORD_BYTES,
     ) -> None:
         self.fields, self.column_types, self.uri = fields, column_types, uri
         self.constant = tuple(value for value, _ in constant)
         self.max_errors, self.max_record_bytes = max_errors, max_record_bytes
-        all_types = [*column_types, *(kind for _, kind in constant)]
+        self.tag_key = key_type is not None
+        self.time_index = fields.index(time_field) if time_field else None
+        all_types = [*column_types, *([key_type] if key_type else []), *(kind for _, kind in constant)]
         check_column_types(all_types)
         types = [pa.type_for_alias(COLUMN_TYPES[kind][1]) for kind in all_types]
         self.json_schema = pa.schema(list(zip(fields, types[: len(fields)], strict=True)))
@@ -131,11 +148,21 @@ class BinaryRows:
             table = self._parse(data, line_ends)
         if table is None:
             return self._encode_each_line(pieces, refused)
-        runs, before = [], 0
+        runs, before, coverage = [], 0, {}
+        time_column = None if self.time_index is None else table.column(self.time_index)
         for (key, line, _), count in zip(pieces, lines, strict=True):
             runs.append((before, key, line))
+            if time_column is None:
+                _cover(coverage, key, count, None, None)
+            else:
+                bounds = pc.min_max(time_column.slice(before, count))
+                _cover(coverage, key, count, bounds["min"].as_py(), bounds["max"].as_py())
             before += count
-        return Segment(self._binary(table), table.num_rows, runs)
+        if self.tag_key:
+            keys = pa.array([key for (key, _, _), count in zip(pieces, lines, strict=True) for _ in range(count)],
+                            self.schema.field(len(self.fields)).type)
+            table = table.set_column(len(self.fields), self.schema.field(len(self.fields)).name, keys)
+        return Segment(self._binary(table), table.num_rows, runs, coverage=coverage)
 
     def _parse(self, data: bytes, line_ends: np.ndarray) -> pa.Table | None:
         """The segment's rows as Arrow columns, or None if some line is not exactly one good record."""
@@ -159,26 +186,35 @@ class BinaryRows:
                                                    for name in self.floats):
             return None
         rows = table.num_rows
+        # The key column, when there is one, is filled in per object by encode().
+        first_constant = len(self.fields) + self.tag_key
+        keys = [pa.nulls(rows, self.schema[len(self.fields)].type)] if self.tag_key else []
         constants = [pa.array([value] * rows, self.schema[index].type)
-                     for index, value in enumerate(self.constant, start=len(self.fields))]
-        return pa.Table.from_arrays([*table.select(self.fields).columns, *constants], schema=self.schema)
+                     for index, value in enumerate(self.constant, start=first_constant)]
+        return pa.Table.from_arrays([*table.select(self.fields).columns, *keys, *constants], schema=self.schema)
 
     def _encode_each_line(self, pieces: list[Piece], refused: Mapping[str, Mapping[int, str]]) -> Segment:
         parser = RecordParser(self.fields, self.column_types, constant=self.constant, max_errors=self.max_errors,
                               max_record_bytes=self.max_record_bytes)
         rows: list[tuple] = []
         runs = []
+        coverage: dict[str, list] = {}
         try:
             for key, line, data in pieces:
                 before = len(rows)
+                if self.tag_key:
+                    parser.constant = (key, *self.constant)
                 _, spans = parser.stage(self.uri(key), io.BytesIO(data), rows.append, refused.get(key, {}), line)
                 runs += [(before + written, key, number) for written, number in spans]
+                times = [] if self.time_index is None else [
+                    row[self.time_index] for row in rows[before:] if row[self.time_index] is not None]
+                _cover(coverage, key, len(rows) - before, min(times, default=None), max(times, default=None))
         except TooManyBadRecords:
             return Segment([], 0, [], parser.rejected, parser.unknown_keys)  # the run fails on it
         columns = zip(*rows, strict=True) if rows else [()] * len(self.schema)
         arrays = [pa.array(column, kind) for column, kind in zip(columns, self.schema.types, strict=True)]
         table = pa.Table.from_arrays(arrays, schema=self.schema)
-        return Segment(self._binary(table), len(rows), runs, parser.rejected, parser.unknown_keys)
+        return Segment(self._binary(table), len(rows), runs, parser.rejected, parser.unknown_keys, coverage)
 
     def _binary(self, table: pa.Table) -> list[bytes]:
         """The table's rows as binary COPY tuples (an encoder buffers until it finishes: one per segment)."""
@@ -197,6 +233,8 @@ class StagedRows:
         self.rows = 0
         self.rejected: list[Rejected] = []
         self.unknown_keys: Counter[str] = Counter()
+        #: Per object key: ``[rows, smallest, largest]`` time value staged.
+        self.coverage: dict[str, list] = {}
         self._run_rows, self._run_lines, self._run_keys = array("q"), array("q"), []
 
     def add(self, segment: Segment) -> None:
@@ -205,6 +243,8 @@ class StagedRows:
         if len(self.rejected) > self.max_errors:
             raise TooManyBadRecords(self.rejected, self.max_errors)
         self.unknown_keys += segment.unknown_keys
+        for key, (rows, low, high) in segment.coverage.items():
+            _cover(self.coverage, key, rows, low, high)
         for first, key, line in segment.runs:
             self._run_rows.append(self.rows + first)
             self._run_lines.append(line)

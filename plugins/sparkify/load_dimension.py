@@ -29,6 +29,7 @@ MODES = {
     "truncate-insert": "modes/truncate_insert.sql",
     "append": "modes/append.sql",
     "upsert": "modes/upsert.sql",
+    "replace-interval": "modes/replace_interval.sql",
 }
 
 
@@ -40,7 +41,13 @@ class LoadDimensionOperator(BaseOperator):
     the rebuild is atomic on Redshift too); ``append`` inserts the select's rows,
     which must leave out rows already there; ``upsert`` replaces stored rows whose
     ``key`` comes again and, with a ``version_column``, keeps whichever row is newer,
-    so intervals can load in any order.
+    so intervals can load in any order; ``replace-interval`` replaces the rows whose
+    ``interval_column`` falls in the hours loaded (a dimension derived from the facts).
+
+    With a ``version_column`` the hours loaded are re-derived: the select returns a
+    row for every key whose stored version lies in them and that still has one, so a
+    stored row versioned there is replaced even by an older one, and deleted when the
+    select returns none (the events it came from were withdrawn).
 
     :param table: the dimension table (templated)
     :param sql: a SELECT returning the table's columns in order, or a ``.sql`` file
@@ -48,11 +55,14 @@ class LoadDimensionOperator(BaseOperator):
     :param mode: ``truncate-insert``, ``append`` or ``upsert``
     :param key: the key column, for ``upsert``
     :param version_column: for ``upsert``: the column that orders two versions of a row
+    :param interval_column: for ``replace-interval``: the timestamp column that places a row in an hour
     :param parameters: extra bound parameters for the select (templated)
+    :param load_interval: the hours to load, ISO 8601 ``start/end`` holding the run's data interval
+        (the interval the staging task returns, with the hours it restated); default: the data interval (templated)
     :param redshift_conn_id: warehouse connection, of type postgres or redshift (templated)
     """
 
-    template_fields: Sequence[str] = ("table", "sql", "parameters", "redshift_conn_id")
+    template_fields: Sequence[str] = ("table", "sql", "parameters", "load_interval", "redshift_conn_id")
     template_ext: Sequence[str] = (".sql",)
     template_fields_renderers = {"sql": "sql", "parameters": "json"}
     ui_color = "#80BD9E"
@@ -65,7 +75,9 @@ class LoadDimensionOperator(BaseOperator):
         mode: str = "truncate-insert",
         key: str | None = None,
         version_column: str | None = None,
+        interval_column: str | None = None,
         parameters: dict[str, Any] | None = None,
+        load_interval: str | None = None,
         redshift_conn_id: str = "sparkify_warehouse",
         **kwargs: Any,
     ) -> None:
@@ -75,6 +87,8 @@ class LoadDimensionOperator(BaseOperator):
         self.mode = mode
         self.key = key
         self.version_column = version_column
+        self.interval_column = interval_column
+        self.load_interval = load_interval
         self.parameters = parameters or {}
         self.redshift_conn_id = redshift_conn_id
 
@@ -83,6 +97,8 @@ class LoadDimensionOperator(BaseOperator):
             raise AirflowFailException(f"unknown mode {self.mode!r}; use one of {sorted(MODES)}")
         if self.mode == "upsert" and not self.key:
             raise AirflowFailException("mode 'upsert' needs a key column")
+        if self.mode == "replace-interval" and not self.interval_column:
+            raise AirflowFailException("mode 'replace-interval' needs an interval_column")
         return render_statements(
             MODES[self.mode],
             dialect=dialect,
@@ -90,6 +106,7 @@ class LoadDimensionOperator(BaseOperator):
             select=self.sql.strip().rstrip(";"),
             key=quote_identifier(self.key) if self.key else None,
             version_column=quote_identifier(self.version_column) if self.version_column else None,
+            interval_column=quote_identifier(self.interval_column) if self.interval_column else None,
             incoming=incoming,
         )
 
@@ -97,7 +114,7 @@ class LoadDimensionOperator(BaseOperator):
         hook, dialect = warehouse_hook(self.redshift_conn_id)
         incoming = temp_table_name("incoming")
         statements = self._statements(dialect, incoming)
-        parameters = {**run_parameters(context), **self.parameters}
+        parameters = {**run_parameters(context, self.load_interval), **self.parameters}
         with transaction(hook, dialect) as cursor:
             counts = execute_statements(cursor, statements, parameters)
             # Rows read: what the select returned (into the upsert's temporary table, if any);

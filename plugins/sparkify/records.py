@@ -50,10 +50,11 @@ def check_column_types(column_types: Iterable[str]) -> None:
 
 
 class TooManyBadRecords(Exception):
-    """More bad records than ``max_errors`` allows; the first one is named."""
+    """More bad records than ``max_errors`` allows; the first one is named, ``last`` is the one over the limit."""
 
     def __init__(self, rejected: list[Rejected], max_errors: int) -> None:
         super().__init__(f"{rejected[0]} ({len(rejected)} bad records, more than max_errors={max_errors})")
+        self.last = rejected[-1]
 
 
 @dataclass(frozen=True)

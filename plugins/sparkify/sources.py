@@ -37,8 +37,10 @@ class ObjectSource(Protocol):
 
     base_uri: str
 
-    def list_keys(self, key_or_prefix: str) -> list[str]:
-        """One key if it names an object; every key below it if it ends with ``/``; [] if none."""
+    def list_objects(self, key_or_prefix: str) -> dict[str, str]:
+        """The objects a key names, each with its version: the key alone if it names an object,
+        every key below it if it ends with ``/``; empty if none. The version changes whenever
+        the object is rewritten (S3: its ETag; a folder: its size and modification time)."""
 
     def read_pieces(self, keys: list[str], size: int) -> Iterator[Piece]:
         """The objects of ``keys`` in order, in pieces of about ``size`` bytes that end a line."""
@@ -56,18 +58,19 @@ class LocalSource:
         if not self.root.is_dir():
             raise AirflowFailException(f"source folder does not exist: {self.root}")
 
-    def list_keys(self, key_or_prefix: str) -> list[str]:
+    def list_objects(self, key_or_prefix: str) -> dict[str, str]:
         target = self.root / key_or_prefix
         if not key_or_prefix.endswith("/"):
-            return [key_or_prefix] if target.is_file() else []
+            return {key_or_prefix: _file_version(target.stat())} if target.is_file() else {}
         if not target.is_dir():
-            return []
+            return {}
         # os.walk, not Path.rglob: a catalog is a hundred thousand files, and pathlib costs 20 µs each.
-        keys = []
+        objects = {}
         for folder, _, files in os.walk(target):
             prefix = Path(folder).relative_to(self.root).as_posix()
-            keys += [f"{prefix}/{name}" for name in files]
-        return sorted(keys)
+            for name in files:
+                objects[f"{prefix}/{name}"] = _file_version(os.stat(os.path.join(folder, name)))
+        return dict(sorted(objects.items()))
 
     def read_pieces(self, keys: list[str], size: int) -> Iterator[Piece]:
         for key in keys:
@@ -95,13 +98,15 @@ class S3Source:
     def _full_key(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key
 
-    def list_keys(self, key_or_prefix: str) -> list[str]:
+    def list_objects(self, key_or_prefix: str) -> dict[str, str]:
         full = self._full_key(key_or_prefix)
         if not key_or_prefix.endswith("/"):
-            return [key_or_prefix] if self.hook.check_for_key(full, self.bucket) else []
+            head = self.hook.head_object(full, self.bucket)
+            return {key_or_prefix: head["ETag"].strip('"')} if head else {}
         start = len(self._full_key(""))
-        keys = self.hook.list_keys(bucket_name=self.bucket, prefix=full)
-        return sorted(key[start:] for key in keys if not key.endswith("/"))
+        listed = self.hook.iter_file_metadata(prefix=full, bucket_name=self.bucket)
+        return dict(sorted((item["Key"][start:], item["ETag"].strip('"')) for item in listed
+                           if not item["Key"].endswith("/")))
 
     def _stream(self, key: str, size: int) -> Iterator[Piece]:
         body = self.hook.get_conn().get_object(Bucket=self.bucket, Key=self._full_key(key))["Body"]
@@ -134,6 +139,11 @@ class S3Source:
 
     def uri(self, key: str) -> str:
         return f"{self.base_uri}/{key}"
+
+
+def _file_version(stat: os.stat_result) -> str:
+    """A local file's version: a rewrite changes its size or its modification time (nanoseconds)."""
+    return f"{stat.st_size}-{stat.st_mtime_ns}"
 
 
 def _pieces(key: str, blocks: Iterable[bytes]) -> Iterator[Piece]:

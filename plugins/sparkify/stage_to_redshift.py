@@ -1,12 +1,11 @@
-"""StageToRedshiftOperator: the run's JSON objects into a staging table."""
+"""StageToRedshiftOperator: the bucket's JSON objects into a staging table, each object version once."""
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,19 +14,15 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
 from sparkify.lineage import staging_lineage
-from sparkify.records import MAX_RECORD_BYTES, Rejected, TooManyBadRecords
+from sparkify.records import MAX_RECORD_BYTES
 from sparkify.sources import ObjectSource, open_source
 from sparkify.warehouse import (
     INCLUDE_DIR,
-    DataApiCursor,
     execute_statements,
     quote_identifier,
-    quote_literal,
     record_load,
     render_statements,
     run_parameters,
-    secrets_redacted,
-    temp_table_name,
     transaction,
     warehouse_hook,
     whole_number,
@@ -37,9 +32,9 @@ if TYPE_CHECKING:
     from airflow.providers.openlineage.extractors import OperatorLineage
     from airflow.sdk import Context
 
-    from sparkify.binary_copy import StagedRows
-
 _JSONPATH = re.compile(r"""\$(?:\['([^']+)'\]|\.([A-Za-z_][A-Za-z0-9_]*))""")
+HOUR = timedelta(hours=1)
+_EPOCH = datetime(1970, 1, 1)
 
 
 def _snake_case(key: str) -> str:
@@ -68,72 +63,101 @@ def _flag(value: bool | str, name: str) -> bool:
     return text == "true"
 
 
-#: A row number in a COPY error's context ("COPY staging_events, line 12, column gender").
-_COPY_LINE = re.compile(r"COPY \S+, line (\d+)")
-
-
-def interval_keys(pattern: str, start: datetime, end: datetime) -> list[str]:
-    """The keys a pattern names for an interval: its strftime codes filled in for each hour."""
-    keys, hour = [], start
+def interval_keys(pattern: str, start: datetime, end: datetime) -> dict[str, tuple[datetime, datetime]]:
+    """The keys a pattern names for an interval (its strftime codes filled in for each hour), each
+    with the hours that name it."""
+    keys: dict[str, tuple[datetime, datetime]] = {}
+    hour = start
     while hour < end:
         key = hour.strftime(pattern)
-        if key not in keys:
-            keys.append(key)
-        hour += timedelta(hours=1)
+        first, _ = keys.get(key, (hour, hour))
+        keys[key] = (first, hour + HOUR)
+        hour += HOUR
     return keys
+
+
+def _hour(ms: int) -> datetime:
+    """The UTC hour (naive, as the warehouse stores it) an epoch-millisecond time falls in."""
+    moment = _EPOCH + timedelta(milliseconds=ms)
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
+def _span(first_ts: int | None, last_ts: int | None) -> tuple[datetime, datetime] | None:
+    """The whole hours from the first to the last time, or None for rows without a time."""
+    if first_ts is None or last_ts is None:
+        return None
+    return _hour(first_ts), _hour(last_ts) + HOUR
+
+
+@dataclass
+class _Plan:
+    """What a run's listing means against what is staged."""
+
+    to_stage: dict[str, str] = field(default_factory=dict)  # key → listed version
+    gone: list[str] = field(default_factory=list)
+    skipped_rejected: list[str] = field(default_factory=list)
+    rejected_by_this_run: list[str] = field(default_factory=list)
 
 
 class StageToRedshiftOperator(BaseOperator):
     """
-    Stage the run's JSON objects into a staging table, as a batch owned by the run.
+    Stage the bucket's JSON objects into a staging table, each object version once.
 
-    Each JSON key named by the JSONPaths file lands in the column of the same
-    name in snake_case (``firstName`` → ``first_name``), plus ``batch_id``: the
-    run id. The batch is replaced as a whole in one transaction, so a retry
-    never duplicates rows and runs of other hours never see it.
+    Each JSON key named by the JSONPaths file lands in the column of the same name in
+    snake_case (``firstName`` → ``first_name``), plus ``batch_id``, the run that staged
+    it. ``staged_objects`` records every staged object with its version (the ETag on
+    S3; size and modification time in a folder): a listed object is staged only when
+    it is new or its version changed, and its new rows replace its old ones in the
+    same transaction. Two runs that meet the same new object stage it once.
 
-    On a ``postgres`` connection the operator lists and streams the objects
-    itself (``file://`` or ``s3://``) into ``COPY … FROM STDIN``. On a
-    ``redshift`` connection it issues ``COPY … FROM 's3://…' FORMAT AS JSON``
-    with the JSONPaths file and an IAM role.
+    A table staged by time (``time_field``: events) tags each row with its object's
+    key. Each run lists the objects of its interval, of ``spill_hours`` either side and
+    of the ``lookback_hours`` before; an object new, rewritten or gone since it was
+    staged outside the run's own interval *restates* the hours its old and new rows
+    cover, up to the end of the run's interval: they are recorded in ``restatements``,
+    logged, and returned as ``load_interval`` for the loads and checks of the run. A
+    gone object's rows are removed. With ``retention_hours`` the objects no run has
+    listed for that long are dropped; a run that lists one again stages it again.
 
-    Bad records follow Redshift's MAXERROR rule: up to ``max_errors`` of them go
-    to the ``quarantine`` table (object, line, reason, raw text) and the task
-    succeeds with a warning; one more fails it, naming the first, and nothing of
-    the run is committed (see :mod:`sparkify.records`).
+    A catalog (``catalog_key``: songs) is listed whole each run; rows of a new or
+    changed object replace the staged rows with the same key, and an object that
+    disappears leaves its rows (the catalog only grows).
 
-    With ``incremental`` the objects already staged into the table by any run
-    (recorded in ``staged_objects``) are skipped: an hourly run reads only the
-    song files that are new since the last one.
+    On a ``postgres`` connection the operator reads the objects itself (``file://`` or
+    ``s3://``) into ``COPY … FROM STDIN`` (:mod:`sparkify.staging_postgres`); on a
+    ``redshift`` one it issues ``COPY … FROM 's3://…'`` (:mod:`sparkify.staging_redshift`).
 
-    With ``retention_hours`` the batches of other runs staged longer ago than that
-    (by their ``load_audit`` record) are deleted in the same transaction, once this
-    run's batch is in, so an append-only staging table stays bounded.
+    Bad records follow Redshift's MAXERROR rule: up to ``max_errors`` of them go to the
+    ``quarantine`` table (object, line, reason, raw text) and the task succeeds with a
+    warning. One more fails the task, naming the first, with nothing staged; on
+    PostgreSQL that object version is then set aside (``staged_objects.rejected_at``):
+    the run keeps failing on it, while later runs stage every other object and warn
+    until the object changes, so one bad object never blocks the pipeline.
 
     :param table: staging table (templated)
     :param source: base URI of the bucket, ``s3://bucket/prefix`` or ``file:///folder`` (templated)
     :param s3_key: key of one object, or a prefix ending with ``/``; strftime codes
-        (``%Y``, ``%m``, ``%d``, ``%H``) name the keys of every hour in the run's
-        data interval, so one pattern serves hourly and daily runs (templated)
-    :param spill_hours: also read the objects named for this many hours before and after
-        the interval, so events filed in a neighbouring object (a day file cut a little
-        late) still reach the run that owns their hour (templated)
+        (``%Y``, ``%m``, ``%d``, ``%H``) name the keys of every hour listed (templated)
     :param jsonpaths: JSONPaths file under ``include/``, naming the keys to stage in column order
-    :param incremental: skip objects staged before
-    :param restage: with ``incremental``: forget what was staged before and stage every
-        object again, replacing the whole staged table (templated: a bool, or "True"/"False")
+    :param time_field: the JSON key holding each record's epoch-millisecond time: stage by time
+    :param catalog_key: the JSON key identifying a catalog row (without ``time_field``)
+    :param spill_hours: also list the objects named for this many hours either side of the interval,
+        so events filed in a neighbouring object (a day file cut late) reach their hour (templated)
+    :param lookback_hours: also list the objects of this many hours before the interval, and restate
+        the hours of those new, changed or gone (templated)
+    :param restage: for a catalog: forget what was staged and stage every object again (templated:
+        a bool, or "True"/"False")
     :param max_errors: how many bad records a run may quarantine before it fails (templated)
-    :param retention_hours: delete the batches of other runs staged more than this many
-        hours ago; 0 or None keeps every batch. Not for incremental tables, whose rows are
-        the cumulative catalog (templated)
+    :param retention_hours: drop the staged objects no run has listed for this many hours; 0 or
+        None keeps them all (templated)
     :param max_record_bytes: PostgreSQL only: the largest JSON record accepted (Redshift's is 4 MB)
     :param redshift_conn_id: warehouse connection, of type postgres or redshift (templated)
     :param aws_conn_id: AWS connection for S3 (templated)
     :param iam_role: Redshift only: ARN of the role COPY assumes to read S3 (templated)
     :param region: Redshift only: the bucket's region when it differs from the cluster's (templated)
     :param jsonpaths_uri: Redshift only: S3 URI of the same JSONPaths file (templated)
-    :param manifest_prefix: Redshift only, with ``incremental``: S3 URI prefix where the
-        COPY manifest of the new objects is written (templated)
+    :param manifest_prefix: Redshift only, for a catalog: S3 URI prefix where the COPY manifest of
+        the new objects is written (templated)
     """
 
     template_fields: Sequence[str] = (
@@ -149,6 +173,7 @@ class StageToRedshiftOperator(BaseOperator):
         "restage",
         "max_errors",
         "spill_hours",
+        "lookback_hours",
         "retention_hours",
     )
     ui_color = "#358140"
@@ -160,10 +185,12 @@ class StageToRedshiftOperator(BaseOperator):
         source: str,
         s3_key: str,
         jsonpaths: str,
-        incremental: bool = False,
+        time_field: str | None = None,
+        catalog_key: str | None = None,
+        spill_hours: int | str = 0,
+        lookback_hours: int | str = 0,
         restage: bool | str = False,
         max_errors: int | str = 0,
-        spill_hours: int | str = 0,
         retention_hours: int | str | None = None,
         max_record_bytes: int = MAX_RECORD_BYTES,
         redshift_conn_id: str = "sparkify_warehouse",
@@ -179,10 +206,12 @@ class StageToRedshiftOperator(BaseOperator):
         self.source = source
         self.s3_key = s3_key
         self.jsonpaths = jsonpaths
-        self.incremental = incremental
+        self.time_field = time_field
+        self.catalog_key = catalog_key
+        self.spill_hours = spill_hours
+        self.lookback_hours = lookback_hours
         self.restage = restage
         self.max_errors = max_errors
-        self.spill_hours = spill_hours
         self.retention_hours = retention_hours
         self.max_record_bytes = max_record_bytes
         self.redshift_conn_id = redshift_conn_id
@@ -192,294 +221,278 @@ class StageToRedshiftOperator(BaseOperator):
         self.jsonpaths_uri = jsonpaths_uri
         self.manifest_prefix = manifest_prefix
 
+    def _check_arguments(self, fields: list[str]) -> tuple[bool, int, int, int, int]:
+        """The rendered arguments, checked: (restage, max_errors, spill, look-back and retention hours)."""
+        if (self.time_field is None) == (self.catalog_key is None):
+            raise AirflowFailException("give exactly one of time_field (events) and catalog_key (a catalog)")
+        for name in (self.time_field, self.catalog_key):
+            if name is not None and name not in fields:
+                raise AirflowFailException(f"{name!r} is not a key of {self.jsonpaths}")
+        restage = _flag(self.restage, "restage")
+        if restage and self.time_field:
+            raise AirflowFailException("restage applies to a catalog only: events restate by their objects' versions")
+        retention = whole_number(self.retention_hours or 0, "retention_hours")
+        if retention and not self.time_field:
+            raise AirflowFailException("retention_hours applies to tables staged by time: a catalog is the "
+                                       "cumulative set every run joins")
+        return (restage, whole_number(self.max_errors, "max_errors"), whole_number(self.spill_hours, "spill_hours"),
+                whole_number(self.lookback_hours, "lookback_hours"), retention)
+
     def execute(self, context: Context) -> dict[str, Any]:
         hook, dialect = warehouse_hook(self.redshift_conn_id)
         fields = read_jsonpaths(self.jsonpaths)
+        restage, max_errors, spill, lookback, retention = self._check_arguments(fields)
         parameters = {**run_parameters(context), "table_name": self.table}
-        restage = _flag(self.restage, "restage")
-        max_errors = whole_number(self.max_errors, "max_errors")
-        if restage and not self.incremental:
-            raise AirflowFailException("restage applies to incremental staging only")
-        retention = whole_number(self.retention_hours or 0, "retention_hours")
-        if retention and self.incremental:
-            raise AirflowFailException("retention_hours applies to append-only staging: an incremental table is "
-                                       "the cumulative catalog every run joins")
-        if restage:
-            self.log.warning("Full re-stage: forgetting every staged object of %s", self.table)
+        start, end = parameters["interval_start"], parameters["interval_end"]
+        columns = [_snake_case(name) for name in fields]
+        time_column = _snake_case(self.time_field) if self.time_field else None
         variables = {
             "dialect": dialect,
             "table": quote_identifier(self.table),
-            "columns": ", ".join(quote_identifier(_snake_case(field)) for field in fields),
-            "incremental": self.incremental,
+            "columns": ", ".join(map(quote_identifier, columns)),
+            "time_column": quote_identifier(time_column) if time_column else None,
+            "catalog_key": quote_identifier(_snake_case(self.catalog_key)) if self.catalog_key else None,
             "restage": restage,
             "max_errors": max_errors,
         }
+        if restage:
+            self.log.warning("Full re-stage: forgetting every staged object of %s", self.table)
         source = open_source(self.source, self.aws_conn_id)
+        if self.time_field:
+            window = (start - timedelta(hours=lookback + spill), end + timedelta(hours=spill))
+            listed_keys = interval_keys(self.s3_key, *window)
+        else:
+            window, listed_keys = None, {self.s3_key: (start, end)}
+        listed = {key: source.list_objects(key) for key in listed_keys}
+        objects = {key: version for found in listed.values() for key, version in found.items()}
+        nominal = {key: listed_keys[prefix] for prefix, found in listed.items() for key in found}
+        self.staged_sources = [source.uri(key) for key, found in listed.items() if found]
+        now = datetime.now(timezone.utc).replace(tzinfo=None)
+        try:
+            with transaction(hook, dialect) as cursor:
+                execute_statements(cursor, render_statements("stage/begin.sql", **variables), parameters)
+                staged = self._staged(cursor, parameters, restage)
+                plan = self._plan(listed, objects, staged, parameters["batch_id"])
+                for key in [*plan.to_stage, *plan.gone]:
+                    self._forget(cursor, variables, parameters, source, key, staged.get(key))
+                rows, rejected, ignored, coverage = self._copy(
+                    cursor, dialect, source, plan.to_stage, fields, columns, variables, parameters, now
+                )
+                if self.catalog_key and plan.to_stage:
+                    execute_statements(cursor, render_statements("stage/replace_catalog_rows.sql", **variables),
+                                       parameters)
+                restated: list[dict[str, Any]] = []
+                purged = 0
+                if self.time_field:
+                    restated = self._restate(cursor, parameters, source, plan, staged, coverage, nominal, spill, now)
+                    window_ms = {"window_start_ms": _ms(window[0]), "window_end_ms": _ms(window[1])}
+                    execute_statements(cursor, render_statements("stage/touch_objects.sql"),
+                                       {**parameters, **window_ms, "used_at": now})
+                    if retention:
+                        purged = self._purge(cursor, variables, parameters, source, objects, now, retention)
+                load_interval = self._load_interval(cursor, parameters) if self.time_field else (start, end)
+                if plan.to_stage or plan.gone or purged:
+                    execute_statements(cursor, render_statements("stage/analyze.sql", **variables), parameters)
+                audit = record_load(
+                    cursor, parameters, task_id=self.task_id, table=self.table, rows_read=rows, rows_written=rows,
+                    rows_rejected=rejected, objects=list(plan.to_stage), uri=source.uri,
+                )
+        except _Refused as refused:
+            self._set_aside(hook, dialect, variables, parameters, source, refused, objects, now)
+            raise AirflowFailException(refused.message) from None
+        self._report(source, listed, plan, rows, rejected, max_errors, ignored, restated, purged)
+        if plan.rejected_by_this_run:
+            raise AirflowFailException(
+                f"{self.table}: this run set aside {', '.join(map(source.uri, plan.rejected_by_this_run))} "
+                "as bad (see the first attempt's error and the quarantine); the other objects are staged, and "
+                "later runs skip it until it changes"
+            )
+        return {
+            **audit,
+            "ignored_keys": ignored,
+            "objects_listed": len(objects),
+            "objects_gone": len(plan.gone),
+            "objects_set_aside": len(plan.skipped_rejected),
+            "objects_purged": purged,
+            "restated": restated,
+            "load_interval": f"{load_interval[0].isoformat()}Z/{load_interval[1].isoformat()}Z",
+        }
+
+    def _staged(self, cursor: Any, parameters: dict[str, Any], restage: bool) -> dict[str, tuple]:
+        """key → (version, first_ts, last_ts, rejected_at, batch_id) of every object staged into the table."""
+        if restage:
+            return {}  # forgotten by stage/begin.sql
+        execute_statements(cursor, render_statements("stage/staged_objects.sql"), parameters)
+        return {key: tuple(record) for key, *record in cursor.fetchall()}
+
+    def _plan(self, listed: dict[str, dict[str, str]], objects: dict[str, str], staged: dict[str, tuple],
+              batch: str) -> _Plan:
+        plan = _Plan()
+        for key, version in objects.items():
+            record = staged.get(key)
+            if record is None or record[0] != version:
+                plan.to_stage[key] = version
+            elif record[3] is not None:
+                plan.skipped_rejected.append(key)
+                if record[4] == batch:  # this run met it first: the run stays failed
+                    plan.rejected_by_this_run.append(key)
+        if self.time_field:  # an object staged under a listed key or prefix, no longer there, is gone
+            prefixes = tuple(key for key in listed if key.endswith("/"))
+            plan.gone = sorted(key for key in staged.keys() - objects.keys()
+                               if key in listed or (prefixes and key.startswith(prefixes)))
+        self.log.info("%d objects listed: %d to stage, %d gone, %d set aside as bad", len(objects),
+                      len(plan.to_stage), len(plan.gone), len(plan.skipped_rejected))
+        return plan
+
+    def _forget(self, cursor: Any, variables: dict[str, Any], parameters: dict[str, Any], source: ObjectSource,
+                key: str, record: tuple | None) -> None:
+        """Remove what a staged version of the object left: its rows, rejected records and record."""
+        first_ts, last_ts = (record[1], record[2]) if record else (None, None)
+        execute_statements(cursor, render_statements("stage/forget_object.sql", **variables), {
+            **parameters, "object_key": key, "object_uri": source.uri(key), "first_ts": first_ts, "last_ts": last_ts,
+        })
+
+    def _copy(
+        self, cursor: Any, dialect: str, source: ObjectSource, to_stage: dict[str, str], fields: list[str],
+        columns: list[str], variables: dict[str, Any], parameters: dict[str, Any], now: datetime,
+    ) -> tuple[int | None, int | None, dict[str, int], dict[str, tuple[int | None, int | None]]]:
+        """Stage the objects; (rows, rejected, ignored keys, key → (first, last) time of its rows)."""
+        if dialect == "redshift":
+            from sparkify import staging_redshift
+
+            rejected = staging_redshift.copy_objects(
+                cursor, source, to_stage, variables=variables, parameters=parameters, staged_at=now,
+                time_field=variables["time_column"], iam_role=self.iam_role or None, aws_conn_id=self.aws_conn_id,
+                region=self.region or None, jsonpaths_uri=self.jsonpaths_uri, manifest_prefix=self.manifest_prefix,
+            )
+            coverage = staging_redshift.object_coverage(cursor, parameters) if self.time_field and to_stage else {}
+            return None, rejected, {}, coverage
+        from sparkify import staging_postgres
+
+        if not to_stage:
+            return 0, 0, {}, {}
+        keys = list(to_stage)
+        try:
+            staged = staging_postgres.copy_objects(
+                cursor, source, keys, fields=fields, columns=columns, variables=variables, parameters=parameters,
+                time_field=self.time_field, max_record_bytes=self.max_record_bytes,
+            )
+        except staging_postgres.RefusedObject as refused:
+            raise _Refused(refused.key, to_stage[refused.key],
+                           f"{self.table}: {refused.message}; nothing of this run was staged") from None
+        staging_postgres.quarantine(cursor, staged.rejected, parameters, now)
+        coverage = {key: staged.coverage.get(key, [0, None, None]) for key in keys}
+        staging_postgres.record_objects(cursor, [
+            (self.table, key, to_stage[key], parameters["batch_id"], now, now, *coverage[key], None) for key in keys
+        ])
+        return staged.rows, len(staged.rejected), dict(staged.unknown_keys), {
+            key: (first, last) for key, (_, first, last) in coverage.items()
+        }
+
+    def _restate(
+        self, cursor: Any, parameters: dict[str, Any], source: ObjectSource, plan: _Plan, staged: dict[str, tuple],
+        coverage: dict[str, tuple[int | None, int | None]], nominal: dict[str, tuple[datetime, datetime]],
+        spill: int, now: datetime,
+    ) -> list[dict[str, Any]]:
+        """Record the hours outside the run's interval that new, changed or gone objects cover, up to the
+        interval's end; return them. Where the new rows' times are not known (the Data API) the object's
+        key names them: its hours, widened by the spill."""
+        start, end = parameters["interval_start"], parameters["interval_end"]
+        restated = []
+        for key in [*plan.to_stage, *plan.gone]:
+            old = staged.get(key)
+            spans = [_span(old[1], old[2])] if old else []
+            if key in plan.to_stage:
+                if key in coverage:
+                    spans.append(_span(*coverage[key]))
+                else:
+                    first, last = nominal[key]
+                    spans.append((first - timedelta(hours=spill), last + timedelta(hours=spill)))
+            spans = [span for span in spans if span]
+            if not spans:
+                continue
+            hours_start, hours_end = min(s for s, _ in spans), min(max(e for _, e in spans), end)
+            if hours_start >= hours_end or (hours_start >= start and hours_end <= end):
+                continue  # only later hours, or none outside the run's own interval
+            change = "gone" if key in plan.gone else "changed" if old else "late"
+            record = {"object_uri": source.uri(key), "change": change, "hours_start": hours_start,
+                      "hours_end": hours_end}
+            execute_statements(cursor, render_statements("stage/record_restatement.sql"),
+                               {**parameters, **record, "recorded_at": now})
+            restated.append(record)
+        return restated
+
+    def _load_interval(self, cursor: Any, parameters: dict[str, Any]) -> tuple[datetime, datetime]:
+        """The run's interval widened to every hour its staging restated, over all its attempts."""
+        start, end = parameters["interval_start"], parameters["interval_end"]
+        execute_statements(cursor, render_statements("stage/restated_hours.sql"), parameters)
+        first, last = cursor.fetchone() or (None, None)
+        if isinstance(first, str):  # the Data API returns timestamps as text
+            first, last = datetime.fromisoformat(first), datetime.fromisoformat(last)
+        return (min(start, first) if first else start), (max(end, last) if last else end)
+
+    def _purge(self, cursor: Any, variables: dict[str, Any], parameters: dict[str, Any], source: ObjectSource,
+               listed: dict[str, str], now: datetime, retention: int) -> int:
+        """Drop the staged objects no run has listed for ``retention`` hours (a few per run); how many."""
+        purge_before = now - timedelta(hours=retention)
+        execute_statements(cursor, render_statements("stage/expired_objects.sql"),
+                           {**parameters, "purge_before": purge_before})
+        expired = [(key, first, last) for key, first, last in cursor.fetchall() if key not in listed]
+        for key, first, last in expired:
+            self._forget(cursor, variables, parameters, source, key, (None, first, last))
+        if expired:
+            self.log.info("Dropped %d staged objects no run listed since %s (retention %d hours), the oldest %s",
+                          len(expired), purge_before, retention, source.uri(expired[0][0]))
+        return len(expired)
+
+    def _set_aside(self, hook: Any, dialect: str, variables: dict[str, Any], parameters: dict[str, Any],
+                   source: ObjectSource, refused: _Refused, objects: dict[str, str], now: datetime) -> None:
+        """Record an object version refused as bad, in its own transaction, so later runs skip it."""
+        from sparkify import staging_postgres
+
         with transaction(hook, dialect) as cursor:
-            execute_statements(cursor, render_statements("stage/begin_batch.sql", **variables), parameters)
-            spill = timedelta(hours=whole_number(self.spill_hours, "spill_hours"))
-            keys = interval_keys(self.s3_key, parameters["interval_start"] - spill, parameters["interval_end"] + spill)
-            listed = {key: source.list_keys(key) for key in keys}
-            objects = self._objects_to_stage(cursor, listed, source, parameters)
-            self.staged_sources = [source.uri(key) for key, found in listed.items() if found] if objects else []
-            if dialect == "redshift":
-                rows, rejected = self._copy_from_s3(cursor, source, listed, objects, variables, parameters)
-                ignored = {}
-            else:
-                staged = self._copy_from_stdin(cursor, source, objects, fields, variables, parameters)
-                rows, rejected, ignored = staged.rows, len(staged.rejected), dict(staged.unknown_keys)
-                self._quarantine(cursor, staged.rejected, parameters)
-            purged = self._purge(cursor, variables, parameters, retention) if retention else (0, 0)
-            if objects or purged[0]:
-                execute_statements(cursor, render_statements("stage/analyze.sql", **variables), parameters)
-            audit = record_load(
-                cursor, parameters, task_id=self.task_id, table=self.table, rows_read=rows, rows_written=rows,
-                rows_rejected=rejected, objects=objects, uri=source.uri,
-            )
-        self.log.info("Staged %s rows from %d objects into %s", rows, len(objects), self.table)
+            execute_statements(cursor, render_statements("stage/begin.sql", **{**variables, "restage": False}),
+                               parameters)
+            self._forget(cursor, variables, parameters, source, refused.key, None)
+            staging_postgres.record_objects(cursor, [
+                (self.table, refused.key, refused.version, parameters["batch_id"], now, now, None, None, None, now)
+            ])
+        self.log.error("%s (version %s) is set aside as bad: this run fails on it, later runs stage the other "
+                       "objects and skip it until it changes", source.uri(refused.key), refused.version)
+
+    def _report(self, source: ObjectSource, listed: dict[str, dict[str, str]], plan: _Plan, rows: int | None,
+                rejected: int | None, max_errors: int, ignored: dict[str, int], restated: list[dict[str, Any]],
+                purged: int) -> None:
+        if not any(listed.values()):
+            self.log.warning("No objects at %s: staging nothing", ", ".join(map(source.uri, listed)))
+        self.log.info("Staged %s rows from %d objects into %s", "?" if rows is None else rows,
+                      len(plan.to_stage), self.table)
+        for record in restated:
+            self.log.warning("%s object %s: restating %s–%s", record["change"], record["object_uri"],
+                             f"{record['hours_start']:%Y-%m-%d %H:%M}", f"{record['hours_end']:%Y-%m-%d %H:%M}")
+        for key in plan.gone:
+            self.log.warning("%s is gone from the bucket: its events are withdrawn", source.uri(key))
+        for key in plan.skipped_rejected:
+            self.log.warning("%s is set aside as bad (more bad records than max_errors): not staged until it "
+                             "changes", source.uri(key))
         if rejected:
-            self.log.warning(
-                "%d bad records (max_errors=%d) are in the quarantine table of batch %s",
-                rejected, max_errors, parameters["batch_id"],
-            )
+            self.log.warning("%d bad records (max_errors=%d) are in the quarantine table", rejected, max_errors)
         if ignored:
             self.log.warning("Keys not in %s were ignored: %s", self.jsonpaths, ignored)
-        return {**audit, "ignored_keys": ignored, "purged_batches": purged[0], "purged_rows": purged[1]}
-
-    def _purge(
-        self, cursor: Any, variables: dict[str, Any], parameters: dict[str, Any], retention: int
-    ) -> tuple[int, int | None]:
-        """Delete the other batches staged more than ``retention`` hours ago; (batches, rows) deleted.
-
-        Rows are None where the warehouse does not say (the Data API).
-        """
-        purge_before = datetime.now(timezone.utc).replace(tzinfo=None) - timedelta(hours=retention)
-        *lock, listing, delete = render_statements("stage/purge_batches.sql", **variables)
-        purge_parameters = {**parameters, "purge_before": purge_before}
-        if lock:
-            execute_statements(cursor, lock, purge_parameters)
-            if not cursor.fetchone()[0]:
-                self.log.info("Another purge or a load reading %s holds its purge lock: the next run purges",
-                              self.table)
-                return 0, 0
-        execute_statements(cursor, [listing], purge_parameters)
-        batches = cursor.fetchall()
-        if not batches:
-            self.log.info("No batch of %s staged before %s (retention %d hours) to purge",
-                          self.table, purge_before, retention)
-            return 0, 0
-        (rows,) = execute_statements(cursor, [delete], purge_parameters)
-        self.log.info(
-            "Purged %d batches (%s rows) of %s staged before %s (retention %d hours); the oldest, %s, staged at %s",
-            len(batches), "?" if rows is None else rows, self.table, purge_before, retention,
-            batches[0][0], batches[0][1],
-        )
-        return len(batches), rows
-
-    def _objects_to_stage(
-        self, cursor: Any, listed: dict[str, list[str]], source: ObjectSource, parameters: dict[str, Any]
-    ) -> list[str]:
-        objects = sorted({key for keys in listed.values() for key in keys})
-        if not objects:
-            self.log.warning("No objects at %s: staging nothing", ", ".join(map(source.uri, listed)))
-        # A full re-stage has just forgotten every staged object: nothing to look up.
-        if self.incremental and objects and not _flag(self.restage, "restage"):
-            execute_statements(cursor, render_statements("stage/staged_objects.sql"), parameters)
-            staged = {row[0] for row in cursor.fetchall()}
-            self.log.info("%d objects listed, %d staged before", len(objects), len(staged))
-            objects = [key for key in objects if key not in staged]
-        return objects
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage:
         """OpenLineage: the keys or prefixes that held the staged objects → the staging table."""
         return staging_lineage(self.redshift_conn_id, self.table, getattr(self, "staged_sources", []))
 
-    def _copy_from_stdin(
-        self,
-        cursor: Any,
-        source: ObjectSource,
-        objects: list[str],
-        fields: list[str],
-        variables: dict[str, Any],
-        parameters: dict[str, Any],
-    ) -> StagedRows:
-        """Stream the objects into one binary COPY; return the account of rows, rejects and ignored keys.
 
-        A value the server refuses (a string longer than its column, a NUL character)
-        stops the COPY at a row it names: the pass is undone to its savepoint and run
-        again without that line, which then counts as rejected.
-        """
-        import psycopg
+@dataclass
+class _Refused(Exception):
+    """An object version with more bad records than allowed: the run fails, the version is set aside."""
 
-        # Imported here, not with the module: Arrow is heavy, and the DAG file imports this operator.
-        from sparkify.binary_copy import SEGMENT_BYTES, BinaryRows, StagedRows
+    key: str
+    version: str
+    message: str
 
-        if not hasattr(cursor, "copy"):
-            raise AirflowFailException("staging into PostgreSQL needs psycopg 3 (see requirements.txt)")
-        execute_statements(cursor, render_statements("stage/column_types.sql"), parameters)
-        types = {name: type_name for name, type_name, _ in cursor.fetchall()}
-        columns = [_snake_case(field) for field in fields]
-        if missing := [column for column in [*columns, "batch_id"] if column not in types]:
-            raise AirflowFailException(f"{self.table} has no column {', '.join(missing)}: see {self.jsonpaths}")
-        try:
-            encoder = BinaryRows(
-                fields, [types[column] for column in columns], [(parameters["batch_id"], types["batch_id"])],
-                source.uri, max_errors=variables["max_errors"], max_record_bytes=self.max_record_bytes,
-            )
-        except ValueError as error:
-            raise AirflowFailException(f"{self.table}: {error}") from None
-        (copy_sql,) = render_statements("stage/copy_from_stdin.sql", **variables)
-        server_rejected: dict[str, dict[int, str]] = {}
-        while True:
-            staged = StagedRows(variables["max_errors"])
-            try:
-                # A savepoint: a row the server refuses undoes this pass, not the batch's deletes before it.
-                with cursor.connection.transaction(), cursor.copy(copy_sql) as copy:
-                    copy.write(encoder.header())
-                    pieces = source.read_pieces(objects, SEGMENT_BYTES)
-                    for segment in encoder.encode_all(pieces, server_rejected):
-                        staged.add(segment)
-                        for data in segment.data:
-                            copy.write(data)
-                    copy.write(encoder.trailer())
-                break
-            except TooManyBadRecords as error:
-                raise AirflowFailException(f"{self.table}: {error}; nothing of this run was staged") from None
-            except psycopg.errors.DataError as error:
-                key, line = self._locate(error, staged)
-                reason = f"{error.diag.message_primary} ({error.diag.context})"
-                if line in server_rejected.get(key, {}):  # a pass must never stop twice on one line
-                    raise AirflowFailException(f"{source.uri(key)} line {line}: {reason}") from error
-                server_rejected.setdefault(key, {})[line] = reason
-                refused = sum(map(len, server_rejected.values()))
-                if refused > staged.max_errors:
-                    raise AirflowFailException(
-                        f"{self.table}: {source.uri(key)} line {line}: {reason} ({refused} bad records, "
-                        f"more than max_errors={staged.max_errors}); nothing of this run was staged"
-                    ) from None
-                self.log.warning("%s line %d: %s; staging again without it", source.uri(key), line, reason)
-        if self.incremental and objects:
-            staged_at = datetime.now(timezone.utc).replace(tzinfo=None)
-            (record_sql,) = render_statements("stage/record_objects_from_stdin.sql", **variables)
-            with cursor.copy(record_sql) as copy:
-                for key in objects:
-                    copy.write_row((self.table, key, parameters["batch_id"], staged_at))
-        return staged
 
-    @staticmethod
-    def _locate(error: Exception, staged: StagedRows) -> tuple[str, int]:
-        """The object and line of the COPY row a server error names."""
-        context = getattr(getattr(error, "diag", None), "context", None) or ""
-        match = _COPY_LINE.search(context)
-        found = staged.locate(int(match.group(1)) - 1) if match else None
-        if found is None:
-            raise AirflowFailException(f"the warehouse refused the staged rows: {error}") from error
-        return found
-
-    def _quarantine(self, cursor: Any, rejected: list[Rejected], parameters: dict[str, Any]) -> None:
-        if not rejected:
-            return
-        (statement,) = render_statements("stage/quarantine.sql")
-        recorded_at = datetime.now(timezone.utc).replace(tzinfo=None)
-        cursor.executemany(statement, [
-            {**parameters, "object_uri": bad.uri, "line_number": bad.line, "error": bad.error[:1024],
-             "raw_line": bad.raw or None, "recorded_at": recorded_at}
-            for bad in rejected
-        ])
-
-    def _copy_from_s3(
-        self,
-        cursor: Any,
-        source: ObjectSource,
-        listed: dict[str, list[str]],
-        objects: list[str],
-        variables: dict[str, Any],
-        parameters: dict[str, Any],
-    ) -> tuple[int | None, int | None]:
-        """COPY the objects; return rows staged and rejected (None: not told to the client)."""
-        if not self.source.startswith("s3://"):
-            raise AirflowFailException("Redshift stages from S3 only: set the source to an s3:// URI")
-        if not self.jsonpaths_uri:
-            raise AirflowFailException("Redshift staging needs jsonpaths_uri")
-        if not objects:
-            return 0, 0
-        authorization, secrets = self._copy_authorization()
-        # A driver error may quote the statement it failed on, keys and all.
-        with secrets_redacted(secrets, "Redshift COPY failed"):
-            copy_variables = {
-                **variables,
-                **authorization,
-                "incoming": temp_table_name("incoming"),
-                "jsonpaths_uri": quote_literal(self.jsonpaths_uri),
-                "region": quote_literal(self.region) if self.region else None,
-                "manifest": self.incremental,
-            }
-            if self.incremental:
-                manifest_uri, objects_csv_uri = self._write_manifest(source, objects, parameters)
-                copy_variables["s3_uri"] = quote_literal(manifest_uri)
-                statements = render_statements("stage/copy_from_s3.sql", **copy_variables)
-                execute_statements(cursor, statements, parameters, secrets=secrets)
-                record_variables = {**copy_variables, "s3_uri": quote_literal(objects_csv_uri)}
-                statements = render_statements("stage/record_objects_from_s3.sql", **record_variables)
-                execute_statements(cursor, statements, parameters, secrets=secrets)
-            else:  # one COPY per key or prefix that holds objects, all in this transaction
-                for key in (key for key, found in listed.items() if found):
-                    copy_variables["s3_uri"] = quote_literal(source.uri(key))
-                    statements = render_statements("stage/copy_from_s3.sql", **copy_variables)
-                    execute_statements(cursor, statements, parameters, secrets=secrets)
-            max_errors = variables["max_errors"]
-            if not max_errors:
-                return None, 0  # any bad record has failed its COPY
-            if isinstance(cursor, DataApiCursor):
-                # Its reads run ahead of the batch: each COPY holds MAXERROR, the quarantine has the rest.
-                return None, None
-            # MAXERROR holds per COPY; the run's limit holds over all of them.
-            execute_statements(cursor, render_statements("stage/count_rejected.sql"), parameters)
-            (rejected,) = cursor.fetchone()
-            if rejected > max_errors:
-                raise AirflowFailException(
-                    f"{self.table}: {rejected} records rejected by COPY, more than max_errors={max_errors} "
-                    "(SYS_LOAD_ERROR_DETAIL names them); nothing of this run was staged"
-                )
-            return None, rejected
-
-    def _copy_authorization(self) -> tuple[dict[str, str | None], list[str]]:
-        """COPY's authorization: the IAM role, else the AWS connection's keys (and which strings are secret)."""
-        if self.iam_role:
-            role = quote_literal(self.iam_role)
-            return {"iam_role": role, "access_key_id": None, "secret_access_key": None, "session_token": None}, []
-        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
-        # get_credentials registers the secret key and token with Airflow's log masker.
-        credentials = S3Hook(aws_conn_id=self.aws_conn_id).get_credentials()
-        if not credentials.access_key or not credentials.secret_key:
-            raise AirflowFailException(
-                "Redshift staging needs iam_role (preferred) or access keys on the AWS connection"
-            )
-        self.log.warning("No iam_role: COPY authenticates with the AWS connection's keys; an IAM role is safer")
-        authorization = {
-            "iam_role": None,
-            "access_key_id": quote_literal(credentials.access_key),
-            "secret_access_key": quote_literal(credentials.secret_key),
-            "session_token": quote_literal(credentials.token) if credentials.token else None,
-        }
-        return authorization, [value for value in (credentials.secret_key, credentials.token) if value]
-
-    def _write_manifest(self, source: ObjectSource, objects: list[str], parameters: dict[str, Any]) -> tuple[str, str]:
-        """Write the COPY manifest of the new objects and a CSV of their keys beside it."""
-        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
-        if not self.manifest_prefix or not self.manifest_prefix.startswith("s3://"):
-            raise AirflowFailException("incremental Redshift staging needs manifest_prefix, an s3:// URI")
-        batch = re.sub(r"[^A-Za-z0-9_.-]", "_", parameters["batch_id"])
-        base = f"{self.manifest_prefix.rstrip('/')}/{self.table}/{batch}"
-        manifest = {"entries": [{"url": source.uri(key), "mandatory": True} for key in objects]}
-        staged_at = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
-        listing = io.StringIO()
-        writer = csv.writer(listing)
-        for key in objects:
-            writer.writerow((self.table, key, parameters["batch_id"], staged_at))
-        s3 = S3Hook(aws_conn_id=self.aws_conn_id)
-        s3.load_string(json.dumps(manifest), key=f"{base}.manifest", replace=True)
-        s3.load_string(listing.getvalue(), key=f"{base}.objects.csv", replace=True)
-        return f"{base}.manifest", f"{base}.objects.csv"
+def _ms(moment: datetime) -> int:
+    return int((moment - _EPOCH).total_seconds() * 1000)

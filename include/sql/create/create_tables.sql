@@ -3,8 +3,11 @@
 {%- set dialect = conn.get(task.conn_id).conn_type %}
 {{ d.ddl_lock(dialect) }}
 
--- Raw events as the app writes them, one row per JSON line; batch_id is the
--- Airflow run that staged them, so concurrent runs never touch each other's rows.
+{{ d.rebuild_batch_staging(dialect) }}
+
+-- Raw events as the app writes them, one row per JSON line of the object version staged last
+-- (object_key, under the source's base URI); batch_id is the run that staged it. Loads read
+-- it by time (ts), whatever object holds an event.
 CREATE TABLE IF NOT EXISTS staging_events (
     artist           VARCHAR(512),
     auth             VARCHAR(32),
@@ -24,9 +27,10 @@ CREATE TABLE IF NOT EXISTS staging_events (
     ts               BIGINT,
     user_agent       VARCHAR(1024),
     user_id          VARCHAR(64),
+    object_key       VARCHAR(1024) NOT NULL,
     batch_id         VARCHAR(256) NOT NULL
-){{ d.table_layout(dialect, 'EVEN', sortkey='batch_id') }};
-{{ d.index(dialect, 'staging_events_batch_idx', 'staging_events', 'batch_id, ts') }}
+){{ d.table_layout(dialect, 'EVEN', sortkey='ts') }};
+{{ d.index(dialect, 'staging_events_ts_idx', 'staging_events', 'ts') }}
 
 -- The song catalog as staged so far, one row per song file.
 CREATE TABLE IF NOT EXISTS staging_songs (
@@ -45,18 +49,41 @@ CREATE TABLE IF NOT EXISTS staging_songs (
 {{ d.index(dialect, 'staging_songs_batch_idx', 'staging_songs', 'batch_id') }}
 {{ d.index(dialect, 'staging_songs_title_idx', 'staging_songs', 'title, artist_name') }}
 
--- Which source objects an incremental staging task has already loaded.
+-- Every object version staged into a staging table: the version (ETag on S3, size and modification
+-- time in a folder) decides whether a listed object must be staged again; row_count, first_ts and
+-- last_ts (epoch ms) say which hours its rows cover, so a change restates them; used_at is the last
+-- time a run listed it, so retention drops only objects no run has needed for a while. rejected_at
+-- marks a version refused as bad (more bad records than max_errors): it is not read again until it changes.
 CREATE TABLE IF NOT EXISTS staged_objects (
-    table_name  VARCHAR(128)  NOT NULL,
-    object_key  VARCHAR(1024) NOT NULL,
-    batch_id    VARCHAR(256)  NOT NULL,
-    staged_at   TIMESTAMP     NOT NULL,
+    table_name   VARCHAR(128)  NOT NULL,
+    object_key   VARCHAR(1024) NOT NULL,
+    version      VARCHAR(256)  NOT NULL,
+    batch_id     VARCHAR(256)  NOT NULL,
+    staged_at    TIMESTAMP     NOT NULL,
+    used_at      TIMESTAMP     NOT NULL,
+    row_count    BIGINT,
+    first_ts     BIGINT,
+    last_ts      BIGINT,
+    rejected_at  TIMESTAMP,
     PRIMARY KEY (table_name, object_key)
 ){{ d.table_layout(dialect, 'ALL') }};
-{{ d.index(dialect, 'staged_objects_batch_idx', 'staged_objects', 'batch_id') }}
+
+-- The hours a staging task found changed outside its own interval (an object new, rewritten or gone
+-- since it was staged), with the object that caused it: the run's loads and checks cover them too.
+-- A retry of the run keeps them, so a run cleared after staging still restates what it found.
+CREATE TABLE IF NOT EXISTS restatements (
+    batch_id     VARCHAR(256)  NOT NULL,
+    table_name   VARCHAR(128)  NOT NULL,
+    object_uri   VARCHAR(1024) NOT NULL,
+    change       VARCHAR(16)   NOT NULL,
+    hours_start  TIMESTAMP     NOT NULL,
+    hours_end    TIMESTAMP     NOT NULL,
+    recorded_at  TIMESTAMP     NOT NULL
+){{ d.table_layout(dialect, 'ALL', sortkey='recorded_at') }};
+{{ d.index(dialect, 'restatements_batch_idx', 'restatements', 'batch_id') }}
 
 -- Records a staging task rejected (bad JSON, wrong type, too large…), kept with their object and
--- line so they can be fixed and reloaded; a retry of the run replaces its own. raw_line is NULL on
+-- line so they can be fixed and reloaded; staging a new version of the object replaces them. raw_line is NULL on
 -- Redshift, whose SYS_LOAD_ERROR_DETAIL names the object and line but does not keep the text.
 CREATE TABLE IF NOT EXISTS quarantine (
     table_name   VARCHAR(128)   NOT NULL,
@@ -67,7 +94,7 @@ CREATE TABLE IF NOT EXISTS quarantine (
     raw_line     VARCHAR(65535),
     recorded_at  TIMESTAMP      NOT NULL
 ){{ d.table_layout(dialect, 'ALL', sortkey='recorded_at') }};
-{{ d.index(dialect, 'quarantine_batch_idx', 'quarantine', 'table_name, batch_id') }}
+{{ d.index(dialect, 'quarantine_object_idx', 'quarantine', 'table_name, object_uri') }}
 
 -- What each staging and load task did, per run and table, so a run can be reconciled later.
 -- rows_written and rows_rejected are NULL where the warehouse does not report them to the client

@@ -1,5 +1,5 @@
--- Selects the songplays of the run's interval: one row per NextSong event staged by this run,
--- matched to the song catalog by title, artist name and duration (within a tolerance).
+-- Selects the songplays of the hours loaded: one row per NextSong event staged in them, whatever
+-- object holds it, matched to the song catalog by title, artist name and duration (within a tolerance).
 SELECT songplay_id, start_time, user_id, level, song_id, artist_id, session_id, location, user_agent
 FROM (
     SELECT
@@ -14,19 +14,18 @@ FROM (
         e.session_id,
         e.location,
         e.user_agent,
-        -- A duplicated event, or a play matching several catalog songs, yields one row:
-        -- the matching song with the smallest id.
+        -- A duplicated event (in one object or two), or a play matching several catalog songs,
+        -- yields one row: the matching song with the smallest id, then the first object.
         ROW_NUMBER() OVER (
             PARTITION BY e.ts, e.session_id, e.item_in_session, e.user_id
-            ORDER BY s.song_id
+            ORDER BY s.song_id, e.object_key, e.level, e.location, e.user_agent
         ) AS event_rank
     FROM staging_events AS e
     LEFT JOIN staging_songs AS s
         ON s.title = e.song
         AND s.artist_name = e.artist
         AND ABS(s.duration - e.length) <= %(duration_tolerance)s
-    WHERE e.batch_id = %(batch_id)s
-        AND e.page = 'NextSong'
+    WHERE e.page = 'NextSong'
         AND e.ts >= %(start_ms)s
         AND e.ts < %(end_ms)s
 ) AS plays

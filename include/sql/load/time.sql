@@ -1,5 +1,5 @@
--- Selects the songplay start times of the run's interval that the time table lacks
--- (in time order, so the table's key index grows at its end).
+-- Selects the distinct songplay start times of the hours loaded (in time order, so the table's key
+-- index grows at its end); replacing those hours drops the times of withdrawn plays.
 SELECT DISTINCT
     sp.start_time,
     EXTRACT(HOUR FROM sp.start_time)::INTEGER AS hour,
@@ -11,5 +11,4 @@ SELECT DISTINCT
 FROM songplays AS sp
 WHERE sp.start_time >= %(interval_start)s
     AND sp.start_time < %(interval_end)s
-    AND NOT EXISTS (SELECT 1 FROM "time" AS t WHERE t.start_time = sp.start_time)
 ORDER BY sp.start_time

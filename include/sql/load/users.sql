@@ -1,5 +1,6 @@
--- Selects each user seen in the run's interval as of their latest event there; the upsert
--- keeps whichever of this row and the stored one has the later last_seen_at.
+-- Selects, for each user seen in the hours loaded or whose stored row came from them, their latest
+-- staged event before the end of those hours, whatever object holds it. The upsert keeps a stored
+-- row that is later, unless that row came from the hours loaded: this select re-derives those.
 -- The latest ts per user is found by aggregation; only events at that ts are then ranked.
 SELECT user_id, first_name, last_name, gender, level, last_seen_at
 FROM (
@@ -10,22 +11,27 @@ FROM (
         e.gender,
         e.level,
         TIMESTAMP 'epoch' + e.ts * INTERVAL '1 millisecond' AS last_seen_at,
+        -- The same event staged from two objects, or two at one ts: the last in the session wins.
         ROW_NUMBER() OVER (
             PARTITION BY e.user_id
-            ORDER BY e.session_id DESC, e.item_in_session DESC
+            ORDER BY e.session_id DESC, e.item_in_session DESC, e.level, e.first_name, e.last_name, e.gender
         ) AS recency
     FROM staging_events AS e
     INNER JOIN (
-        SELECT user_id, MAX(ts) AS ts
-        FROM staging_events
-        WHERE batch_id = %(batch_id)s
-            AND user_id <> ''
-            AND ts >= %(start_ms)s
-            AND ts < %(end_ms)s
-        GROUP BY user_id
+        SELECT s.user_id, MAX(s.ts) AS ts
+        FROM staging_events AS s
+        INNER JOIN (
+            SELECT user_id FROM staging_events
+            WHERE user_id <> '' AND ts >= %(start_ms)s AND ts < %(end_ms)s
+            UNION
+            SELECT user_id FROM users
+            WHERE last_seen_at >= %(interval_start)s AND last_seen_at < %(interval_end)s
+        ) AS affected
+            ON affected.user_id = s.user_id
+        WHERE s.ts < %(end_ms)s
+        GROUP BY s.user_id
     ) AS latest
         ON latest.user_id = e.user_id
         AND latest.ts = e.ts
-    WHERE e.batch_id = %(batch_id)s
 ) AS seen
 WHERE recency = 1

@@ -62,18 +62,29 @@ ANALYZE {{ table }};
 {%- endif -%}
 {%- endmacro %}
 
-{#- Keeps a retention purge of a staging table and the loads that read its batches apart until
-    commit (PostgreSQL). The purge tries the lock exclusively and skips when it cannot have it
-    (the next run purges): it never waits, so it cannot deadlock with a run restaging an old
-    batch. A guarded load holds it shared, so no purge deletes its batch between the check and
-    the load's read. Redshift needs none: a transaction reads one snapshot, and a conflicting
-    purge fails with a serializable isolation error (and retries) instead. -#}
-{% macro purge_lock(dialect, table, shared=false) -%}
-{%- if dialect != 'redshift' -%}
-{%- if shared -%}
-SELECT pg_advisory_xact_lock_shared(hashtext('sparkify_dwh.purge.{{ table }}'));
+{#- One staging task at a time per staging table, until commit: two runs that meet the same new
+    object stage it once (the second finds it staged). PostgreSQL: an advisory lock, so loads
+    still read the table meanwhile; Redshift: the table lock. -#}
+{% macro staging_lock(dialect, table) -%}
+{%- if dialect == 'redshift' -%}
+LOCK {{ table }}
 {%- else -%}
-SELECT pg_try_advisory_xact_lock(hashtext('sparkify_dwh.purge.{{ table }}'));
+SELECT pg_advisory_xact_lock(hashtext('sparkify_dwh.staging.{{ table }}'))
 {%- endif -%}
+{%- endmacro %}
+
+{#- Staging tables of the earlier model (a batch of rows per run, staged_objects without versions)
+    are dropped so they are built anew and staged again from the bucket; they hold nothing the
+    bucket does not. PostgreSQL only: on Redshift drop them by hand once (docs/upgrading.md). -#}
+{% macro rebuild_batch_staging(dialect) -%}
+{%- if dialect != 'redshift' -%}
+DO $$ BEGIN
+    IF to_regclass('staged_objects') IS NOT NULL AND NOT EXISTS (
+        SELECT 1 FROM information_schema.columns
+        WHERE table_schema = CURRENT_SCHEMA() AND table_name = 'staged_objects' AND column_name = 'version'
+    ) THEN
+        DROP TABLE IF EXISTS staging_events, staging_songs, staged_objects;
+    END IF;
+END $$;
 {%- endif -%}
 {%- endmacro %}

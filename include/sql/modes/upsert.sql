@@ -1,5 +1,7 @@
--- Inserts the selected rows, replacing stored rows with the same key. With a version column
--- a stored row that is newer than the incoming one wins, so loads may arrive in any order.
+-- Inserts the selected rows, replacing stored rows with the same key. With a version column a stored
+-- row newer than the incoming one wins, so loads may arrive in any order, unless its version lies in
+-- the hours loaded: the select re-derives those, and a stored row versioned there that the select no
+-- longer returns is deleted (the events it came from were withdrawn).
 {%- import 'macros/dialect.sql' as d %}
 {{ d.lock(dialect, table) }};
 CREATE TEMP TABLE {{ incoming }} (LIKE {{ table }});
@@ -8,7 +10,11 @@ INSERT INTO {{ incoming }}
 {%- if version_column %}
 DELETE FROM {{ incoming }} USING {{ table }} AS stored
 WHERE {{ incoming }}.{{ key }} = stored.{{ key }}
-    AND stored.{{ version_column }} > {{ incoming }}.{{ version_column }};
+    AND stored.{{ version_column }} > {{ incoming }}.{{ version_column }}
+    AND NOT (stored.{{ version_column }} >= %(interval_start)s AND stored.{{ version_column }} < %(interval_end)s);
+DELETE FROM {{ table }}
+WHERE {{ version_column }} >= %(interval_start)s AND {{ version_column }} < %(interval_end)s
+    AND {{ key }} NOT IN (SELECT {{ key }} FROM {{ incoming }});
 {%- endif %}
 DELETE FROM {{ table }} USING {{ incoming }}
 WHERE {{ table }}.{{ key }} = {{ incoming }}.{{ key }};

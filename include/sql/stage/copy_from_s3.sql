@@ -1,5 +1,6 @@
--- Redshift: loads JSON objects from S3 through a temporary table, then tags the rows with this run's batch.
--- The temporary table holds the JSON columns only (COPY cannot fill batch_id). Its DISTSTYLE is explicit:
+-- Redshift: loads JSON objects from S3 through a temporary table, then tags the rows with this run's batch
+-- and, for one object, with its key, and records the object with the hours its rows cover.
+-- The temporary table holds the JSON columns only (COPY cannot fill object_key or batch_id). Its DISTSTYLE is explicit:
 -- CTAS would pick one from the query plan (best effort with a LIMIT), and COPY into a table left to AUTO
 -- distribution runs a COPY ANALYZE that STATUPDATE OFF does not stop.
 {%- import 'macros/copy.sql' as copy %}
@@ -30,5 +31,17 @@ STATUPDATE OFF;
 {%- if max_errors %}
 {% include 'stage/quarantine_from_load_errors.sql' %}
 {%- endif %}
+{%- if object_key %}
+INSERT INTO {{ table }} ({{ columns }}, object_key, batch_id)
+SELECT {{ columns }}, {{ object_key }}, %(batch_id)s FROM {{ incoming }};
+INSERT INTO staged_objects (
+    table_name, object_key, version, batch_id, staged_at, used_at, row_count, first_ts, last_ts, rejected_at
+)
+SELECT
+    %(table_name)s, {{ object_key }}, {{ version }}, %(batch_id)s, %(staged_at)s, %(staged_at)s,
+    COUNT(*), MIN({{ time_column }}), MAX({{ time_column }}), NULL
+FROM {{ incoming }};
+{%- else %}
 INSERT INTO {{ table }} ({{ columns }}, batch_id) SELECT {{ columns }}, %(batch_id)s FROM {{ incoming }};
+{%- endif %}
 DROP TABLE {{ incoming }};

@@ -1,6 +1,6 @@
--- Redshift: records the objects this run staged (listed in a CSV written beside the COPY manifest).
+-- Redshift: records the catalog objects this run staged (listed in a CSV written beside the COPY manifest).
 {%- import 'macros/copy.sql' as copy %}
-COPY staged_objects (table_name, object_key, batch_id, staged_at)
+COPY staged_objects (table_name, object_key, version, batch_id, staged_at, used_at)
 FROM {{ s3_uri }}
 {{ copy.authorization(iam_role, access_key_id, secret_access_key, session_token) }}
 FORMAT AS CSV

@@ -1,3 +1,4 @@
--- Lists the source objects already staged into a table by any other run (this run's own batch
--- is being replaced; on the Redshift Data API this read runs before the batch deletes it).
-SELECT object_key FROM staged_objects WHERE table_name = %(table_name)s AND batch_id <> %(batch_id)s;
+-- Lists every object version staged into a table (or refused as bad), with the hours its rows cover.
+SELECT object_key, version, first_ts, last_ts, rejected_at, batch_id
+FROM staged_objects
+WHERE table_name = %(table_name)s;

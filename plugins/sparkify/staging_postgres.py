@@ -1,0 +1,137 @@
+"""Staging into PostgreSQL: the operator reads the objects itself and streams them into one binary
+``COPY … FROM STDIN`` (see :mod:`sparkify.binary_copy`), each row tagged with its object where the
+table is staged by time, and records each staged object version with the hours it covers."""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk.exceptions import AirflowFailException
+
+from sparkify.records import Rejected, TooManyBadRecords
+from sparkify.warehouse import execute_statements, render_statements
+
+if TYPE_CHECKING:
+    from sparkify.binary_copy import StagedRows
+    from sparkify.sources import ObjectSource
+
+log = logging.getLogger(__name__)
+
+#: A row number in a COPY error's context ("COPY staging_events, line 12, column gender").
+_COPY_LINE = re.compile(r"COPY \S+, line (\d+)")
+
+
+@dataclass
+class RefusedObject(Exception):
+    """More bad records than allowed: the object holding the one over the limit, and why."""
+
+    key: str
+    message: str
+
+
+def copy_objects(
+    cursor: Any,
+    source: ObjectSource,
+    objects: list[str],
+    *,
+    fields: list[str],
+    columns: list[str],
+    variables: dict[str, Any],
+    parameters: dict[str, Any],
+    time_field: str | None,
+    max_record_bytes: int,
+) -> StagedRows:
+    """Stream the objects into one binary COPY; return the account of rows, rejects, ignored keys
+    and what each object covers.
+
+    A value the server refuses (a string longer than its column, a NUL character) stops the COPY
+    at a row it names: the pass is undone to its savepoint and run again without that line, which
+    then counts as rejected. More bad records than ``max_errors`` raise :class:`RefusedObject`.
+    """
+    import psycopg
+
+    # Imported here, not with the module: Arrow is heavy, and the DAG file imports the operator.
+    from sparkify.binary_copy import SEGMENT_BYTES, BinaryRows, StagedRows
+
+    if not hasattr(cursor, "copy"):
+        raise AirflowFailException("staging into PostgreSQL needs psycopg 3 (see requirements.txt)")
+    table = parameters["table_name"]
+    execute_statements(cursor, render_statements("stage/column_types.sql"), parameters)
+    types = {name: type_name for name, type_name, _ in cursor.fetchall()}
+    tagged = time_field is not None
+    extra = ["object_key", "batch_id"] if tagged else ["batch_id"]
+    if missing := [column for column in [*columns, *extra] if column not in types]:
+        raise AirflowFailException(f"{table} has no column {', '.join(missing)}: see the JSONPaths file and "
+                                   "include/sql/create/create_tables.sql")
+    try:
+        encoder = BinaryRows(
+            fields, [types[column] for column in columns], [(parameters["batch_id"], types["batch_id"])],
+            source.uri, key_type=types["object_key"] if tagged else None, time_field=time_field,
+            max_errors=variables["max_errors"], max_record_bytes=max_record_bytes,
+        )
+    except ValueError as error:
+        raise AirflowFailException(f"{table}: {error}") from None
+    (copy_sql,) = render_statements("stage/copy_from_stdin.sql", **variables)
+    server_rejected: dict[str, dict[int, str]] = {}
+    keys_by_uri = {source.uri(key): key for key in objects}
+    while True:
+        staged = StagedRows(variables["max_errors"])
+        try:
+            # A savepoint: a row the server refuses undoes this pass, not the deletes before it.
+            with cursor.connection.transaction(), cursor.copy(copy_sql) as copy:
+                copy.write(encoder.header())
+                for segment in encoder.encode_all(source.read_pieces(objects, SEGMENT_BYTES), server_rejected):
+                    staged.add(segment)
+                    for data in segment.data:
+                        copy.write(data)
+                copy.write(encoder.trailer())
+            return staged
+        except TooManyBadRecords as error:
+            raise RefusedObject(keys_by_uri[error.last.uri], str(error)) from None
+        except psycopg.errors.DataError as error:
+            key, line = _locate(error, staged)
+            reason = f"{error.diag.message_primary} ({error.diag.context})"
+            if line in server_rejected.get(key, {}):  # a pass must never stop twice on one line
+                raise AirflowFailException(f"{source.uri(key)} line {line}: {reason}") from error
+            server_rejected.setdefault(key, {})[line] = reason
+            refused = sum(map(len, server_rejected.values()))
+            if refused > staged.max_errors:
+                raise RefusedObject(key, f"{source.uri(key)} line {line}: {reason} ({refused} bad records, "
+                                         f"more than max_errors={staged.max_errors})") from None
+            log.warning("%s line %d: %s; staging again without it", source.uri(key), line, reason)
+
+
+def _locate(error: Exception, staged: StagedRows) -> tuple[str, int]:
+    """The object and line of the COPY row a server error names."""
+    context = getattr(getattr(error, "diag", None), "context", None) or ""
+    match = _COPY_LINE.search(context)
+    found = staged.locate(int(match.group(1)) - 1) if match else None
+    if found is None:
+        raise AirflowFailException(f"the warehouse refused the staged rows: {error}") from error
+    return found
+
+
+def quarantine(cursor: Any, rejected: list[Rejected], parameters: dict[str, Any], recorded_at: datetime) -> None:
+    """Keep the rejected records, with their object and line."""
+    if not rejected:
+        return
+    (statement,) = render_statements("stage/quarantine.sql")
+    cursor.executemany(statement, [
+        {**parameters, "object_uri": bad.uri, "line_number": bad.line, "error": bad.error[:1024],
+         "raw_line": bad.raw or None, "recorded_at": recorded_at}
+        for bad in rejected
+    ])
+
+
+def record_objects(cursor: Any, records: list[tuple]) -> None:
+    """Record object versions (staged_objects rows, in its column order) with one COPY."""
+    if not records:
+        return
+    (statement,) = render_statements("stage/record_objects_from_stdin.sql")
+    with cursor.copy(statement) as copy:
+        for record in records:
+            copy.write_row(record)

@@ -1,0 +1,161 @@
+"""Staging into Redshift: ``COPY … FROM 's3://…' FORMAT AS JSON`` with the JSONPaths file and an
+IAM role (or, failing that, the AWS connection's keys, masked everywhere).
+
+COPY cannot tag a row with the object it came from, so the unit differs by table: a table staged
+by time (events) gets one COPY per object version through a temporary table, whose rows are then
+tagged with the object's key; a catalog gets one COPY of every new or changed object through a
+manifest, its rows replacing by key the ones staged before.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk.exceptions import AirflowFailException
+
+from sparkify.warehouse import (
+    DataApiCursor,
+    execute_statements,
+    quote_literal,
+    render_statements,
+    secrets_redacted,
+    temp_table_name,
+)
+
+if TYPE_CHECKING:
+    from sparkify.sources import ObjectSource
+
+
+def copy_objects(
+    cursor: Any,
+    source: ObjectSource,
+    objects: dict[str, str],
+    *,
+    variables: dict[str, Any],
+    parameters: dict[str, Any],
+    staged_at: datetime,
+    time_field: str | None,
+    iam_role: str | None,
+    aws_conn_id: str | None,
+    region: str | None,
+    jsonpaths_uri: str | None,
+    manifest_prefix: str | None,
+) -> int | None:
+    """COPY the objects (key → version) and record them; the records rejected (None: not told)."""
+    if not source.base_uri.startswith("s3://"):
+        raise AirflowFailException("Redshift stages from S3 only: set the source to an s3:// URI")
+    if not jsonpaths_uri:
+        raise AirflowFailException("Redshift staging needs jsonpaths_uri")
+    if not objects:
+        return 0
+    authorization, secrets = _copy_authorization(iam_role, aws_conn_id)
+    # A driver error may quote the statement it failed on, keys and all.
+    with secrets_redacted(secrets, "Redshift COPY failed"):
+        copy_variables = {
+            **variables,
+            **authorization,
+            "jsonpaths_uri": quote_literal(jsonpaths_uri),
+            "region": quote_literal(region) if region else None,
+        }
+        copy_parameters = {**parameters, "staged_at": staged_at}
+        if time_field:  # one COPY per object version, its rows tagged with its key
+            for key, version in objects.items():
+                statements = render_statements(
+                    "stage/copy_from_s3.sql", **copy_variables, incoming=temp_table_name("incoming"),
+                    s3_uri=quote_literal(source.uri(key)), manifest=False, object_key=quote_literal(key),
+                    version=quote_literal(version),
+                )
+                execute_statements(cursor, statements, copy_parameters, secrets=secrets)
+        else:  # the catalog: every new or changed object in one COPY, through a manifest
+            manifest_uri, objects_csv_uri = _write_manifest(
+                source, objects, parameters, staged_at, aws_conn_id, manifest_prefix
+            )
+            statements = render_statements(
+                "stage/copy_from_s3.sql", **copy_variables, incoming=temp_table_name("incoming"),
+                s3_uri=quote_literal(manifest_uri), manifest=True, object_key=None,
+            )
+            statements += render_statements(
+                "stage/record_objects_from_s3.sql", **copy_variables, s3_uri=quote_literal(objects_csv_uri)
+            )
+            execute_statements(cursor, statements, copy_parameters, secrets=secrets)
+        max_errors = variables["max_errors"]
+        if not max_errors:
+            return 0  # any bad record has failed its COPY
+        if isinstance(cursor, DataApiCursor):
+            # Its reads run ahead of the batch: each COPY holds MAXERROR, the quarantine has the rest.
+            return None
+        # MAXERROR holds per COPY; the run's limit holds over all of them.
+        execute_statements(cursor, render_statements("stage/count_rejected.sql"), parameters)
+        (rejected,) = cursor.fetchone()
+        if rejected > max_errors:
+            raise AirflowFailException(
+                f"{parameters['table_name']}: {rejected} records rejected by COPY, more than max_errors={max_errors} "
+                "(SYS_LOAD_ERROR_DETAIL names them); nothing of this run was staged"
+            )
+        return rejected
+
+
+def object_coverage(cursor: Any, parameters: dict[str, Any]) -> dict[str, tuple[int | None, int | None]]:
+    """The hours (first and last ts) of the objects this run staged, as recorded from their rows.
+    Empty on the Data API, whose reads run ahead of the batch that stages them."""
+    if isinstance(cursor, DataApiCursor):
+        return {}
+    execute_statements(cursor, render_statements("stage/object_coverage.sql"), parameters)
+    return {key: (first, last) for key, first, last in cursor.fetchall()}
+
+
+def _copy_authorization(iam_role: str | None, aws_conn_id: str | None) -> tuple[dict[str, str | None], list[str]]:
+    """COPY's authorization: the IAM role, else the AWS connection's keys (and which strings are secret)."""
+    if iam_role:
+        role = quote_literal(iam_role)
+        return {"iam_role": role, "access_key_id": None, "secret_access_key": None, "session_token": None}, []
+    import logging
+
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+    # get_credentials registers the secret key and token with Airflow's log masker.
+    credentials = S3Hook(aws_conn_id=aws_conn_id).get_credentials()
+    if not credentials.access_key or not credentials.secret_key:
+        raise AirflowFailException("Redshift staging needs iam_role (preferred) or access keys on the AWS connection")
+    logging.getLogger(__name__).warning(
+        "No iam_role: COPY authenticates with the AWS connection's keys; an IAM role is safer"
+    )
+    authorization = {
+        "iam_role": None,
+        "access_key_id": quote_literal(credentials.access_key),
+        "secret_access_key": quote_literal(credentials.secret_key),
+        "session_token": quote_literal(credentials.token) if credentials.token else None,
+    }
+    return authorization, [value for value in (credentials.secret_key, credentials.token) if value]
+
+
+def _write_manifest(
+    source: ObjectSource,
+    objects: dict[str, str],
+    parameters: dict[str, Any],
+    staged_at: datetime,
+    aws_conn_id: str | None,
+    manifest_prefix: str | None,
+) -> tuple[str, str]:
+    """Write the COPY manifest of the objects and, beside it, the CSV of their staged_objects records."""
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+    if not manifest_prefix or not manifest_prefix.startswith("s3://"):
+        raise AirflowFailException("catalog staging on Redshift needs manifest_prefix, an s3:// URI")
+    batch = re.sub(r"[^A-Za-z0-9_.-]", "_", parameters["batch_id"])
+    base = f"{manifest_prefix.rstrip('/')}/{parameters['table_name']}/{batch}"
+    manifest = {"entries": [{"url": source.uri(key), "mandatory": True} for key in objects]}
+    stamp = staged_at.strftime("%Y-%m-%d %H:%M:%S")
+    listing = io.StringIO()
+    writer = csv.writer(listing)
+    for key, version in objects.items():
+        writer.writerow((parameters["table_name"], key, version, parameters["batch_id"], stamp, stamp))
+    s3 = S3Hook(aws_conn_id=aws_conn_id)
+    s3.load_string(json.dumps(manifest), key=f"{base}.manifest", replace=True)
+    s3.load_string(listing.getvalue(), key=f"{base}.objects.csv", replace=True)
+    return f"{base}.manifest", f"{base}.objects.csv"
