@@ -59,6 +59,7 @@ from airflow.sdk import DAG, Param, chain
 
 from sparkify import DataQualityOperator, LoadDimensionOperator, LoadFactOperator, StageToRedshiftOperator
 from sparkify.lineage import STAR_SCHEMA_CHECKED, star_asset
+from sparkify.objects_sensor import ObjectsLandedSensor
 from sparkify.timetables import LogicalDateIntervalTimetable
 
 WAREHOUSE = "sparkify_warehouse"
@@ -93,6 +94,10 @@ RESTATE_LOOKBACK_HOURS = "{{ var.value.get('sparkify_restate_lookback_hours', '2
 #: Hours a staged event object stays staged once no run lists it any more (0 keeps them all). The
 #: default is the late-song look-back: a song arriving late can only match events still staged.
 STAGING_RETENTION_HOURS = "{{ var.value.get('sparkify_staging_retention_hours', '168') }}"
+#: Seconds after its interval ended that a run waits for its event objects, and what it does when
+#: there are none then (at once for an hour long past): "fail", or "empty" to load the hour empty.
+OBJECTS_WAIT_SECONDS = "{{ var.value.get('sparkify_objects_wait_seconds', '3600') }}"
+MISSING_OBJECTS = "{{ var.value.get('sparkify_missing_objects', 'fail') }}"
 #: The hours the loads and checks of a run cover: its interval and the hours its staging restated.
 LOAD_INTERVAL = "{{ ti.xcom_pull(task_ids='stage_events')['load_interval'] }}"
 #: How far back a song arriving late in the catalog still fills in earlier songplays.
@@ -130,6 +135,17 @@ def build_pipeline() -> None:
         conn_id=WAREHOUSE,
         sql="create/create_tables.sql",
         split_statements=True,
+    )
+
+    wait_for_events = ObjectsLandedSensor(
+        task_id="wait_for_events",
+        source=SOURCE,
+        s3_key=LOG_KEY,
+        wait_seconds=OBJECTS_WAIT_SECONDS,
+        policy=MISSING_OBJECTS,
+        poke_interval=timedelta(minutes=5),
+        timeout=timedelta(days=1),
+        retries=0,
     )
 
     stage_events = StageToRedshiftOperator(
@@ -239,15 +255,9 @@ def build_pipeline() -> None:
 
     end = EmptyOperator(task_id="end")
 
-    chain(
-        begin,
-        create_tables,
-        [stage_events, stage_songs],
-        load_songplays,
-        [*load_dimensions, match_late_songs],
-        run_quality_checks,
-        end,
-    )
+    chain(begin, create_tables, [wait_for_events, stage_songs])
+    chain(wait_for_events, stage_events)
+    chain([stage_events, stage_songs], load_songplays, [*load_dimensions, match_late_songs], run_quality_checks, end)
 
 
 with DAG(

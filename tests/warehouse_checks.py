@@ -31,21 +31,22 @@ SNAPSHOT_QUERIES = {
     "songs": "SELECT * FROM songs ORDER BY song_id",
     "artists": "SELECT * FROM artists ORDER BY artist_id",
 }
-#: Staging and audit invariants, each a query returning the rows that break it: every batch holds
-#: exactly what its last staging attempt wrote (a retry replaced the earlier attempt), and every
-#: task of a run has one audit record.
-BATCH_INVARIANTS = {
-    "staging_events rows beside the audited count": """
-        SELECT a.batch_id, a.rows_written, (SELECT COUNT(*) FROM staging_events AS s WHERE s.batch_id = a.batch_id)
-        FROM load_audit AS a WHERE a.task_id = 'stage_events'
-            AND a.rows_written <> (SELECT COUNT(*) FROM staging_events AS s WHERE s.batch_id = a.batch_id)""",
-    "staging_songs rows beside the audited count": """
-        SELECT a.batch_id, a.rows_written, (SELECT COUNT(*) FROM staging_songs AS s WHERE s.batch_id = a.batch_id)
-        FROM load_audit AS a WHERE a.task_id = 'stage_songs'
-            AND a.rows_written <> (SELECT COUNT(*) FROM staging_songs AS s WHERE s.batch_id = a.batch_id)""",
-    "staged batches without an audit record": """
-        SELECT DISTINCT batch_id FROM staging_events
-        WHERE batch_id NOT IN (SELECT batch_id FROM load_audit WHERE task_id = 'stage_events')""",
+#: Staging and audit invariants, each a query returning the rows that break it: every staged event
+#: object holds exactly the rows its record counts (a new version replaced the old one, a retry
+#: staged nothing twice), no staged row lacks its object's record, and every task of a run has one
+#: audit record.
+STAGING_INVARIANTS = {
+    "staged event objects beside their recorded row count": """
+        SELECT o.object_key, o.row_count, COUNT(s.object_key)
+        FROM staged_objects AS o LEFT JOIN staging_events AS s ON s.object_key = o.object_key
+        WHERE o.table_name = 'staging_events' AND o.rejected_at IS NULL
+        GROUP BY o.object_key, o.row_count HAVING COUNT(s.object_key) <> o.row_count""",
+    "staged events without their object's record": """
+        SELECT DISTINCT object_key FROM staging_events
+        WHERE object_key NOT IN (SELECT object_key FROM staged_objects WHERE table_name = 'staging_events')""",
+    "songs staged twice": """
+        SELECT song_id, COUNT(*) FROM staging_songs GROUP BY song_id HAVING COUNT(*) > 1
+            AND COUNT(DISTINCT batch_id) > 1""",
     "audit records of a task run twice": """
         SELECT batch_id, task_id, COUNT(*) FROM load_audit GROUP BY batch_id, task_id HAVING COUNT(*) > 1""",
 }
@@ -97,9 +98,9 @@ def assert_matches_reference(uri: str, reference: dict[str, Counter]) -> None:
 
 def assert_exact(uri: str, reference: dict[str, Counter]) -> None:
     """The star tables equal the reference (no duplicate, no missing row, users by their latest
-    event), and staging and audit hold one copy of each batch."""
+    event), and staging and audit hold one copy of each object version."""
     assert_matches_reference(uri, reference)
     with psycopg.connect(uri) as connection:
-        broken = {name: rows for name, query in BATCH_INVARIANTS.items()
+        broken = {name: rows for name, query in STAGING_INVARIANTS.items()
                   if (rows := connection.execute(query).fetchall())}
     assert not broken, broken

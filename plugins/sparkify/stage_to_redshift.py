@@ -264,6 +264,11 @@ class StageToRedshiftOperator(BaseOperator):
         else:
             window, listed_keys = None, {self.s3_key: (start, end)}
         listed = {key: source.list_objects(key) for key in listed_keys}
+        own_keys = interval_keys(self.s3_key, start, end) if self.time_field else listed_keys
+        note = None
+        if not any(listed.get(key) for key in own_keys):
+            note = f"no objects at {', '.join(map(source.uri, own_keys))}: nothing of the run's own to stage"
+            self.log.warning("%s", note)
         objects = {key: version for found in listed.values() for key, version in found.items()}
         nominal = {key: listed_keys[prefix] for prefix, found in listed.items() for key in found}
         self.staged_sources = [source.uri(key) for key, found in listed.items() if found]
@@ -295,7 +300,7 @@ class StageToRedshiftOperator(BaseOperator):
                     execute_statements(cursor, render_statements("stage/analyze.sql", **variables), parameters)
                 audit = record_load(
                     cursor, parameters, task_id=self.task_id, table=self.table, rows_read=rows, rows_written=rows,
-                    rows_rejected=rejected, objects=list(plan.to_stage), uri=source.uri,
+                    rows_rejected=rejected, objects=list(plan.to_stage), uri=source.uri, note=note,
                 )
         except _Refused as refused:
             self._set_aside(hook, dialect, variables, parameters, source, refused, objects, now)
@@ -394,10 +399,10 @@ class StageToRedshiftOperator(BaseOperator):
         coverage: dict[str, tuple[int | None, int | None]], nominal: dict[str, tuple[datetime, datetime]],
         spill: int, now: datetime,
     ) -> list[dict[str, Any]]:
-        """Record the hours outside the run's interval that new, changed or gone objects cover, up to the
-        interval's end; return them. Where the new rows' times are not known (the Data API) the object's
-        key names them: its hours, widened by the spill."""
-        start, end = parameters["interval_start"], parameters["interval_end"]
+        """Record the hours before the run's interval that new, changed or gone objects cover; return them.
+        Where the new rows' times are not known (the Data API) the object's key names them: its hours,
+        widened by the spill."""
+        start = parameters["interval_start"]
         restated = []
         for key in [*plan.to_stage, *plan.gone]:
             old = staged.get(key)
@@ -411,9 +416,10 @@ class StageToRedshiftOperator(BaseOperator):
             spans = [span for span in spans if span]
             if not spans:
                 continue
-            hours_start, hours_end = min(s for s, _ in spans), min(max(e for _, e in spans), end)
-            if hours_start >= hours_end or (hours_start >= start and hours_end <= end):
-                continue  # only later hours, or none outside the run's own interval
+            # Hours after the run's interval are left to their own runs; its own it loads anyway.
+            hours_start, hours_end = min(s for s, _ in spans), min(max(e for _, e in spans), start)
+            if hours_start >= hours_end:
+                continue
             change = "gone" if key in plan.gone else "changed" if old else "late"
             record = {"object_uri": source.uri(key), "change": change, "hours_start": hours_start,
                       "hours_end": hours_end}
@@ -463,8 +469,6 @@ class StageToRedshiftOperator(BaseOperator):
     def _report(self, source: ObjectSource, listed: dict[str, dict[str, str]], plan: _Plan, rows: int | None,
                 rejected: int | None, max_errors: int, ignored: dict[str, int], restated: list[dict[str, Any]],
                 purged: int) -> None:
-        if not any(listed.values()):
-            self.log.warning("No objects at %s: staging nothing", ", ".join(map(source.uri, listed)))
         self.log.info("Staged %s rows from %d objects into %s", "?" if rows is None else rows,
                       len(plan.to_stage), self.table)
         for record in restated:

@@ -404,15 +404,19 @@ def record_load(
     rows_rejected: int | None = 0,
     objects: Sequence[str] = (),
     uri: Callable[[str], str] = str,
+    note: str | None = None,
 ) -> dict[str, Any]:
     """Write the task's audit record in its transaction; the same figures, for the task's XCom.
 
     ``uri`` names an object in the record: only the first AUDIT_OBJECTS_LISTED are named,
-    so a full catalog load does not format a million URIs.
+    so a full catalog load does not format a million URIs. ``note`` follows them (a warning
+    the record keeps, such as an interval without objects).
     """
     listed = "\n".join(map(uri, objects[:AUDIT_OBJECTS_LISTED]))
     if len(objects) > AUDIT_OBJECTS_LISTED:
         listed += f"\n… and {len(objects) - AUDIT_OBJECTS_LISTED} more"
+    if note:
+        listed = f"{listed}\n{note}".strip()
     record = {
         "batch_id": parameters["batch_id"],
         "task_id": task_id,
