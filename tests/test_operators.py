@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 from datetime import datetime, timezone
 from pathlib import Path
 from types import SimpleNamespace
 
-import psycopg
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
@@ -53,29 +53,39 @@ def write_song(bucket: Path, track: str, record: dict) -> None:
     write_lines(bucket / "song_data" / track[2] / track[3] / track[4] / f"{track}.json", [record])
 
 
-def stage_events(bucket: Path, run_id="run_1", key=DAY_KEY, start=HOUR, hours=1, **kwargs) -> dict:
+def stage_events(bucket: Path, run_id="run_1", key=DAY_KEY, start=HOUR, hours=1, time_field="ts", **kwargs) -> dict:
     operator = StageToRedshiftOperator(
         task_id="stage_events", table="staging_events", source=bucket.as_uri(), s3_key=key,
-        jsonpaths="jsonpaths/log_events.json", **kwargs,
+        jsonpaths="jsonpaths/log_events.json", time_field=time_field, **kwargs,
     )
     return operator.execute(run_context(start, run_id, hours=hours))
 
 
-def stage_songs(bucket: Path, run_id="run_1") -> dict:
+def stage_songs(bucket: Path, run_id="run_1", **kwargs) -> dict:
     operator = StageToRedshiftOperator(
         task_id="stage_songs", table="staging_songs", source=bucket.as_uri(), s3_key="song_data/",
-        jsonpaths="jsonpaths/song_data.json", incremental=True,
+        jsonpaths="jsonpaths/song_data.json", catalog_key="song_id", **kwargs,
     )
     return operator.execute(run_context(HOUR, run_id))
 
 
-def load_songplays(run_id="run_1", start=HOUR) -> dict:
+def load_songplays(run_id="run_1", start=HOUR, load_interval=None) -> dict:
     operator = LoadFactOperator(task_id="load_songplays", table="songplays", sql=sql_file("load/songplays.sql"),
-                                parameters={"duration_tolerance": 0.5}, staged_table="staging_events")
+                                parameters={"duration_tolerance": 0.5}, load_interval=load_interval)
     return operator.execute(run_context(start, run_id))
 
 
+def rewrite(path: Path, text: str) -> None:
+    """A new version of an object: its size or modification time changes."""
+    before = path.stat().st_mtime_ns
+    path.write_text(text)
+    if path.stat().st_mtime_ns <= before:
+        os.utime(path, ns=(before + 1_000_000, before + 1_000_000))
+
+
 def load_dimension(table: str, mode: str, run_id="run_1", start=HOUR, **kwargs) -> dict:
+    if mode == "time":
+        mode, kwargs = "replace-interval", {"interval_column": "start_time", **kwargs}
     operator = LoadDimensionOperator(task_id=f"load_{table}", table=table, sql=sql_file(f"load/{table}.sql"),
                                      mode=mode, **kwargs)
     return operator.execute(run_context(start, run_id))
@@ -99,32 +109,64 @@ def bucket(tmp_path: Path) -> Path:
     return root
 
 
-def test_stage_events_streams_every_line_into_the_runs_batch(warehouse, bucket):
+def test_stage_events_streams_every_line_tagged_with_its_object(warehouse, bucket):
     assert stage_events(bucket)["rows_written"] == 5
-    assert rows(warehouse, "SELECT count(*), min(batch_id), max(user_id) FROM staging_events") == [(5, "run_1", "39")]
+    assert rows(warehouse, "SELECT count(*), min(batch_id), min(object_key), max(user_id) FROM staging_events") \
+        == [(5, "run_1", DAY_KEY, "39")]
     first_play = "SELECT first_name, session_id, registration FROM staging_events WHERE item_in_session = 1"
     assert rows(warehouse, first_play) == [("Walter", 1, 1540919166796.0)]
+    assert rows(warehouse, "SELECT object_key, row_count, first_ts, last_ts, batch_id FROM staged_objects") \
+        == [(DAY_KEY, 5, HOUR_MS + 10_000, HOUR_MS + 3_605_000, "run_1")]
 
 
-def test_stage_events_retry_replaces_its_batch_and_leaves_other_runs_alone(warehouse, bucket):
+def test_each_object_version_is_staged_once_and_a_new_version_replaces_its_rows(warehouse, bucket):
     stage_events(bucket, run_id="run_1")
-    stage_events(bucket, run_id="run_2")
-    stage_events(bucket, run_id="run_1")
-    assert rows(warehouse, "SELECT batch_id, count(*) FROM staging_events GROUP BY 1 ORDER BY 1") \
-        == [("run_1", 5), ("run_2", 5)]
+    assert stage_events(bucket, run_id="run_2")["object_count"] == 0  # another hour of the day: staged already
+    assert stage_events(bucket, run_id="run_1")["object_count"] == 0  # a retry
+    path = bucket / DAY_KEY
+    rewrite(path, path.read_text() + "\n" + json.dumps(event(50, item=9)) + "\n")
+    result = stage_events(bucket, run_id="run_3", start=HOUR.replace(hour=1))
+    assert (result["object_count"], result["rows_written"]) == (1, 6)
+    assert rows(warehouse, "SELECT batch_id, count(*) FROM staging_events GROUP BY 1") == [("run_3", 6)]
+    # The rewrite covers hour 0 again, before run_3's own hour: restated.
+    assert result["restated"] == [{"object_uri": (bucket / DAY_KEY).as_uri(), "change": "changed",
+                                   "hours_start": datetime(2018, 11, 1, 0), "hours_end": datetime(2018, 11, 1, 1)}]
+    assert result["load_interval"] == "2018-11-01T00:00:00Z/2018-11-01T02:00:00Z"
+
+
+def test_a_gone_object_withdraws_its_rows_and_restates_its_hours(warehouse, tmp_path):
+    root = tmp_path / "bucket"
+    write_lines(root / "log_data/2018/11/01/00/part-0.json", [event(1, item=1)])
+    write_lines(root / "log_data/2018/11/01/00/part-1.json", [event(2, item=2)])
+    stage_events(root, key="log_data/%Y/%m/%d/%H/")
+    (root / "log_data/2018/11/01/00/part-1.json").unlink()
+    result = stage_events(root, run_id="run_2", key="log_data/%Y/%m/%d/%H/", start=HOUR.replace(hour=1),
+                          lookback_hours=1)
+    assert (result["objects_gone"], result["load_interval"]) == (1, "2018-11-01T00:00:00Z/2018-11-01T02:00:00Z")
+    assert rows(warehouse, "SELECT object_key FROM staging_events") == [("log_data/2018/11/01/00/part-0.json",)]
+    assert rows(warehouse, "SELECT change FROM restatements") == [("gone",)]
+
+
+def test_a_retry_keeps_what_the_first_attempt_restated(warehouse, bucket):
+    """Staging committed, then the run was cleared: the second attempt stages nothing new but still
+    returns the hours the first restated, so its loads cover them."""
+    later = HOUR.replace(hour=1)
+    first = stage_events(bucket, run_id="run_2", start=later)
+    assert first["load_interval"] == "2018-11-01T00:00:00Z/2018-11-01T02:00:00Z"
+    assert stage_events(bucket, run_id="run_2", start=later)["load_interval"] == first["load_interval"]
+    assert stage_events(bucket, run_id="run_3", start=later)["load_interval"] == \
+        "2018-11-01T01:00:00Z/2018-11-01T02:00:00Z"
 
 
 def test_the_hourly_and_the_daily_dag_never_share_a_batch_though_their_run_ids_match(warehouse, bucket):
     """Both DAGs schedule scheduled__2018-11-01T00:00:00+00:00: a batch is named by DAG and run."""
     run_id = "scheduled__2018-11-01T00:00:00+00:00"
-    for dag_id, hours in (("sparkify_dwh", 1), ("sparkify_dwh_daily", 24)):
-        context = {**run_context(HOUR, run_id, hours=hours), "dag_run": SimpleNamespace(dag_id=dag_id)}
-        StageToRedshiftOperator(
-            task_id="stage_events", table="staging_events", source=bucket.as_uri(), s3_key=DAY_KEY,
-            jsonpaths="jsonpaths/log_events.json",
-        ).execute(context)
-    assert rows(warehouse, "SELECT batch_id, count(*) FROM staging_events GROUP BY 1 ORDER BY 1") == [
-        (f"sparkify_dwh/{run_id}", 5), (f"sparkify_dwh_daily/{run_id}", 5)]
+    context = {**run_context(HOUR, run_id, hours=24), "dag_run": SimpleNamespace(dag_id="sparkify_dwh_daily")}
+    StageToRedshiftOperator(
+        task_id="stage_events", table="staging_events", source=bucket.as_uri(), s3_key=DAY_KEY,
+        jsonpaths="jsonpaths/log_events.json", time_field="ts",
+    ).execute(context)
+    assert rows(warehouse, "SELECT batch_id FROM staged_objects") == [(f"sparkify_dwh_daily/{run_id}",)]
     with pytest.raises(AirflowFailException, match="is over 256 characters: shorten the DAG id"):
         batch_id({"run_id": run_id, "dag_run": SimpleNamespace(dag_id="d" * 250)})
 
@@ -136,31 +178,41 @@ def test_stage_events_hourly_prefix_reads_every_object_under_it(warehouse, tmp_p
     write_lines(root / "log_data/2018/11/01/01/part-0.json", [event(3601, item=4)])
     result = stage_events(root, key="log_data/2018/11/01/00/")
     assert (result["object_count"], result["rows_written"]) == (2, 3)
-    hour_pattern = stage_events(root, key="log_data/%Y/%m/%d/%H/")
-    assert (hour_pattern["object_count"], hour_pattern["rows_written"]) == (2, 3)
+    assert stage_events(root, key="log_data/%Y/%m/%d/%H/")["object_count"] == 0
     whole_day = stage_events(root, key="log_data/%Y/%m/%d/%H/", hours=24)
-    assert (whole_day["object_count"], whole_day["rows_written"]) == (3, 4)
+    assert (whole_day["object_count"], whole_day["rows_written"]) == (1, 1)
+    assert rows(warehouse, "SELECT count(*) FROM staging_events") == [(4,)]
 
 
 def test_stage_events_daily_pattern_reads_each_day_of_the_interval_once(warehouse, bucket):
     write_lines(bucket / "log_data/2018/11/2018-11-02-events.json", [event(86_400 + 1)])
     pattern = "log_data/%Y/%m/%Y-%m-%d-events.json"
     assert stage_events(bucket, key=pattern, start=HOUR.replace(hour=23), hours=2)["object_count"] == 2
-    assert stage_events(bucket, key=pattern, hours=24)["rows_written"] == 5
+    assert stage_events(bucket, key=pattern, hours=24)["object_count"] == 0
+    assert rows(warehouse, "SELECT count(*) FROM staging_events") == [(6,)]
 
 
-def test_stage_events_missing_object_is_an_empty_hour(warehouse, bucket):
+def test_stage_events_missing_object_is_an_empty_hour_the_audit_names(warehouse, bucket):
     result = stage_events(bucket, key="log_data/2018/11/2018-11-02-events.json")
     assert (result["object_count"], result["rows_written"]) == (0, 0)
+    assert rows(warehouse, "SELECT source_objects FROM load_audit") == [
+        (f"no objects at {(bucket / 'log_data/2018/11/2018-11-02-events.json').as_uri()}: "
+         "nothing of the run's own to stage",)]
 
 
-def test_stage_events_bad_line_names_object_and_line_and_commits_nothing(warehouse, bucket):
+def test_a_bad_new_version_fails_its_run_once_and_is_set_aside_until_it_changes(warehouse, bucket):
     stage_events(bucket, run_id="run_1")
     path = bucket / DAY_KEY
-    path.write_text(path.read_text() + '\n{"artist": nul')
+    good = path.read_text()
+    rewrite(path, good + '\n{"artist": nul')
     with pytest.raises(AirflowFailException, match=r"2018-11-01-events\.json line 6: not valid JSON"):
-        stage_events(bucket, run_id="run_1")
-    assert rows(warehouse, "SELECT count(*) FROM staging_events") == [(5,)]
+        stage_events(bucket, run_id="run_2")
+    assert rows(warehouse, "SELECT count(*) FROM staging_events") == [(5,)]  # the version staged before stays
+    with pytest.raises(AirflowFailException, match=r"this run set aside .*2018-11-01-events\.json as bad"):
+        stage_events(bucket, run_id="run_2")  # the run's retry keeps failing on it
+    assert stage_events(bucket, run_id="run_3")["objects_set_aside"] == 1  # other runs go on
+    rewrite(path, good + "\n" + json.dumps(event(60, item=7)) + "\n")
+    assert stage_events(bucket, run_id="run_4")["rows_written"] == 6  # fixed: staged again
 
 
 def test_stage_from_a_missing_folder_is_a_clear_error(warehouse, tmp_path):
@@ -168,14 +220,20 @@ def test_stage_from_a_missing_folder_is_a_clear_error(warehouse, tmp_path):
         stage_events(tmp_path / "nowhere")
 
 
-def test_stage_songs_is_incremental_and_a_retry_restages_its_own_files(warehouse, bucket):
+def test_stage_songs_is_incremental_and_a_rewritten_file_replaces_its_songs(warehouse, bucket):
     assert stage_songs(bucket, "run_1")["object_count"] == 1
     assert stage_songs(bucket, "run_2")["object_count"] == 0
     write_song(bucket, "TRBBBBW128F429D538", song("SOB", "Song B", "ARB", "Artist B", 100.0))
     assert stage_songs(bucket, "run_3")["object_count"] == 1
-    assert stage_songs(bucket, "run_1")["object_count"] == 1
+    assert stage_songs(bucket, "run_1")["object_count"] == 0
     assert rows(warehouse, "SELECT batch_id, song_id FROM staging_songs ORDER BY 2") == [
         ("run_1", "SOA"), ("run_3", "SOB"),
+    ]
+    path = next((bucket / "song_data").rglob("TRAAAAW128F429D538.json"))
+    rewrite(path, json.dumps(song("SOA", "Song A (remastered)", "ARA", "Artist A", 201.0)) + "\n")
+    assert stage_songs(bucket, "run_4")["object_count"] == 1
+    assert rows(warehouse, "SELECT batch_id, song_id, title FROM staging_songs ORDER BY 2") == [
+        ("run_4", "SOA", "Song A (remastered)"), ("run_3", "SOB", "Song B"),
     ]
     assert rows(warehouse, "SELECT count(*) FROM staged_objects") == [(2,)]
 
@@ -235,8 +293,10 @@ def test_dimension_modes(warehouse, bucket):
     assert rows(warehouse, "SELECT artist_id, name FROM artists") == [("ARA", "Artist A")]
     stage_events(bucket)
     load_songplays()
-    assert load_dimension("time", "append")["rows_written"] == 2
-    assert load_dimension("time", "append")["rows_written"] == 0
+    time = {"mode": "replace-interval", "interval_column": "start_time"}
+    assert load_dimension("time", **time)["rows_written"] == 2
+    assert load_dimension("time", **time)["rows_written"] == 2
+    assert rows(warehouse, 'SELECT count(*) FROM "time"') == [(2,)]
     assert rows(warehouse, 'SELECT hour, day, week, month, year, weekday FROM "time" LIMIT 1') \
         == [(0, 1, 44, 11, 2018, 4)]
 
@@ -264,7 +324,7 @@ def test_shipped_checks_pass_on_a_loaded_hour_and_on_an_empty_one(warehouse, buc
     stage_songs(bucket)
     load_songplays()
     load_dimension("users", "upsert", key="user_id", version_column="last_seen_at")
-    load_dimension("time", "append")
+    load_dimension("time", "time")
     assert quality(SHIPPED_CHECKS)["failed"] == 0
     assert quality(SHIPPED_CHECKS, run_id="empty", start=HOUR.replace(day=5))["failed"] == 0
 
@@ -336,7 +396,7 @@ def test_every_task_leaves_an_audit_record_and_a_retry_replaces_it(warehouse, bu
     assert audit == [
         ("load_songplays", "songplays", 2, 2, 0, 0, None),
         ("load_users", "users", 1, 1, 0, 0, None),
-        ("stage_events", "staging_events", 5, 5, 0, 1, (bucket / DAY_KEY).as_uri()),
+        ("stage_events", "staging_events", 0, 0, 0, 0, None),  # the retry found its object staged
         ("stage_songs", "staging_songs", 1, 1, 0, 1, next((bucket / "song_data").rglob("*.json")).as_uri()),
     ]
 
@@ -352,137 +412,72 @@ def test_a_failed_load_leaves_no_audit_record(warehouse, bucket):
 def test_a_full_restage_replaces_the_staged_catalog(warehouse, bucket):
     stage_songs(bucket, "run_1")
     write_song(bucket, "TRBBBBW128F429D538", song("SOB", "Song B", "ARB", "Artist B", 100.0))
-    operator = StageToRedshiftOperator(
-        task_id="stage_songs", table="staging_songs", source=bucket.as_uri(), s3_key="song_data/",
-        jsonpaths="jsonpaths/song_data.json", incremental=True, restage="True",
-    )
-    assert operator.execute(run_context(HOUR, "run_2"))["object_count"] == 2
+    assert stage_songs(bucket, "run_2", restage="True")["object_count"] == 2
     assert rows(warehouse, "SELECT batch_id, count(*) FROM staging_songs GROUP BY 1") == [("run_2", 2)]
     assert rows(warehouse, "SELECT batch_id, count(*) FROM staged_objects GROUP BY 1") == [("run_2", 2)]
     assert stage_songs(bucket, "run_3")["object_count"] == 0
 
 
-@pytest.mark.parametrize(("restage", "incremental", "message"), [
-    ("maybe", True, "restage must be true or false"),
-    (True, False, "restage applies to incremental staging only"),
-])
-def test_restage_is_checked(warehouse, bucket, restage, incremental, message):
-    operator = StageToRedshiftOperator(
-        task_id="stage_songs", table="staging_songs", source=bucket.as_uri(), s3_key="song_data/",
-        jsonpaths="jsonpaths/song_data.json", incremental=incremental, restage=restage,
-    )
-    with pytest.raises(AirflowFailException, match=message):
-        operator.execute(run_context(HOUR))
+def test_staging_arguments_are_checked(warehouse, bucket):
+    with pytest.raises(AirflowFailException, match="restage must be true or false"):
+        stage_songs(bucket, restage="maybe")
+    with pytest.raises(AirflowFailException, match="restage applies to a catalog only"):
+        stage_events(bucket, restage=True)
+    with pytest.raises(AirflowFailException, match="give exactly one of time_field"):
+        stage_songs(bucket, time_field="duration")
+    with pytest.raises(AirflowFailException, match="'when' is not a key of"):
+        stage_events(bucket, time_field="when")
+    for retention in ("-1", "72; DELETE FROM songs"):
+        with pytest.raises(AirflowFailException, match="retention_hours must be a whole number"):
+            stage_events(bucket, retention_hours=retention)
+    with pytest.raises(AirflowFailException, match="retention_hours applies to tables staged by time"):
+        stage_songs(bucket, retention_hours="72")
 
 
-def staged_before(warehouse, run_id: str, hours: int) -> None:
-    """Make a batch look staged ``hours`` ago: its staging task's audit record is what retention reads."""
-    warehouse.execute("UPDATE load_audit SET recorded_at = recorded_at - make_interval(hours => %s) "
-                      "WHERE batch_id = %s AND task_id = 'stage_events'", (hours, run_id))
+def unused_for(warehouse, hours: int) -> None:
+    """Make every staged object look last listed ``hours`` ago: what retention reads."""
+    warehouse.execute("UPDATE staged_objects SET used_at = used_at - make_interval(hours => %s)", (hours,))
 
 
-def batches(warehouse, table="staging_events") -> list[tuple]:
-    return rows(warehouse, f"SELECT batch_id, count(*) FROM {table} GROUP BY 1 ORDER BY 1")
+def test_retention_drops_only_objects_no_run_listed_for_longer(warehouse, bucket):
+    write_lines(bucket / "log_data/2018/11/2018-11-05-events.json", [event(4 * 86_400 + 1)])
+    pattern = "log_data/%Y/%m/%Y-%m-%d-events.json"
+    stage_events(bucket, key=pattern)
+    stage_events(bucket, run_id="day_5", key=pattern, start=HOUR.replace(day=5))
+    stage_songs(bucket)
+    unused_for(warehouse, 80)
+    # A run of day 5 lists its own file again: that one stays; day 1's goes, with its record.
+    result = stage_events(bucket, run_id="later", key=pattern, start=HOUR.replace(day=5, hour=1),
+                          retention_hours="72")
+    assert result["objects_purged"] == 1
+    assert rows(warehouse, "SELECT DISTINCT object_key FROM staging_events") == [
+        ("log_data/2018/11/2018-11-05-events.json",)]
+    assert rows(warehouse, "SELECT table_name, count(*) FROM staged_objects GROUP BY 1 ORDER BY 1") == [
+        ("staging_events", 1), ("staging_songs", 1)]  # the catalog is never dropped
+    # A rerun of the old hour simply stages its object again.
+    assert stage_events(bucket, run_id="rerun", key=pattern, retention_hours="72")["rows_written"] == 5
 
 
-def test_retention_purges_only_event_batches_staged_longer_ago(warehouse, bucket):
-    path = bucket / DAY_KEY
-    path.write_text(path.read_text() + '\n{"broken')  # one bad record per batch, quarantined
-    for run_id in ("old", "older", "recent"):
-        stage_events(bucket, run_id=run_id, max_errors=1)
-        stage_songs(bucket, run_id=run_id)
-    staged_before(warehouse, "old", 73)
-    staged_before(warehouse, "older", 500)
-    staged_before(warehouse, "recent", 71)
-    audit_before = rows(warehouse, "SELECT * FROM load_audit ORDER BY batch_id, task_id")
-
-    result = stage_events(bucket, run_id="now", max_errors=1, retention_hours="72")
-
-    assert (result["purged_batches"], result["purged_rows"]) == (2, 10)
-    assert batches(warehouse) == [("now", 5), ("recent", 5)]
-    assert batches(warehouse, "staging_songs") == [("old", 1)]  # the catalog is never purged
-    assert rows(warehouse, "SELECT batch_id FROM quarantine ORDER BY 1") == [("now",), ("old",), ("older",),
-                                                                            ("recent",)]
-    assert rows(warehouse, "SELECT * FROM load_audit WHERE batch_id <> 'now' ORDER BY batch_id, task_id") \
-        == audit_before
-    assert stage_events(bucket, run_id="later", max_errors=1, retention_hours="72")["purged_batches"] == 0
-
-
-def test_retention_never_purges_the_runs_own_batch_nor_a_backfill_of_old_hours(warehouse, bucket):
-    for run_id in ("ancient", "cleared"):
-        stage_events(bucket, run_id=run_id)
-        staged_before(warehouse, run_id, 1000)
-    # The old run cleared and run again: its record is still the old one while it stages.
-    assert stage_events(bucket, run_id="cleared", retention_hours=72)["purged_batches"] == 1
-    assert batches(warehouse) == [("cleared", 5)]
-    # A backfill stages an interval years back now: staging time, not data time, decides.
-    backfill = datetime(2018, 11, 1, 1, tzinfo=timezone.utc)
-    stage_events(bucket, run_id="backfill", start=backfill)
-    assert stage_events(bucket, run_id="next", start=backfill.replace(hour=2), retention_hours=1)[
-        "purged_batches"] == 0
-    assert batches(warehouse) == [("backfill", 5), ("cleared", 5), ("next", 5)]
-
-
-def test_retention_zero_keeps_every_batch(warehouse, bucket):
-    stage_events(bucket, run_id="old")
-    staged_before(warehouse, "old", 10_000)
+def test_retention_zero_keeps_every_object(warehouse, bucket):
+    stage_events(bucket)
+    unused_for(warehouse, 10_000)
     for retention in ("0", "", None):
-        assert stage_events(bucket, run_id="now", retention_hours=retention)["purged_batches"] == 0
-    assert batches(warehouse) == [("now", 5), ("old", 5)]
+        assert stage_events(bucket, run_id="now", start=HOUR.replace(day=9), retention_hours=retention)[
+            "objects_purged"] == 0
+    assert rows(warehouse, "SELECT count(*) FROM staging_events") == [(5,)]
 
 
-@pytest.mark.parametrize(("retention", "incremental", "message"), [
-    ("-1", False, "retention_hours must be a whole number"),
-    ("72; DELETE FROM songs", False, "retention_hours must be a whole number"),
-    ("72", True, "retention_hours applies to append-only staging"),
-])
-def test_retention_is_checked(warehouse, bucket, retention, incremental, message):
-    operator = StageToRedshiftOperator(
-        task_id="stage_songs", table="staging_songs", source=bucket.as_uri(), s3_key="song_data/",
-        jsonpaths="jsonpaths/song_data.json", incremental=incremental, retention_hours=retention,
-    )
-    with pytest.raises(AirflowFailException, match=message):
-        operator.execute(run_context(HOUR))
-
-
-def test_a_purge_waits_for_no_one_and_skips_while_a_load_reads_the_table(warehouse, warehouse_uri, bucket):
-    stage_events(bucket, run_id="old")
-    staged_before(warehouse, "old", 100)
-    with psycopg.connect(warehouse_uri) as load:  # a guarded load in flight holds the purge lock shared
-        load.execute("SELECT pg_advisory_xact_lock_shared(hashtext('sparkify_dwh.purge.\"staging_events\"'))")
-        assert stage_events(bucket, run_id="now", retention_hours=72)["purged_batches"] == 0
-    assert stage_events(bucket, run_id="now", retention_hours=72)["purged_batches"] == 1
-    assert batches(warehouse) == [("now", 5)]
-
-
-def test_fact_load_refuses_a_batch_that_was_never_staged_and_changes_nothing(warehouse, bucket):
-    stage_events(bucket)
-    stage_songs(bucket)
-    load_songplays()
-    with pytest.raises(AirflowFailException, match=r"staging_events holds no batch 'run_2': no staging task has "
-                                                   r"staged it .* Clear the whole run"):
-        load_songplays(run_id="run_2")
-    assert rows(warehouse, "SELECT count(*) FROM songplays") == [(2,)]
-
-
-def test_fact_load_refuses_a_purged_batch_then_the_rerun_run_restores_the_hour(warehouse, bucket):
-    stage_events(bucket)
-    stage_songs(bucket)
-    load_songplays()
-    loaded = rows(warehouse, "SELECT * FROM songplays ORDER BY songplay_id")
-    staged_before(warehouse, "run_1", 80)
-    assert stage_events(bucket, run_id="run_2", start=HOUR.replace(hour=5), retention_hours=72)[
-        "purged_batches"] == 1
-    # run_1 cleared from load_songplays only, days later: its batch is gone.
-    with pytest.raises(AirflowFailException, match=r"batch 'run_1' was purged from staging_events \(stage_events "
-                                                   r"staged it 80 hours ago.*\): clear the whole run so "
-                                                   r"stage_events stages it again"):
-        load_songplays()
-    assert rows(warehouse, "SELECT * FROM songplays ORDER BY songplay_id") == loaded
-    # The whole run cleared: staging first, then the load.
-    stage_events(bucket, retention_hours=72)
-    assert load_songplays()["rows_written"] == 2
-    assert rows(warehouse, "SELECT * FROM songplays ORDER BY songplay_id") == loaded
+def test_loads_read_by_time_whatever_object_holds_an_event(warehouse, tmp_path):
+    """An event in two objects is one songplay; the hours a load covers come from load_interval."""
+    root = tmp_path / "bucket"
+    write_lines(root / "log_data/2018/11/01/00/part-0.json", [event(1, item=1), event(2, item=2)])
+    write_lines(root / "log_data/2018/11/01/01/part-0.json", [event(2, item=2), event(3601, item=3)])
+    stage_events(root, key="log_data/%Y/%m/%d/%H/", hours=2)
+    assert load_songplays(start=HOUR.replace(hour=1))["rows_written"] == 1
+    assert load_songplays(start=HOUR.replace(hour=1),
+                          load_interval="2018-11-01T00:00:00Z/2018-11-01T02:00:00Z")["rows_written"] == 3
+    with pytest.raises(AirflowFailException, match="does not hold the run's interval"):
+        load_songplays(load_interval="2018-11-01T01:00:00Z/2018-11-01T02:00:00Z")
 
 
 def test_fact_load_of_an_hour_staged_empty_passes_with_no_rows(warehouse, bucket):
@@ -502,7 +497,7 @@ def test_a_late_song_fills_in_only_plays_whose_events_are_still_staged(warehouse
     stage_events(root)
     stage_songs(root)
     load_songplays()
-    staged_before(warehouse, "run_1", 100)
+    unused_for(warehouse, 100)
     stage_events(root, run_id="run_2", start=HOUR.replace(hour=3), key="log_data/2018/11/2018-11-05-events.json",
                  retention_hours=72)
     write_song(root, "TRBBBBW128F429D538", song("SOLATE", "Late hit", "ARSLOW", "Slow band", 180.2))

@@ -273,6 +273,7 @@ class StageToRedshiftOperator(BaseOperator):
         nominal = {key: listed_keys[prefix] for prefix, found in listed.items() for key in found}
         self.staged_sources = [source.uri(key) for key, found in listed.items() if found]
         now = datetime.now(timezone.utc).replace(tzinfo=None)
+        staged: dict[str, tuple] = {}
         try:
             with transaction(hook, dialect) as cursor:
                 execute_statements(cursor, render_statements("stage/begin.sql", **variables), parameters)
@@ -303,7 +304,7 @@ class StageToRedshiftOperator(BaseOperator):
                     rows_rejected=rejected, objects=list(plan.to_stage), uri=source.uri, note=note,
                 )
         except _Refused as refused:
-            self._set_aside(hook, dialect, variables, parameters, source, refused, objects, now)
+            self._set_aside(hook, dialect, variables, parameters, refused, staged.get(refused.key), now)
             raise AirflowFailException(refused.message) from None
         self._report(source, listed, plan, rows, rejected, max_errors, ignored, restated, purged)
         if plan.rejected_by_this_run:
@@ -324,7 +325,7 @@ class StageToRedshiftOperator(BaseOperator):
         }
 
     def _staged(self, cursor: Any, parameters: dict[str, Any], restage: bool) -> dict[str, tuple]:
-        """key → (version, first_ts, last_ts, rejected_at, batch_id) of every object staged into the table."""
+        """key → (version, first_ts, last_ts, rejected_at, batch_id, row_count) of every object staged."""
         if restage:
             return {}  # forgotten by stage/begin.sql
         execute_statements(cursor, render_statements("stage/staged_objects.sql"), parameters)
@@ -452,19 +453,18 @@ class StageToRedshiftOperator(BaseOperator):
         return len(expired)
 
     def _set_aside(self, hook: Any, dialect: str, variables: dict[str, Any], parameters: dict[str, Any],
-                   source: ObjectSource, refused: _Refused, objects: dict[str, str], now: datetime) -> None:
+                   refused: _Refused, record: tuple | None, now: datetime) -> None:
         """Record an object version refused as bad, in its own transaction, so later runs skip it."""
-        from sparkify import staging_postgres
-
+        _, first_ts, last_ts, _, _, row_count = record or (None,) * 6
         with transaction(hook, dialect) as cursor:
             execute_statements(cursor, render_statements("stage/begin.sql", **{**variables, "restage": False}),
                                parameters)
-            self._forget(cursor, variables, parameters, source, refused.key, None)
-            staging_postgres.record_objects(cursor, [
-                (self.table, refused.key, refused.version, parameters["batch_id"], now, now, None, None, None, now)
-            ])
-        self.log.error("%s (version %s) is set aside as bad: this run fails on it, later runs stage the other "
-                       "objects and skip it until it changes", source.uri(refused.key), refused.version)
+            execute_statements(cursor, render_statements("stage/set_aside.sql"), {
+                **parameters, "object_key": refused.key, "version": refused.version, "rejected_at": now,
+                "row_count": row_count, "first_ts": first_ts, "last_ts": last_ts,
+            })
+        self.log.error("%s is set aside as bad: this run fails on it; later runs stage the other objects and skip "
+                       "it until it changes", refused.key)
 
     def _report(self, source: ObjectSource, listed: dict[str, dict[str, str]], plan: _Plan, rows: int | None,
                 rejected: int | None, max_errors: int, ignored: dict[str, int], restated: list[dict[str, Any]],
