@@ -88,12 +88,22 @@ def s3(monkeypatch) -> dict:
               "written": {}}
     monkeypatch.setattr(S3Hook, "check_for_bucket", lambda self, name: name == "sparkify-bucket")
     monkeypatch.setattr(S3Hook, "check_for_key", lambda self, key, bucket_name: key in bucket["keys"])
+    monkeypatch.setattr(S3Hook, "head_object", lambda self, key, bucket_name: {"ETag": f'"{etag(key)}"'}
+                        if key in bucket["keys"] else None)
+    monkeypatch.setattr(S3Hook, "iter_file_metadata",
+                        lambda self, prefix, bucket_name, page_size=None, max_items=None: iter(
+                            [{"Key": k, "ETag": f'"{etag(k)}"'} for k in bucket["keys"] if k.startswith(prefix)]))
     monkeypatch.setattr(S3Hook, "list_keys",
                         lambda self, bucket_name, prefix, max_items=None: [
                             k for k in bucket["keys"] if k.startswith(prefix)][:max_items])
     monkeypatch.setattr(S3Hook, "load_string",
                         lambda self, data, key, replace: bucket["written"].__setitem__(key, data))
     return bucket
+
+
+def etag(key: str) -> str:
+    """A fixed ETag per key, as S3 gives one per object version."""
+    return f"etag-{len(key)}-{key.rsplit('/', 1)[-1][:8]}"
 
 
 def stable_temp_names(statement: str) -> str:

@@ -21,7 +21,7 @@ from conftest import run_context
 from redshift_recording import HOUR, IAM_ROLE, SOURCE, assert_transaction_safe, stable_temp_names
 
 GOLDEN_DIR = Path(__file__).parent / "golden"
-EVENTS = {"table": "staging_events", "jsonpaths": "jsonpaths/log_events.json",
+EVENTS = {"table": "staging_events", "jsonpaths": "jsonpaths/log_events.json", "time_field": "ts",
           "jsonpaths_uri": f"{SOURCE}/jsonpaths/log_events.json"}
 SONGS = {"table": "staging_songs", "jsonpaths": "jsonpaths/song_data.json",
          "jsonpaths_uri": f"{SOURCE}/jsonpaths/song_data.json"}
@@ -34,7 +34,7 @@ CASES = {
     # The hourly layout over a day's run: one COPY per hour prefix that holds objects; same region.
     "events_hourly_prefixes": ({**EVENTS, "s3_key": "log_data/%Y/%m/%d/%H/"}, 24),
     # New song files only, through a manifest, and the record of what was staged.
-    "songs_manifest": ({**SONGS, "s3_key": "song_data/", "incremental": True, "region": "us-west-2",
+    "songs_manifest": ({**SONGS, "s3_key": "song_data/", "catalog_key": "song_id", "region": "us-west-2",
                         "manifest_prefix": "s3://sparkify-work/manifests"}, 1),
 }
 

@@ -226,7 +226,7 @@ def test_incremental_songs_read_what_other_runs_staged_then_stage_in_one_batch(d
     StageToRedshiftOperator(
         task_id="stage_songs", table="staging_songs", source=SOURCE, s3_key="song_data/",
         jsonpaths="jsonpaths/song_data.json", jsonpaths_uri=f"{SOURCE}/jsonpaths/song_data.json", iam_role=IAM_ROLE,
-        incremental=True, manifest_prefix="s3://sparkify-work/manifests",
+        catalog_key="song_id", manifest_prefix="s3://sparkify-work/manifests",
     ).execute(run_context(HOUR, RUN_ID))
     assert [name for name, _ in data_api.calls] == [
         "ExecuteStatement", "DescribeStatement", "GetStatementResult", "GetStatementResult",
@@ -260,7 +260,7 @@ def test_a_full_restage_reads_nothing_and_forgets_every_batch(data_api, s3):
     StageToRedshiftOperator(
         task_id="stage_songs", table="staging_songs", source=SOURCE, s3_key="song_data/",
         jsonpaths="jsonpaths/song_data.json", jsonpaths_uri=f"{SOURCE}/jsonpaths/song_data.json", iam_role=IAM_ROLE,
-        incremental=True, restage=True, manifest_prefix="s3://sparkify-work/manifests",
+        catalog_key="song_id", restage=True, manifest_prefix="s3://sparkify-work/manifests",
     ).execute(run_context(HOUR, RUN_ID))
     assert data_api.named("ExecuteStatement") == []
     (batch,) = data_api.named("BatchExecuteStatement")
@@ -279,7 +279,7 @@ def test_an_error_inside_the_transaction_sends_no_batch(data_api, s3):
         StageToRedshiftOperator(
             task_id="stage_songs", table="staging_songs", source=SOURCE, s3_key="song_data/",
             jsonpaths="jsonpaths/song_data.json", jsonpaths_uri=f"{SOURCE}/jsonpaths/song_data.json",
-            iam_role=IAM_ROLE, incremental=True,
+            iam_role=IAM_ROLE, catalog_key="song_id",
         ).execute(run_context(HOUR, RUN_ID))
     assert [name for name, _ in data_api.calls] == ["ExecuteStatement", "DescribeStatement", "GetStatementResult"]
 
@@ -289,7 +289,7 @@ def test_a_transaction_beyond_the_batch_limit_fails_before_sending_anything(data
     with pytest.raises(AirflowFailException, match="at most 40 statements"):
         StageToRedshiftOperator(
             task_id="stage_events", table="staging_events", source=SOURCE, s3_key="log_data/%Y/%m/%d/%H/",
-            jsonpaths="jsonpaths/log_events.json", jsonpaths_uri=f"{SOURCE}/jsonpaths/log_events.json",
+            jsonpaths="jsonpaths/log_events.json", time_field="ts", jsonpaths_uri=f"{SOURCE}/jsonpaths/log_events.json",
             iam_role=IAM_ROLE,
         ).execute(run_context(HOUR, RUN_ID, hours=24))
     assert data_api.calls == []
@@ -298,7 +298,7 @@ def test_a_transaction_beyond_the_batch_limit_fails_before_sending_anything(data
 def test_bad_records_within_max_errors_are_quarantined_in_the_batch(data_api, s3):
     audit = StageToRedshiftOperator(
         task_id="stage_events", table="staging_events", source=SOURCE,
-        s3_key="log_data/2018/11/2018-11-01-events.json", jsonpaths="jsonpaths/log_events.json",
+        s3_key="log_data/2018/11/2018-11-01-events.json", jsonpaths="jsonpaths/log_events.json", time_field="ts",
         jsonpaths_uri=f"{SOURCE}/jsonpaths/log_events.json", iam_role=IAM_ROLE, max_errors=3,
     ).execute(run_context(HOUR, RUN_ID))
     (batch,) = [request for name, request in data_api.calls if name == "BatchExecuteStatement"]
@@ -347,7 +347,7 @@ def test_the_retention_purge_reads_the_old_batches_ahead_and_deletes_them_in_the
                               {"stringValue": "2026-11-01 00:00:00"}]])
     audit = StageToRedshiftOperator(
         task_id="stage_events", table="staging_events", source=SOURCE,
-        s3_key="log_data/2018/11/2018-11-01-events.json", jsonpaths="jsonpaths/log_events.json",
+        s3_key="log_data/2018/11/2018-11-01-events.json", jsonpaths="jsonpaths/log_events.json", time_field="ts",
         jsonpaths_uri=f"{SOURCE}/jsonpaths/log_events.json", iam_role=IAM_ROLE, retention_hours="72",
     ).execute(run_context(HOUR, RUN_ID))
     (read,) = data_api.named("ExecuteStatement")

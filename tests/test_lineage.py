@@ -44,14 +44,14 @@ def test_the_star_schema_lineage_on_postgres(warehouse, bucket, tables):  # noqa
 
     stage_events = StageToRedshiftOperator(
         task_id="stage_events", table="staging_events", source=source,
-        s3_key="log_data/2018/11/2018-11-01-events.json", jsonpaths="jsonpaths/log_events.json",
+        s3_key="log_data/2018/11/2018-11-01-events.json", jsonpaths="jsonpaths/log_events.json", time_field="ts",
     )
     assert lineage(stage_events) == (
         [("file", str(bucket / "log_data/2018/11/2018-11-01-events.json"))], tables("staging_events"))
 
     stage_songs = StageToRedshiftOperator(
         task_id="stage_songs", table="staging_songs", source=source, s3_key="song_data/",
-        jsonpaths="jsonpaths/song_data.json", incremental=True,
+        jsonpaths="jsonpaths/song_data.json", catalog_key="song_id",
     )
     assert lineage(stage_songs) == ([("file", str(bucket / "song_data"))], tables("staging_songs"))
     # A later run with no new song file read nothing.
@@ -84,7 +84,7 @@ def test_the_star_schema_lineage_on_postgres(warehouse, bucket, tables):  # noqa
 def test_s3_objects_into_redshift(redshift, s3):
     stage = StageToRedshiftOperator(
         task_id="stage_events", table="staging_events", source=SOURCE, iam_role=IAM_ROLE,
-        s3_key="log_data/2018/11/2018-11-01-events.json", jsonpaths="jsonpaths/log_events.json",
+        s3_key="log_data/2018/11/2018-11-01-events.json", jsonpaths="jsonpaths/log_events.json", time_field="ts",
         jsonpaths_uri=f"{SOURCE}/jsonpaths/log_events.json",
     )
     assert lineage(stage) == (

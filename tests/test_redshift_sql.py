@@ -30,7 +30,7 @@ def test_hourly_layout_over_a_day_copies_each_hour_prefix_that_holds_objects(red
     s3["keys"] += ["raw/log_data/2018/11/01/00/part-0.json", "raw/log_data/2018/11/01/05/part-0.json"]
     StageToRedshiftOperator(
         task_id="stage", source=SOURCE, iam_role=IAM_ROLE, table="staging_events", s3_key="log_data/%Y/%m/%d/%H/",
-        jsonpaths="jsonpaths/log_events.json", jsonpaths_uri=f"{SOURCE}/jsonpaths/log_events.json",
+        jsonpaths="jsonpaths/log_events.json", time_field="ts", jsonpaths_uri=f"{SOURCE}/jsonpaths/log_events.json",
     ).execute(run_context(HOUR, hours=24))
     copies = [s for s in normalized(redshift.statements) if s.startswith("COPY")]
     assert [copy.split(" FROM ")[1].split(" IAM_ROLE")[0] for copy in copies] == [
@@ -41,7 +41,7 @@ def test_hourly_layout_over_a_day_copies_each_hour_prefix_that_holds_objects(red
 
 def test_the_audit_record_commits_with_the_copy(redshift, s3):
     result = stage(table="staging_events", s3_key="log_data/2018/11/2018-11-01-events.json",
-                   jsonpaths="jsonpaths/log_events.json", jsonpaths_uri=f"{SOURCE}/jsonpaths/log_events.json")
+                   jsonpaths="jsonpaths/log_events.json", time_field="ts", jsonpaths_uri=f"{SOURCE}/jsonpaths/log_events.json")
     assert [s.split()[0:3] for s in redshift.statements[-2:]] == [
         ["DELETE", "FROM", "load_audit"], ["INSERT", "INTO", "load_audit"],
     ]
@@ -51,7 +51,7 @@ def test_the_audit_record_commits_with_the_copy(redshift, s3):
 
 def test_events_for_an_hour_without_objects_copy_nothing(redshift, s3):
     result = stage(table="staging_events", s3_key="log_data/2018/11/2018-11-02-events.json",
-                   jsonpaths="jsonpaths/log_events.json", jsonpaths_uri=f"{SOURCE}/jsonpaths/log_events.json")
+                   jsonpaths="jsonpaths/log_events.json", time_field="ts", jsonpaths_uri=f"{SOURCE}/jsonpaths/log_events.json")
     assert result["object_count"] == 0
     assert not any(s.startswith("COPY") for s in redshift.statements)
 
@@ -59,7 +59,7 @@ def test_events_for_an_hour_without_objects_copy_nothing(redshift, s3):
 def test_incremental_songs_copy_only_new_files_through_a_manifest(redshift, s3):
     redshift.results.append([("song_data/A/A/A/TRAAAAA128F429D538.json",)])  # staged by an earlier run
     stage(table="staging_songs", s3_key="song_data/", jsonpaths="jsonpaths/song_data.json",
-          jsonpaths_uri=f"{SOURCE}/jsonpaths/song_data.json", incremental=True,
+          jsonpaths_uri=f"{SOURCE}/jsonpaths/song_data.json", catalog_key="song_id",
           manifest_prefix="s3://sparkify-work/manifests")
     base = "sparkify-work/manifests/staging_songs/scheduled__2018-11-01T00_00_00_00_00"
     manifest = json.loads(s3["written"][f"s3://{base}.manifest"])
@@ -81,7 +81,7 @@ def test_incremental_songs_copy_only_new_files_through_a_manifest(redshift, s3):
 def test_bad_records_up_to_max_errors_go_to_the_quarantine_from_the_load_error_view(redshift, s3):
     redshift.results.append([(2,)])  # the quarantine holds two records of this run
     audit = stage(table="staging_events", s3_key="log_data/2018/11/2018-11-01-events.json",
-                  jsonpaths="jsonpaths/log_events.json", jsonpaths_uri=f"{SOURCE}/jsonpaths/log_events.json",
+                  jsonpaths="jsonpaths/log_events.json", time_field="ts", jsonpaths_uri=f"{SOURCE}/jsonpaths/log_events.json",
                   max_errors="5")
     statements = normalized(redshift.statements)
     copy = statements.index(next(s for s in statements if s.startswith('COPY "incoming"')))
@@ -98,7 +98,7 @@ def test_more_bad_records_than_max_errors_fail_the_run_and_roll_it_back(redshift
     redshift.results.append([(6,)])  # six rejected over two COPYs, each within its own MAXERROR
     with pytest.raises(AirflowFailException, match="6 records rejected by COPY, more than max_errors=5"):
         stage(table="staging_events", s3_key="log_data/2018/11/2018-11-01-events.json",
-              jsonpaths="jsonpaths/log_events.json", jsonpaths_uri=f"{SOURCE}/jsonpaths/log_events.json",
+              jsonpaths="jsonpaths/log_events.json", time_field="ts", jsonpaths_uri=f"{SOURCE}/jsonpaths/log_events.json",
               max_errors=5)
     assert redshift.commits == 0 and redshift.rollbacks == 1
 
@@ -107,14 +107,14 @@ def test_more_bad_records_than_max_errors_fail_the_run_and_roll_it_back(redshift
 def test_max_errors_must_be_a_count(redshift, s3, max_errors):
     with pytest.raises(AirflowFailException, match="max_errors must be a whole number"):
         stage(table="staging_events", s3_key="log_data/2018/11/2018-11-01-events.json",
-              jsonpaths="jsonpaths/log_events.json", jsonpaths_uri=f"{SOURCE}/jsonpaths/log_events.json",
+              jsonpaths="jsonpaths/log_events.json", time_field="ts", jsonpaths_uri=f"{SOURCE}/jsonpaths/log_events.json",
               max_errors=max_errors)
     assert not any("DROP" in statement for statement in redshift.statements)
 
 
 def test_staging_refuses_quotes_smuggled_into_literals(redshift, s3):
     stage(table="staging_events", s3_key="log_data/2018/11/2018-11-01-events.json",
-          jsonpaths="jsonpaths/log_events.json", jsonpaths_uri="s3://x/it's.json")
+          jsonpaths="jsonpaths/log_events.json", time_field="ts", jsonpaths_uri="s3://x/it's.json")
     copy = next(s for s in redshift.statements if s.startswith("COPY"))
     assert "FORMAT AS JSON 's3://x/it''s.json'" in copy
 
@@ -132,7 +132,7 @@ def test_fact_load_deletes_then_inserts_under_a_lock(redshift):
 
 
 EVENTS = {"table": "staging_events", "s3_key": "log_data/2018/11/2018-11-01-events.json",
-          "jsonpaths": "jsonpaths/log_events.json", "jsonpaths_uri": f"{SOURCE}/jsonpaths/log_events.json"}
+          "jsonpaths": "jsonpaths/log_events.json", "time_field": "ts", "jsonpaths_uri": f"{SOURCE}/jsonpaths/log_events.json"}
 
 
 def test_retention_purges_old_event_batches_with_a_plain_delete_in_the_staging_transaction(redshift, s3):

@@ -72,17 +72,18 @@ def test_stage_from_s3_lists_reads_and_is_incremental(warehouse, bucket, aws_def
     monkeypatch.setattr("sparkify.sources.SMALL_OBJECT", small_object)
     source = f"s3://{BUCKET}/{PREFIX}"
 
-    def stage(table, key, jsonpaths, run_id, incremental=False):
+    def stage(table, key, jsonpaths, run_id):
+        kind = {"catalog_key": "song_id"} if table == "staging_songs" else {"time_field": "ts"}
         operator = StageToRedshiftOperator(task_id="stage", table=table, source=source, s3_key=key,
-                                           jsonpaths=jsonpaths, incremental=incremental)
+                                           jsonpaths=jsonpaths, **kind)
         return operator.execute(run_context(START, run_id, hours=24))
 
     events = stage("staging_events", "log_data/%Y/%m/%Y-%m-%d-events.json", "jsonpaths/log_events.json", "run_1")
     lines = sum(1 for line in (bucket / "log_data/2018/11/2018-11-01-events.json").read_text().splitlines() if line)
     assert (events["object_count"], events["rows_written"]) == (1, lines)
-    songs = stage("staging_songs", "song_data/", "jsonpaths/song_data.json", "run_1", incremental=True)
+    songs = stage("staging_songs", "song_data/", "jsonpaths/song_data.json", "run_1")
     assert (songs["object_count"], songs["rows_written"]) == (120, 120)
-    assert stage("staging_songs", "song_data/", "jsonpaths/song_data.json", "run_2", incremental=True)[
+    assert stage("staging_songs", "song_data/", "jsonpaths/song_data.json", "run_2")[
         "object_count"] == 0
 
 
@@ -90,7 +91,7 @@ def test_stage_from_a_missing_bucket_is_a_clear_error(warehouse, aws_default, s3
     from airflow.sdk.exceptions import AirflowFailException
 
     operator = StageToRedshiftOperator(task_id="stage", table="staging_events", source="s3://no-such-bucket/raw",
-                                       s3_key="log_data/", jsonpaths="jsonpaths/log_events.json")
+                                       s3_key="log_data/", jsonpaths="jsonpaths/log_events.json", time_field="ts")
     with pytest.raises(AirflowFailException, match="bucket does not exist or is not readable: s3://no-such-bucket"):
         operator.execute(run_context(START))
 
@@ -99,7 +100,7 @@ def test_stage_from_a_prefix_without_objects_is_a_clear_error(warehouse, bucket,
     from airflow.sdk.exceptions import AirflowFailException
 
     operator = StageToRedshiftOperator(task_id="stage", table="staging_events", source=f"s3://{BUCKET}/rwa",
-                                       s3_key="log_data/", jsonpaths="jsonpaths/log_events.json")
+                                       s3_key="log_data/", jsonpaths="jsonpaths/log_events.json", time_field="ts")
     with pytest.raises(AirflowFailException, match=f"no objects under s3://{BUCKET}/rwa/: is the source right"):
         operator.execute(run_context(START))
 

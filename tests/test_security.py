@@ -40,7 +40,7 @@ def aws_keys(monkeypatch) -> None:
 def keyed_staging() -> StageToRedshiftOperator:
     return StageToRedshiftOperator(
         task_id="stage", table="staging_events", source=SOURCE, s3_key="log_data/2018/11/2018-11-01-events.json",
-        jsonpaths="jsonpaths/log_events.json", jsonpaths_uri=f"{SOURCE}/jsonpaths/log_events.json",
+        jsonpaths="jsonpaths/log_events.json", time_field="ts", jsonpaths_uri=f"{SOURCE}/jsonpaths/log_events.json",
         region="us-west-2",
     )
 
@@ -95,13 +95,13 @@ INJECTIONS = ['x"; DROP TABLE songplays; --', "x'); DROP TABLE songplays; --", "
 
 def staging(bucket, **overrides) -> StageToRedshiftOperator:
     arguments = {"task_id": "stage_events", "table": "staging_events", "source": bucket.as_uri(), "s3_key": DAY_KEY,
-                 "jsonpaths": "jsonpaths/log_events.json", **overrides}
+                 "jsonpaths": "jsonpaths/log_events.json", "time_field": "ts", **overrides}
     return StageToRedshiftOperator(**arguments)
 
 
 def songs_staging(bucket, **overrides) -> StageToRedshiftOperator:
     return staging(bucket, table="staging_songs", s3_key="song_data/", jsonpaths="jsonpaths/song_data.json",
-                   incremental=True, **overrides)
+                   time_field=None, catalog_key="song_id", **overrides)
 
 
 IDENTIFIER = "not a valid SQL identifier"

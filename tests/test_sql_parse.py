@@ -65,9 +65,9 @@ ONLY = {
 VARIANTS = [
     {"incremental": False, "restage": False, "manifest": False, "region": None, "version_column": None,
      "max_errors": 0},
-    {"incremental": True, "restage": False, "manifest": True, "region": "'us-west-2'",
+    {"catalog_key": "song_id", "restage": False, "manifest": True, "region": "'us-west-2'",
      "version_column": '"last_seen_at"', "max_errors": 10},
-    {"incremental": True, "restage": True, "manifest": True, "region": "'eu-west-1'", "version_column": None,
+    {"catalog_key": "song_id", "restage": True, "manifest": True, "region": "'eu-west-1'", "version_column": None,
      "max_errors": 1},
 ]
 COMMON = {
@@ -261,10 +261,10 @@ def test_the_checks_catch_what_sqlglot_lets_through():
 
 
 # The operators, configured as the DAG configures them, on the recording Redshift connection.
-EVENTS = {"table": "staging_events", "jsonpaths": "jsonpaths/log_events.json",
+EVENTS = {"table": "staging_events", "jsonpaths": "jsonpaths/log_events.json", "time_field": "ts",
           "jsonpaths_uri": f"{SOURCE}/jsonpaths/log_events.json"}
 SONGS = {"table": "staging_songs", "s3_key": "song_data/", "jsonpaths": "jsonpaths/song_data.json",
-         "jsonpaths_uri": f"{SOURCE}/jsonpaths/song_data.json", "incremental": True,
+         "jsonpaths_uri": f"{SOURCE}/jsonpaths/song_data.json", "catalog_key": "song_id",
          "manifest_prefix": "s3://sparkify-work/manifests"}
 QUALITY = ["quality/null_keys.sql", "quality/duplicate_keys.sql", "quality/songplays_match_staged_events.sql",
            "quality/songplays_have_dimensions.sql"]

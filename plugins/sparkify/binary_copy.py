@@ -37,6 +37,7 @@ from sparkify.records import (
     MAX_RECORD_BYTES,
     RecordParser,
     Rejected,
+    TimeBounds,
     TooManyBadRecords,
     check_column_types,
 )
@@ -86,6 +87,7 @@ class BinaryRows:
     :param uri: an object's URI from its key, for the records it rejects
     :param key_type: the column type of the object's key, written after the fields when given
     :param time_field: the field whose smallest and largest value each object's coverage records
+    :param time_bounds: per object key, the ``[low, high)`` its records' times must fall in
     """
 
     def __init__(
@@ -97,6 +99,7 @@ class BinaryRows:
         *,
         key_type: str | None = None,
         time_field: str | None = None,
+        time_bounds: Mapping[str, tuple[int, int]] | None = None,
         max_errors: int = 0,
         max_record_bytes: int = MAX_RECORD_BYTES,
     ) -> None:
@@ -105,6 +108,7 @@ class BinaryRows:
         self.max_errors, self.max_record_bytes = max_errors, max_record_bytes
         self.tag_key = key_type is not None
         self.time_index = fields.index(time_field) if time_field else None
+        self.time_field, self.time_bounds = time_field, time_bounds or {}
         all_types = [*column_types, *([key_type] if key_type else []), *(kind for _, kind in constant)]
         check_column_types(all_types)
         types = [pa.type_for_alias(COLUMN_TYPES[kind][1]) for kind in all_types]
@@ -155,8 +159,12 @@ class BinaryRows:
             if time_column is None:
                 _cover(coverage, key, count, None, None)
             else:
-                bounds = pc.min_max(time_column.slice(before, count))
-                _cover(coverage, key, count, bounds["min"].as_py(), bounds["max"].as_py())
+                times = time_column.slice(before, count)
+                low, high = (value.as_py() for value in pc.min_max(times).values())
+                allowed = self.time_bounds.get(key)
+                if allowed and count and (times.null_count or low < allowed[0] or high >= allowed[1]):
+                    return self._encode_each_line(pieces, refused)  # names each record out of bounds
+                _cover(coverage, key, count, low, high)
             before += count
         if self.tag_key:
             keys = pa.array([key for (key, _, _), count in zip(pieces, lines, strict=True) for _ in range(count)],
@@ -204,7 +212,10 @@ class BinaryRows:
                 before = len(rows)
                 if self.tag_key:
                     parser.constant = (key, *self.constant)
-                _, spans = parser.stage(self.uri(key), io.BytesIO(data), rows.append, refused.get(key, {}), line)
+                allowed = self.time_bounds.get(key)
+                bounds = TimeBounds(self.time_index, self.time_field, *allowed) if allowed else None
+                _, spans = parser.stage(self.uri(key), io.BytesIO(data), rows.append, refused.get(key, {}), line,
+                                        bounds)
                 runs += [(before + written, key, number) for written, number in spans]
                 times = [] if self.time_index is None else [
                     row[self.time_index] for row in rows[before:] if row[self.time_index] is not None]

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import orjson
 
@@ -40,6 +41,7 @@ COLUMN_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
     "character varying": ((str,), "string"),
     "character": ((str,), "string"),
 }
+_EPOCH = datetime(1970, 1, 1)
 _INTEGER_RANGES = {"smallint": 1 << 15, "integer": 1 << 31, "bigint": 1 << 63}
 
 
@@ -72,6 +74,26 @@ def raw_text(line: bytes) -> str:
     """A rejected line as text for the quarantine: undecodable bytes replaced, NULs escaped, clipped."""
     text = line[:RAW_TEXT_KEPT].decode("utf-8", errors="replace").replace("\x00", "\\u0000")
     return text.rstrip("\r\n")
+
+
+@dataclass(frozen=True)
+class TimeBounds:
+    """The times an object's records may have: its key's hours widened by a plausibility window.
+    A record outside them (or without a time) would land in an hour no run of that object loads."""
+
+    index: int
+    field: str
+    low_ms: int
+    high_ms: int
+
+    def check(self, value: object) -> str | None:
+        if value is None:
+            return f"field {self.field!r} is missing: the record has no time"
+        if not self.low_ms <= value < self.high_ms:  # type: ignore[operator]
+            low, high = (f"{_EPOCH + timedelta(milliseconds=ms):%Y-%m-%d %H:%M}" for ms in (self.low_ms, self.high_ms))
+            return (f"field {self.field!r}: {value} is outside the times this object may hold "
+                    f"({low} to {high} UTC: its hours and the plausibility window)")
+        return None
 
 
 class RecordParser:
@@ -112,6 +134,7 @@ class RecordParser:
         write: Callable[[tuple], object],
         refused: Mapping[int, str],
         first_line: int = 1,
+        time_bounds: TimeBounds | None = None,
     ) -> tuple[int, list[tuple[int, int]]]:
         """Write the good rows of an object's lines; return how many, and where its lines fall.
 
@@ -119,7 +142,8 @@ class RecordParser:
         rows and the object's lines stop counting together (at the start and after
         every line not written), so a row number the server reports maps back to a line.
         ``refused`` maps the lines the server refused on an earlier pass to its reason;
-        ``first_line`` is the number of the first of ``lines`` in its object.
+        ``first_line`` is the number of the first of ``lines`` in its object; with ``time_bounds``
+        a record whose time is missing or outside them is rejected (see :class:`TimeBounds`).
         """
         loads, fields, constant, limit = orjson.loads, self.fields, self.constant, self.max_record_bytes
         known = self.known
@@ -146,6 +170,8 @@ class RecordParser:
                 if not known.issuperset(record):
                     self._count_unknown(record)
                 error = self._wrong_value(row)
+                if error is None and time_bounds is not None:
+                    error = time_bounds.check(row[time_bounds.index])
                 if error is None:
                     write(row)
                     written += 1

@@ -7,7 +7,9 @@ files); a larger one is held a piece at a time.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -61,7 +63,7 @@ class LocalSource:
     def list_objects(self, key_or_prefix: str) -> dict[str, str]:
         target = self.root / key_or_prefix
         if not key_or_prefix.endswith("/"):
-            return {key_or_prefix: _file_version(target.stat())} if target.is_file() else {}
+            return {key_or_prefix: _file_version(target)} if target.is_file() else {}
         if not target.is_dir():
             return {}
         # os.walk, not Path.rglob: a catalog is a hundred thousand files, and pathlib costs 20 µs each.
@@ -69,7 +71,7 @@ class LocalSource:
         for folder, _, files in os.walk(target):
             prefix = Path(folder).relative_to(self.root).as_posix()
             for name in files:
-                objects[f"{prefix}/{name}"] = _file_version(os.stat(os.path.join(folder, name)))
+                objects[f"{prefix}/{name}"] = _file_version(Path(folder, name))
         return dict(sorted(objects.items()))
 
     def read_pieces(self, keys: list[str], size: int) -> Iterator[Piece]:
@@ -141,9 +143,20 @@ class S3Source:
         return f"{self.base_uri}/{key}"
 
 
-def _file_version(stat: os.stat_result) -> str:
-    """A local file's version: a rewrite changes its size or its modification time (nanoseconds)."""
-    return f"{stat.st_size}-{stat.st_mtime_ns}"
+#: A file modified less than this long ago may be rewritten again within the file system's clock
+#: tick, keeping its size and modification time: its version then includes a digest of its bytes.
+RACY_SECONDS = 2
+
+
+def _file_version(path: Path) -> str:
+    """A local file's version: a rewrite changes its size or its modification time (nanoseconds),
+    or, for a file modified just now, its bytes (as git treats a racily clean file)."""
+    stat = path.stat()
+    version = f"{stat.st_size}-{stat.st_mtime_ns}"
+    if time.time_ns() - stat.st_mtime_ns < RACY_SECONDS * 1_000_000_000:
+        with open(path, "rb") as stream:
+            version += "-" + hashlib.file_digest(stream, "blake2b").hexdigest()[:32]
+    return version
 
 
 def _pieces(key: str, blocks: Iterable[bytes]) -> Iterator[Piece]:

@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 
 _JSONPATH = re.compile(r"""\$(?:\['([^']+)'\]|\.([A-Za-z_][A-Za-z0-9_]*))""")
 HOUR = timedelta(hours=1)
+#: How far around a listing window its keys' hours are looked for: a key names at most a month.
+KEY_SPAN = timedelta(days=32)
 _EPOCH = datetime(1970, 1, 1)
 
 
@@ -96,7 +98,6 @@ class _Plan:
     to_stage: dict[str, str] = field(default_factory=dict)  # key → listed version
     gone: list[str] = field(default_factory=list)
     skipped_rejected: list[str] = field(default_factory=list)
-    rejected_by_this_run: list[str] = field(default_factory=list)
 
 
 class StageToRedshiftOperator(BaseOperator):
@@ -131,8 +132,9 @@ class StageToRedshiftOperator(BaseOperator):
     ``quarantine`` table (object, line, reason, raw text) and the task succeeds with a
     warning. One more fails the task, naming the first, with nothing staged; on
     PostgreSQL that object version is then set aside (``staged_objects.rejected_at``):
-    the run keeps failing on it, while later runs stage every other object and warn
-    until the object changes, so one bad object never blocks the pipeline.
+    the run's retries try it again (and keep failing on it), while later runs stage
+    every other object and warn until it changes, so one bad object never blocks the
+    pipeline.
 
     :param table: staging table (templated)
     :param source: base URI of the bucket, ``s3://bucket/prefix`` or ``file:///folder`` (templated)
@@ -145,6 +147,9 @@ class StageToRedshiftOperator(BaseOperator):
         so events filed in a neighbouring object (a day file cut late) reach their hour (templated)
     :param lookback_hours: also list the objects of this many hours before the interval, and restate
         the hours of those new, changed or gone (templated)
+    :param plausible_hours: for a table staged by time: a record whose time lies more than this many
+        hours from the hours its object's key names (or that has none) is a bad record, since no run of
+        those hours would load it (templated)
     :param restage: for a catalog: forget what was staged and stage every object again (templated:
         a bool, or "True"/"False")
     :param max_errors: how many bad records a run may quarantine before it fails (templated)
@@ -174,6 +179,7 @@ class StageToRedshiftOperator(BaseOperator):
         "max_errors",
         "spill_hours",
         "lookback_hours",
+        "plausible_hours",
         "retention_hours",
     )
     ui_color = "#358140"
@@ -189,6 +195,7 @@ class StageToRedshiftOperator(BaseOperator):
         catalog_key: str | None = None,
         spill_hours: int | str = 0,
         lookback_hours: int | str = 0,
+        plausible_hours: int | str = 24,
         restage: bool | str = False,
         max_errors: int | str = 0,
         retention_hours: int | str | None = None,
@@ -210,6 +217,7 @@ class StageToRedshiftOperator(BaseOperator):
         self.catalog_key = catalog_key
         self.spill_hours = spill_hours
         self.lookback_hours = lookback_hours
+        self.plausible_hours = plausible_hours
         self.restage = restage
         self.max_errors = max_errors
         self.retention_hours = retention_hours
@@ -270,8 +278,12 @@ class StageToRedshiftOperator(BaseOperator):
             note = f"no objects at {', '.join(map(source.uri, own_keys))}: nothing of the run's own to stage"
             self.log.warning("%s", note)
         objects = {key: version for found in listed.values() for key, version in found.items()}
-        nominal = {key: listed_keys[prefix] for prefix, found in listed.items() for key in found}
-        self.staged_sources = [source.uri(key) for key, found in listed.items() if found]
+        # The hours each key names, whole (a day file's day), even where the listing window cuts them.
+        named = interval_keys(self.s3_key, window[0] - KEY_SPAN, window[1] + KEY_SPAN) if window else listed_keys
+        nominal = {key: named[prefix] for prefix, found in listed.items() for key in found}
+        plausible = timedelta(hours=whole_number(self.plausible_hours, "plausible_hours"))
+        time_bounds = {key: (_ms(first - plausible), _ms(last + plausible)) for key, (first, last) in nominal.items()
+                       } if self.time_field else None
         now = datetime.now(timezone.utc).replace(tzinfo=None)
         staged: dict[str, tuple] = {}
         try:
@@ -282,7 +294,7 @@ class StageToRedshiftOperator(BaseOperator):
                 for key in [*plan.to_stage, *plan.gone]:
                     self._forget(cursor, variables, parameters, source, key, staged.get(key))
                 rows, rejected, ignored, coverage = self._copy(
-                    cursor, dialect, source, plan.to_stage, fields, columns, variables, parameters, now
+                    cursor, dialect, source, plan.to_stage, fields, columns, variables, parameters, now, time_bounds
                 )
                 if self.catalog_key and plan.to_stage:
                     execute_statements(cursor, render_statements("stage/replace_catalog_rows.sql", **variables),
@@ -306,13 +318,8 @@ class StageToRedshiftOperator(BaseOperator):
         except _Refused as refused:
             self._set_aside(hook, dialect, variables, parameters, refused, staged.get(refused.key), now)
             raise AirflowFailException(refused.message) from None
-        self._report(source, listed, plan, rows, rejected, max_errors, ignored, restated, purged)
-        if plan.rejected_by_this_run:
-            raise AirflowFailException(
-                f"{self.table}: this run set aside {', '.join(map(source.uri, plan.rejected_by_this_run))} "
-                "as bad (see the first attempt's error and the quarantine); the other objects are staged, and "
-                "later runs skip it until it changes"
-            )
+        self.staged_sources = [source.uri(key) for key, found in listed.items() if found.keys() & plan.to_stage.keys()]
+        self._report(source, plan, rows, rejected, max_errors, ignored, restated, purged)
         return {
             **audit,
             "ignored_keys": ignored,
@@ -336,12 +343,12 @@ class StageToRedshiftOperator(BaseOperator):
         plan = _Plan()
         for key, version in objects.items():
             record = staged.get(key)
-            if record is None or record[0] != version:
+            # A version set aside as bad is tried again only by the run that set it aside (a retry,
+            # perhaps with a higher max_errors): that run keeps failing on it, later runs go on.
+            if record is None or record[0] != version or (record[3] is not None and record[4] == batch):
                 plan.to_stage[key] = version
             elif record[3] is not None:
                 plan.skipped_rejected.append(key)
-                if record[4] == batch:  # this run met it first: the run stays failed
-                    plan.rejected_by_this_run.append(key)
         if self.time_field:  # an object staged under a listed key or prefix, no longer there, is gone
             prefixes = tuple(key for key in listed if key.endswith("/"))
             plan.gone = sorted(key for key in staged.keys() - objects.keys()
@@ -361,6 +368,7 @@ class StageToRedshiftOperator(BaseOperator):
     def _copy(
         self, cursor: Any, dialect: str, source: ObjectSource, to_stage: dict[str, str], fields: list[str],
         columns: list[str], variables: dict[str, Any], parameters: dict[str, Any], now: datetime,
+        time_bounds: dict[str, tuple[int, int]] | None,
     ) -> tuple[int | None, int | None, dict[str, int], dict[str, tuple[int | None, int | None]]]:
         """Stage the objects; (rows, rejected, ignored keys, key → (first, last) time of its rows)."""
         if dialect == "redshift":
@@ -368,7 +376,8 @@ class StageToRedshiftOperator(BaseOperator):
 
             rejected = staging_redshift.copy_objects(
                 cursor, source, to_stage, variables=variables, parameters=parameters, staged_at=now,
-                time_field=variables["time_column"], iam_role=self.iam_role or None, aws_conn_id=self.aws_conn_id,
+                time_field=variables["time_column"], time_bounds=time_bounds, iam_role=self.iam_role or None,
+                aws_conn_id=self.aws_conn_id,
                 region=self.region or None, jsonpaths_uri=self.jsonpaths_uri, manifest_prefix=self.manifest_prefix,
             )
             coverage = staging_redshift.object_coverage(cursor, parameters) if self.time_field and to_stage else {}
@@ -381,7 +390,7 @@ class StageToRedshiftOperator(BaseOperator):
         try:
             staged = staging_postgres.copy_objects(
                 cursor, source, keys, fields=fields, columns=columns, variables=variables, parameters=parameters,
-                time_field=self.time_field, max_record_bytes=self.max_record_bytes,
+                time_field=self.time_field, time_bounds=time_bounds, max_record_bytes=self.max_record_bytes,
             )
         except staging_postgres.RefusedObject as refused:
             raise _Refused(refused.key, to_stage[refused.key],
@@ -466,7 +475,7 @@ class StageToRedshiftOperator(BaseOperator):
         self.log.error("%s is set aside as bad: this run fails on it; later runs stage the other objects and skip "
                        "it until it changes", refused.key)
 
-    def _report(self, source: ObjectSource, listed: dict[str, dict[str, str]], plan: _Plan, rows: int | None,
+    def _report(self, source: ObjectSource, plan: _Plan, rows: int | None,
                 rejected: int | None, max_errors: int, ignored: dict[str, int], restated: list[dict[str, Any]],
                 purged: int) -> None:
         self.log.info("Staged %s rows from %d objects into %s", "?" if rows is None else rows,

@@ -43,6 +43,7 @@ def copy_objects(
     variables: dict[str, Any],
     parameters: dict[str, Any],
     time_field: str | None,
+    time_bounds: dict[str, tuple[int, int]] | None,
     max_record_bytes: int,
 ) -> StagedRows:
     """Stream the objects into one binary COPY; return the account of rows, rejects, ignored keys
@@ -71,7 +72,7 @@ def copy_objects(
         encoder = BinaryRows(
             fields, [types[column] for column in columns], [(parameters["batch_id"], types["batch_id"])],
             source.uri, key_type=types["object_key"] if tagged else None, time_field=time_field,
-            max_errors=variables["max_errors"], max_record_bytes=max_record_bytes,
+            time_bounds=time_bounds, max_errors=variables["max_errors"], max_record_bytes=max_record_bytes,
         )
     except ValueError as error:
         raise AirflowFailException(f"{table}: {error}") from None

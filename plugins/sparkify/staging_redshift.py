@@ -40,13 +40,17 @@ def copy_objects(
     parameters: dict[str, Any],
     staged_at: datetime,
     time_field: str | None,
+    time_bounds: dict[str, tuple[int, int]] | None,
     iam_role: str | None,
     aws_conn_id: str | None,
     region: str | None,
     jsonpaths_uri: str | None,
     manifest_prefix: str | None,
 ) -> int | None:
-    """COPY the objects (key → version) and record them; the records rejected (None: not told)."""
+    """COPY the objects (key → version) and record them; the records rejected (None: not told).
+
+    Records of a table staged by time outside ``time_bounds`` (or without a time) go to the
+    quarantine, without their line number, which Redshift does not keep past the COPY."""
     if not source.base_uri.startswith("s3://"):
         raise AirflowFailException("Redshift stages from S3 only: set the source to an s3:// URI")
     if not jsonpaths_uri:
@@ -68,7 +72,7 @@ def copy_objects(
                 statements = render_statements(
                     "stage/copy_from_s3.sql", **copy_variables, incoming=temp_table_name("incoming"),
                     s3_uri=quote_literal(source.uri(key)), manifest=False, object_key=quote_literal(key),
-                    version=quote_literal(version),
+                    version=quote_literal(version), time_bounds=(time_bounds or {}).get(key),
                 )
                 execute_statements(cursor, statements, copy_parameters, secrets=secrets)
         else:  # the catalog: every new or changed object in one COPY, through a manifest
@@ -84,18 +88,19 @@ def copy_objects(
             )
             execute_statements(cursor, statements, copy_parameters, secrets=secrets)
         max_errors = variables["max_errors"]
-        if not max_errors:
+        if not max_errors and not time_field:
             return 0  # any bad record has failed its COPY
         if isinstance(cursor, DataApiCursor):
             # Its reads run ahead of the batch: each COPY holds MAXERROR, the quarantine has the rest.
             return None
-        # MAXERROR holds per COPY; the run's limit holds over all of them.
+        # MAXERROR holds per COPY; the run's limit holds over all of them, records out of their hours included.
         execute_statements(cursor, render_statements("stage/count_rejected.sql"), parameters)
         (rejected,) = cursor.fetchone()
         if rejected > max_errors:
             raise AirflowFailException(
-                f"{parameters['table_name']}: {rejected} records rejected by COPY, more than max_errors={max_errors} "
-                "(SYS_LOAD_ERROR_DETAIL names them); nothing of this run was staged"
+                f"{parameters['table_name']}: {rejected} records rejected by COPY or outside their object's hours, "
+                f"more than max_errors={max_errors} (the quarantine and SYS_LOAD_ERROR_DETAIL name them); nothing "
+                "of this run was staged"
             )
         return rejected
 
