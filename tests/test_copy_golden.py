@@ -10,7 +10,6 @@ and the diff reviewed:
 from __future__ import annotations
 
 import os
-from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,7 @@ import pytest
 from sparkify import StageToRedshiftOperator
 
 from conftest import run_context
-from redshift_recording import HOUR, IAM_ROLE, SOURCE, assert_transaction_safe, stable_temp_names
+from redshift_recording import HOUR, IAM_ROLE, SOURCE, assert_transaction_safe, etag, stable_temp_names
 
 GOLDEN_DIR = Path(__file__).parent / "golden"
 EVENTS = {"table": "staging_events", "jsonpaths": "jsonpaths/log_events.json", "time_field": "ts",
@@ -27,13 +26,13 @@ SONGS = {"table": "staging_songs", "jsonpaths": "jsonpaths/song_data.json",
          "jsonpaths_uri": f"{SOURCE}/jsonpaths/song_data.json"}
 
 CASES = {
-    # The public layout: one object a day, an hourly run, the bucket in another region, and the
-    # retention purge of an old batch after the COPY.
+    # The public layout: one object a day rewritten since it was staged (its old rows go first), an
+    # hourly run, the bucket in another region, and the retention of an object no run listed for long.
     "events_daily_key": ({**EVENTS, "s3_key": "log_data/%Y/%m/%Y-%m-%d-events.json", "region": "us-west-2",
-                          "retention_hours": "72"}, 1),
-    # The hourly layout over a day's run: one COPY per hour prefix that holds objects; same region.
+                          "retention_hours": "72", "lookback_hours": "24"}, 1),
+    # The hourly layout over a day's run: one COPY per object, its rows tagged with its key; same region.
     "events_hourly_prefixes": ({**EVENTS, "s3_key": "log_data/%Y/%m/%d/%H/"}, 24),
-    # New song files only, through a manifest, and the record of what was staged.
+    # New or changed song files only, through a manifest, and the record of what was staged.
     "songs_manifest": ({**SONGS, "s3_key": "song_data/", "catalog_key": "song_id", "region": "us-west-2",
                         "manifest_prefix": "s3://sparkify-work/manifests"}, 1),
 }
@@ -42,10 +41,19 @@ CASES = {
 def staging_transaction(connection, s3, arguments: dict, hours: int) -> str:
     s3["keys"] += ["raw/log_data/2018/11/01/00/part-0.json", "raw/log_data/2018/11/01/00/part-1.json",
                    "raw/log_data/2018/11/01/05/part-0.json"]
-    if arguments.get("incremental"):
-        connection.results.append([("song_data/A/A/A/TRAAAAA128F429D538.json",)])  # staged before
-    if arguments.get("retention_hours"):  # one batch staged longer ago than the retention
-        connection.results.append([("scheduled__2018-10-01T00:00:00+00:00", datetime(2018, 10, 1, 1))])
+    if arguments.get("catalog_key"):
+        known = "song_data/A/A/A/TRAAAAA128F429D538.json"
+        connection.results.append([(known, etag(f"raw/{known}"), None, None, None, "earlier", None)])
+    elif arguments.get("retention_hours"):  # the day file, staged in an older version
+        day = "log_data/2018/11/2018-11-01-events.json"
+        connection.results += [
+            [(day, "an-older-etag", 1541030400000, 1541036000000, None, "earlier", 12)],
+            [(0,)],  # no record rejected
+            [(day, 1541030400000, 1541116799000)],  # what the new version covers
+            [("log_data/2018/10/2018-10-01-events.json", 1538352000000, 1538438399000)],  # unused for long
+        ]
+    else:
+        connection.results += [[], [(0,)]]
     StageToRedshiftOperator(task_id="stage", source=SOURCE, iam_role=IAM_ROLE, **arguments).execute(
         run_context(HOUR, "scheduled__2018-11-01T00:00:00+00:00", hours=hours)
     )

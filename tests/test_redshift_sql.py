@@ -7,7 +7,6 @@ The warehouse connection is of type redshift and records statements
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
 
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
@@ -16,7 +15,7 @@ from sparkify import DataQualityOperator, LoadDimensionOperator, LoadFactOperato
 from tools.ddl import render_sql
 
 from conftest import run_context, sql_file
-from redshift_recording import HOUR, IAM_ROLE, SOURCE, assert_transaction_safe, normalized
+from redshift_recording import HOUR, IAM_ROLE, SOURCE, assert_transaction_safe, etag, normalized
 
 
 def stage(**kwargs) -> dict:
@@ -26,22 +25,42 @@ def stage(**kwargs) -> dict:
     return operator.execute(run_context(HOUR, "scheduled__2018-11-01T00:00:00+00:00"))
 
 
-def test_hourly_layout_over_a_day_copies_each_hour_prefix_that_holds_objects(redshift, s3):
+DAY_KEY = "log_data/2018/11/2018-11-01-events.json"
+EVENTS = {"table": "staging_events", "s3_key": "log_data/%Y/%m/%Y-%m-%d-events.json", "jsonpaths": "jsonpaths/log_events.json", "time_field": "ts",
+          "jsonpaths_uri": f"{SOURCE}/jsonpaths/log_events.json"}
+SONGS = {"table": "staging_songs", "s3_key": "song_data/", "jsonpaths": "jsonpaths/song_data.json",
+         "jsonpaths_uri": f"{SOURCE}/jsonpaths/song_data.json", "catalog_key": "song_id",
+         "manifest_prefix": "s3://sparkify-work/manifests"}
+
+
+def staged(key: str, version: str, first_ts=None, last_ts=None, rejected_at=None, batch="earlier", rows=None):
+    """A staged_objects record as stage/staged_objects.sql reads it."""
+    return (key, version, first_ts, last_ts, rejected_at, batch, rows)
+
+
+def test_hourly_layout_over_a_day_copies_each_object_and_tags_its_rows(redshift, s3):
     s3["keys"] += ["raw/log_data/2018/11/01/00/part-0.json", "raw/log_data/2018/11/01/05/part-0.json"]
-    StageToRedshiftOperator(
-        task_id="stage", source=SOURCE, iam_role=IAM_ROLE, table="staging_events", s3_key="log_data/%Y/%m/%d/%H/",
-        jsonpaths="jsonpaths/log_events.json", time_field="ts", jsonpaths_uri=f"{SOURCE}/jsonpaths/log_events.json",
-    ).execute(run_context(HOUR, hours=24))
-    copies = [s for s in normalized(redshift.statements) if s.startswith("COPY")]
+    redshift.results.extend([[], [(0,)]])  # nothing staged before; no record rejected
+    StageToRedshiftOperator(task_id="stage", source=SOURCE, iam_role=IAM_ROLE,
+                            **{**EVENTS, "s3_key": "log_data/%Y/%m/%d/%H/"}).execute(run_context(HOUR, hours=24))
+    statements = normalized(redshift.statements)
+    copies = [s for s in statements if s.startswith("COPY")]
     assert [copy.split(" FROM ")[1].split(" IAM_ROLE")[0] for copy in copies] == [
-        "'s3://sparkify-bucket/raw/log_data/2018/11/01/00/'", "'s3://sparkify-bucket/raw/log_data/2018/11/01/05/'",
+        "'s3://sparkify-bucket/raw/log_data/2018/11/01/00/part-0.json'",
+        "'s3://sparkify-bucket/raw/log_data/2018/11/01/05/part-0.json'",
     ]
+    tags = [s for s in statements if s.startswith('INSERT INTO "staging_events"')]
+    assert ["'log_data/2018/11/01/00/part-0.json', %(batch_id)s FROM" in tags[0],
+            "'log_data/2018/11/01/05/part-0.json', %(batch_id)s FROM" in tags[1]] == [True, True]
+    records = [s for s in statements if s.startswith("INSERT INTO staged_objects")]
+    assert len(records) == 2 and all('COUNT(*), MIN("ts"), MAX("ts"), NULL FROM "incoming"' in s for s in records)
+    assert statements[0] == 'LOCK "staging_events"'
     assert_transaction_safe(redshift)
 
 
 def test_the_audit_record_commits_with_the_copy(redshift, s3):
-    result = stage(table="staging_events", s3_key="log_data/2018/11/2018-11-01-events.json",
-                   jsonpaths="jsonpaths/log_events.json", time_field="ts", jsonpaths_uri=f"{SOURCE}/jsonpaths/log_events.json")
+    redshift.results.extend([[], [(0,)]])
+    result = stage(**EVENTS)
     assert [s.split()[0:3] for s in redshift.statements[-2:]] == [
         ["DELETE", "FROM", "load_audit"], ["INSERT", "INTO", "load_audit"],
     ]
@@ -49,72 +68,99 @@ def test_the_audit_record_commits_with_the_copy(redshift, s3):
     assert_transaction_safe(redshift)
 
 
+def test_an_object_staged_before_in_the_same_version_is_not_copied_again(redshift, s3):
+    redshift.results.append([staged(DAY_KEY, etag(f"raw/{DAY_KEY}"))])
+    assert stage(**EVENTS)["object_count"] == 0
+    assert not any(s.startswith(("COPY", "DELETE FROM \"staging_events\"")) for s in redshift.statements)
+    assert_transaction_safe(redshift)
+
+
+def test_a_new_version_replaces_the_rows_of_the_old_one_in_the_same_transaction(redshift, s3):
+    first, last = 1541030400000, 1541033999000
+    redshift.results.extend([[staged(DAY_KEY, "an-older-etag", first, last, rows=10)], [(0,)]])
+    stage(**EVENTS)
+    statements = normalized(redshift.statements)
+    forget = statements.index('DELETE FROM "staging_events" WHERE object_key = %(object_key)s AND ("ts" BETWEEN '
+                              '%(first_ts)s AND %(last_ts)s OR "ts" IS NULL)')
+    copy = statements.index(next(s for s in statements if s.startswith('COPY "incoming"')))
+    assert statements[forget + 1:forget + 3] == [
+        "DELETE FROM quarantine WHERE table_name = %(table_name)s AND object_uri = %(object_uri)s",
+        "DELETE FROM staged_objects WHERE table_name = %(table_name)s AND object_key = %(object_key)s",
+    ] and forget < copy
+    assert_transaction_safe(redshift)
+
+
 def test_events_for_an_hour_without_objects_copy_nothing(redshift, s3):
-    result = stage(table="staging_events", s3_key="log_data/2018/11/2018-11-02-events.json",
-                   jsonpaths="jsonpaths/log_events.json", time_field="ts", jsonpaths_uri=f"{SOURCE}/jsonpaths/log_events.json")
+    result = stage(**{**EVENTS, "s3_key": "log_data/2018/11/2018-11-02-events.json"})
     assert result["object_count"] == 0
     assert not any(s.startswith("COPY") for s in redshift.statements)
 
 
-def test_incremental_songs_copy_only_new_files_through_a_manifest(redshift, s3):
-    redshift.results.append([("song_data/A/A/A/TRAAAAA128F429D538.json",)])  # staged by an earlier run
-    stage(table="staging_songs", s3_key="song_data/", jsonpaths="jsonpaths/song_data.json",
-          jsonpaths_uri=f"{SOURCE}/jsonpaths/song_data.json", catalog_key="song_id",
-          manifest_prefix="s3://sparkify-work/manifests")
+def test_the_catalog_copies_only_new_or_changed_files_through_a_manifest(redshift, s3):
+    known = "song_data/A/A/A/TRAAAAA128F429D538.json"
+    redshift.results.append([staged(known, etag(f"raw/{known}"))])  # staged by an earlier run, unchanged
+    stage(**SONGS)
     base = "sparkify-work/manifests/staging_songs/scheduled__2018-11-01T00_00_00_00_00"
     manifest = json.loads(s3["written"][f"s3://{base}.manifest"])
     assert manifest == {"entries": [
         {"url": "s3://sparkify-bucket/raw/song_data/A/A/B/TRAABBB128F429D538.json", "mandatory": True}]}
+    assert s3["written"][f"s3://{base}.objects.csv"].startswith(
+        "staging_songs,song_data/A/A/B/TRAABBB128F429D538.json,etag-")
     statements = normalized(redshift.statements)
-    assert statements[:3] == [
-        "LOCK staged_objects",
-        "DELETE FROM staged_objects WHERE table_name = %(table_name)s AND batch_id = %(batch_id)s",
-        'DELETE FROM "staging_songs" WHERE batch_id = %(batch_id)s',
-    ]
+    assert statements[0] == 'LOCK "staging_songs"'
     copy = next(s for s in statements if s.startswith('COPY "incoming"'))
     assert f"FROM 's3://{base}.manifest'" in copy and " MANIFEST " in copy
     record = next(s for s in statements if s.startswith("COPY staged_objects"))
     assert f"FROM 's3://{base}.objects.csv'" in record and "FORMAT AS CSV" in record
+    assert any(s.startswith('DELETE FROM "staging_songs" USING (SELECT DISTINCT "song_id" AS restaged_key')
+               for s in statements[statements.index(record):])
     assert_transaction_safe(redshift)
 
 
 def test_bad_records_up_to_max_errors_go_to_the_quarantine_from_the_load_error_view(redshift, s3):
-    redshift.results.append([(2,)])  # the quarantine holds two records of this run
-    audit = stage(table="staging_events", s3_key="log_data/2018/11/2018-11-01-events.json",
-                  jsonpaths="jsonpaths/log_events.json", time_field="ts", jsonpaths_uri=f"{SOURCE}/jsonpaths/log_events.json",
-                  max_errors="5")
+    redshift.results.extend([[], [(2,)]])  # nothing staged before; the quarantine holds two records of this run
+    audit = stage(**EVENTS, max_errors="5")
     statements = normalized(redshift.statements)
     copy = statements.index(next(s for s in statements if s.startswith('COPY "incoming"')))
     assert " MAXERROR 5 " in statements[copy]
     assert statements[copy + 1].startswith("INSERT INTO quarantine") and statements[copy + 1].endswith(
         "FROM sys_load_error_detail WHERE query_id = PG_LAST_COPY_ID()")
-    assert statements[copy + 2].startswith('INSERT INTO "staging_events"')
+    # Records outside the object's hours (or without a time) go to the quarantine too.
+    assert statements[copy + 2].startswith("INSERT INTO quarantine") and "'ts missing or outside " in statements[
+        copy + 2] and statements[copy + 2].endswith('FROM "incoming" WHERE "ts" IS NULL OR "ts" < 1540944000000 OR '
+                                                    '"ts" >= 1541203200000')
+    assert statements[copy + 3].startswith('DELETE FROM "incoming" WHERE "ts" IS NULL')
+    assert statements[copy + 4].startswith('INSERT INTO "staging_events"')
     assert "SELECT COUNT(*) FROM quarantine WHERE table_name = %(table_name)s AND batch_id = %(batch_id)s" in statements
     assert audit["rows_rejected"] == 2
     assert_transaction_safe(redshift)
 
 
 def test_more_bad_records_than_max_errors_fail_the_run_and_roll_it_back(redshift, s3):
-    redshift.results.append([(6,)])  # six rejected over two COPYs, each within its own MAXERROR
-    with pytest.raises(AirflowFailException, match="6 records rejected by COPY, more than max_errors=5"):
-        stage(table="staging_events", s3_key="log_data/2018/11/2018-11-01-events.json",
-              jsonpaths="jsonpaths/log_events.json", time_field="ts", jsonpaths_uri=f"{SOURCE}/jsonpaths/log_events.json",
-              max_errors=5)
+    redshift.results.extend([[], [(6,)]])  # six rejected over the COPYs, each within its own MAXERROR
+    with pytest.raises(AirflowFailException, match="6 records rejected by COPY or outside their object's hours, "
+                                                   "more than max_errors=5"):
+        stage(**EVENTS, max_errors=5)
     assert redshift.commits == 0 and redshift.rollbacks == 1
+
+
+def test_a_record_outside_its_hours_fails_the_run_even_without_max_errors(redshift, s3):
+    redshift.results.extend([[], [(1,)]])
+    with pytest.raises(AirflowFailException, match="1 records rejected .* more than max_errors=0"):
+        stage(**EVENTS)
+    assert redshift.rollbacks == 1
 
 
 @pytest.mark.parametrize("max_errors", ["-1", "5; DROP TABLE songplays", "1e3"])
 def test_max_errors_must_be_a_count(redshift, s3, max_errors):
     with pytest.raises(AirflowFailException, match="max_errors must be a whole number"):
-        stage(table="staging_events", s3_key="log_data/2018/11/2018-11-01-events.json",
-              jsonpaths="jsonpaths/log_events.json", time_field="ts", jsonpaths_uri=f"{SOURCE}/jsonpaths/log_events.json",
-              max_errors=max_errors)
+        stage(**EVENTS, max_errors=max_errors)
     assert not any("DROP" in statement for statement in redshift.statements)
 
 
 def test_staging_refuses_quotes_smuggled_into_literals(redshift, s3):
-    stage(table="staging_events", s3_key="log_data/2018/11/2018-11-01-events.json",
-          jsonpaths="jsonpaths/log_events.json", time_field="ts", jsonpaths_uri="s3://x/it's.json")
+    redshift.results.extend([[], [(0,)]])
+    stage(**{**EVENTS, "jsonpaths_uri": "s3://x/it's.json"})
     copy = next(s for s in redshift.statements if s.startswith("COPY"))
     assert "FORMAT AS JSON 's3://x/it''s.json'" in copy
 
@@ -131,88 +177,29 @@ def test_fact_load_deletes_then_inserts_under_a_lock(redshift):
     assert_transaction_safe(redshift)
 
 
-EVENTS = {"table": "staging_events", "s3_key": "log_data/2018/11/2018-11-01-events.json",
-          "jsonpaths": "jsonpaths/log_events.json", "time_field": "ts", "jsonpaths_uri": f"{SOURCE}/jsonpaths/log_events.json"}
-
-
-def test_retention_purges_old_event_batches_with_a_plain_delete_in_the_staging_transaction(redshift, s3):
-    redshift.results.append([("scheduled__2018-10-01T00:00:00+00:00", datetime(2026, 11, 1)),
-                             ("scheduled__2018-10-01T01:00:00+00:00", datetime(2026, 11, 1, 1))])
+def test_retention_drops_objects_no_run_listed_for_long_in_the_staging_transaction(redshift, s3):
+    old = "log_data/2018/10/2018-10-01-events.json"
+    redshift.results.extend([[staged(DAY_KEY, etag(f"raw/{DAY_KEY}"))], [(old, 1538352000000, 1538438399000)]])
     result = stage(retention_hours="72", **EVENTS)
-    statements = [" ".join(s.split()) for s in redshift.statements]
-    insert = next(i for i, s in enumerate(statements) if s.startswith('INSERT INTO "staging_events"'))
-    listing, delete, analyze = statements[insert + 2:insert + 5]  # after the batch is in (and its temp table gone)
-    assert listing.startswith("SELECT a.batch_id, MAX(a.recorded_at) AS staged_at FROM load_audit AS a "
-                              "WHERE a.table_name = %(table_name)s AND a.batch_id <> %(batch_id)s")
-    assert delete == ('DELETE FROM "staging_events" WHERE batch_id IN ( SELECT batch_id FROM load_audit '
-                      "WHERE table_name = %(table_name)s AND batch_id <> %(batch_id)s GROUP BY batch_id "
-                      "HAVING MAX(recorded_at) < %(purge_before)s )")
-    assert analyze == 'ANALYZE "staging_events"'
-    assert [s for s in statements if "purge_before" in s] == [listing, delete]  # no other table is purged
-    assert not any("pg_" in s for s in statements)  # PostgreSQL's purge lock
-    assert result["purged_batches"] == 2
+    statements = normalized(redshift.statements)
+    assert statements[1].startswith("SELECT object_key, version")
+    touch, expired, forget = statements[2], statements[3], statements[4]
+    assert touch.startswith("UPDATE staged_objects SET used_at = %(used_at)s")
+    assert expired.startswith("SELECT object_key, first_ts, last_ts FROM staged_objects WHERE table_name = "
+                              "%(table_name)s AND used_at < %(purge_before)s")
+    assert forget.startswith('DELETE FROM "staging_events" WHERE object_key = %(object_key)s')
+    assert statements[8] == 'ANALYZE "staging_events"'
+    assert not any("pg_" in s for s in statements)  # PostgreSQL's staging lock
+    assert result["objects_purged"] == 1
     assert_transaction_safe(redshift)
 
 
-def test_retention_sends_no_delete_when_no_batch_is_old_enough(redshift, s3):
-    assert stage(retention_hours="72", **EVENTS)["purged_batches"] == 0
-    assert not any("purge_before" in s and s.startswith("DELETE") for s in redshift.statements)
+def test_retention_sends_no_delete_when_no_object_is_old_enough(redshift, s3):
+    redshift.results.append([staged(DAY_KEY, etag(f"raw/{DAY_KEY}"))])
+    assert stage(retention_hours="72", **EVENTS)["objects_purged"] == 0
+    assert not any(s.startswith("DELETE") for s in redshift.statements[:-2])  # the audit record's own
     assert any("purge_before" in s and s.startswith("SELECT") for s in redshift.statements)
     assert_transaction_safe(redshift)
-
-
-def load_songplays_checking_the_batch(retention: str | None = "72") -> dict:
-    return LoadFactOperator(task_id="f", table="songplays", sql=sql_file("load/songplays.sql"),
-                            parameters={"duration_tolerance": 0.5}, staged_table="staging_events",
-                            staged_retention_hours=retention).execute(run_context(HOUR))
-
-
-STAGED_AT = datetime(2018, 11, 1, 1)  # years ago: past any retention
-JUST_STAGED = datetime.now(timezone.utc).replace(tzinfo=None) - timedelta(minutes=5)
-
-
-@pytest.mark.parametrize(("audit", "retention"), [
-    (("stage_events", None, 1, STAGED_AT, 1), "72"),  # COPY's count is unknown; the batch has rows
-    (("stage_events", None, 0, STAGED_AT, 0), "72"),  # no object: an hour without events
-    (("stage_events", 0, 1, STAGED_AT, 0), "72"),  # counted empty (PostgreSQL)
-    (("stage_events", None, 1, JUST_STAGED, 0), "72"),  # empty objects, younger than the retention
-    (("stage_events", None, 1, STAGED_AT, 0), "0"),  # empty objects, and no retention purges anything
-])
-def test_fact_load_checks_its_batch_before_the_delete_and_loads(redshift, audit, retention):
-    redshift.results.append([audit])
-    load_songplays_checking_the_batch(retention)
-    guard = " ".join(redshift.statements[0].split())
-    assert guard.startswith("WITH staged AS ( SELECT COUNT(*) AS row_count FROM (SELECT 1 AS present FROM "
-                            '"staging_events" WHERE batch_id = %(batch_id)s LIMIT 1) AS one_row')
-    assert "FROM load_audit AS a CROSS JOIN staged WHERE a.batch_id = %(batch_id)s" in guard
-    assert normalized(redshift.statements[1:])[:2] == ['LOCK "songplays"', 'DELETE FROM "songplays" WHERE '
-                                                       '"start_time" >= %(interval_start)s AND "start_time" < '
-                                                       '%(interval_end)s']
-    assert_transaction_safe(redshift)
-
-
-@pytest.mark.parametrize(("audit", "retention", "message"), [
-    (None, "72", "staging_events holds no batch 'manual__test': no staging task has staged it"),
-    (("stage_events", None, 1, STAGED_AT, 0), "72",
-     r"batch 'manual__test' was purged from staging_events \(stage_events staged it \d+ hours ago, at "
-     r"2018-11-01 01:00 UTC, and none of its rows remain\): clear the whole run so stage_events stages it again"),
-    # Without the retention, a batch of unknown count with no rows left is taken for purged, however young.
-    (("stage_events", None, 1, JUST_STAGED, 0), None, "staged it 0 hours ago"),
-    # A known count is never taken for empty objects; the Data API returns timestamps as text.
-    (("stage_events", 7, 1, JUST_STAGED.isoformat(sep=" "), 0), "72", "was purged from staging_events"),
-])
-def test_fact_load_fails_before_writing_when_its_batch_is_missing(redshift, audit, retention, message):
-    redshift.results.append([audit] if audit else [])
-    with pytest.raises(AirflowFailException, match=message):
-        load_songplays_checking_the_batch(retention)
-    assert len(redshift.statements) == 1 and redshift.commits == 0 and redshift.rollbacks == 1
-
-
-def test_the_retention_a_fact_load_is_told_must_be_a_count(redshift):
-    redshift.results.append([("stage_events", None, 1, STAGED_AT, 0)])
-    with pytest.raises(AirflowFailException, match="staged_retention_hours must be a whole number"):
-        load_songplays_checking_the_batch("72 hours")
-    assert redshift.commits == 0
 
 
 def test_late_song_matching_is_an_update_under_the_fact_lock(redshift):
@@ -250,10 +237,13 @@ def test_dimension_modes_are_one_transaction_without_truncate(redshift, mode, kw
 def test_upsert_with_version_keeps_the_newer_stored_row(redshift):
     LoadDimensionOperator(task_id="d", table="users", sql=sql_file("load/users.sql"), mode="upsert",
                           key="user_id", version_column="last_seen_at").execute(run_context(HOUR))
-    assert normalized(redshift.statements)[3] == (
+    assert normalized(redshift.statements)[3:5] == [
         'DELETE FROM "incoming" USING "users" AS stored WHERE "incoming"."user_id" = stored."user_id" '
-        'AND stored."last_seen_at" > "incoming"."last_seen_at"'
-    )
+        'AND stored."last_seen_at" > "incoming"."last_seen_at" AND NOT (stored."last_seen_at" >= '
+        '%(interval_start)s AND stored."last_seen_at" < %(interval_end)s)',
+        'DELETE FROM "users" WHERE "last_seen_at" >= %(interval_start)s AND "last_seen_at" < %(interval_end)s '
+        'AND "user_id" NOT IN (SELECT "user_id" FROM "incoming")',
+    ]
 
 
 def test_quality_checks_run_their_queries(redshift):
@@ -278,6 +268,7 @@ def test_redshift_ddl_uses_distribution_and_sort_keys_and_no_indexes():
     # songplays and time share their key; songplays never on song_id (NULL for unmatched plays: one slice)
     assert ddl.count(") DISTSTYLE KEY DISTKEY (start_time) SORTKEY (start_time);") == 2
     assert "DISTKEY (song_id) SORTKEY (start_time)" not in ddl
-    assert ddl.count("DISTSTYLE ALL") == 6  # staging_songs, staged_objects, quarantine, load_audit, users, artists
+    # staging_songs, staged_objects, restatements, quarantine, load_audit, users, artists
+    assert ddl.count("DISTSTYLE ALL") == 7
     postgres = ddl_statements("postgres")
     assert "DISTSTYLE" not in postgres and "CREATE INDEX songplays_start_time_idx" in postgres

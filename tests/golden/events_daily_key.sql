@@ -1,6 +1,16 @@
-DELETE FROM "staging_events" WHERE batch_id = %(batch_id)s;
+LOCK "staging_events";
 
-DELETE FROM quarantine WHERE table_name = %(table_name)s AND batch_id = %(batch_id)s;
+SELECT object_key, version, first_ts, last_ts, rejected_at, batch_id, row_count
+FROM staged_objects
+WHERE table_name = %(table_name)s;
+
+DELETE FROM "staging_events"
+WHERE object_key = %(object_key)s
+    AND ("ts" BETWEEN %(first_ts)s AND %(last_ts)s OR "ts" IS NULL);
+
+DELETE FROM quarantine WHERE table_name = %(table_name)s AND object_uri = %(object_uri)s;
+
+DELETE FROM staged_objects WHERE table_name = %(table_name)s AND object_key = %(object_key)s;
 
 CREATE TEMP TABLE "incoming" DISTSTYLE EVEN AS SELECT "artist", "auth", "first_name", "gender", "item_in_session", "last_name", "length", "level", "location", "method", "page", "registration", "session_id", "song", "status", "ts", "user_agent", "user_id" FROM "staging_events" LIMIT 0;
 
@@ -14,26 +24,58 @@ REGION 'us-west-2'
 COMPUPDATE OFF
 STATUPDATE OFF;
 
-INSERT INTO "staging_events" ("artist", "auth", "first_name", "gender", "item_in_session", "last_name", "length", "level", "location", "method", "page", "registration", "session_id", "song", "status", "ts", "user_agent", "user_id", batch_id) SELECT "artist", "auth", "first_name", "gender", "item_in_session", "last_name", "length", "level", "location", "method", "page", "registration", "session_id", "song", "status", "ts", "user_agent", "user_id", %(batch_id)s FROM "incoming";
+INSERT INTO quarantine (table_name, batch_id, object_uri, line_number, error, raw_line, recorded_at)
+SELECT
+    %(table_name)s, %(batch_id)s, 's3://sparkify-bucket/raw/log_data/2018/11/2018-11-01-events.json', 0,
+    'ts missing or outside 1540944000000 to 1541203200000 (the object''s hours)', NULL, %(staged_at)s
+FROM "incoming"
+WHERE "ts" IS NULL OR "ts" < 1540944000000 OR "ts" >= 1541203200000;
+
+DELETE FROM "incoming"
+WHERE "ts" IS NULL OR "ts" < 1540944000000 OR "ts" >= 1541203200000;
+
+INSERT INTO "staging_events" ("artist", "auth", "first_name", "gender", "item_in_session", "last_name", "length", "level", "location", "method", "page", "registration", "session_id", "song", "status", "ts", "user_agent", "user_id", object_key, batch_id)
+SELECT "artist", "auth", "first_name", "gender", "item_in_session", "last_name", "length", "level", "location", "method", "page", "registration", "session_id", "song", "status", "ts", "user_agent", "user_id", 'log_data/2018/11/2018-11-01-events.json', %(batch_id)s FROM "incoming";
+
+INSERT INTO staged_objects (
+    table_name, object_key, version, batch_id, staged_at, used_at, row_count, first_ts, last_ts, rejected_at
+)
+SELECT
+    %(table_name)s, 'log_data/2018/11/2018-11-01-events.json', 'etag-43-2018-11-', %(batch_id)s, %(staged_at)s, %(staged_at)s,
+    COUNT(*), MIN("ts"), MAX("ts"), NULL
+FROM "incoming";
 
 DROP TABLE "incoming";
 
-SELECT a.batch_id, MAX(a.recorded_at) AS staged_at
-FROM load_audit AS a
-WHERE a.table_name = %(table_name)s
-    AND a.batch_id <> %(batch_id)s
-    AND EXISTS (SELECT 1 FROM "staging_events" AS s WHERE s.batch_id = a.batch_id)
-GROUP BY a.batch_id
-HAVING MAX(a.recorded_at) < %(purge_before)s
-ORDER BY staged_at;
+SELECT COUNT(*) FROM quarantine WHERE table_name = %(table_name)s AND batch_id = %(batch_id)s;
+
+SELECT object_key, first_ts, last_ts
+FROM staged_objects
+WHERE table_name = %(table_name)s AND batch_id = %(batch_id)s;
+
+UPDATE staged_objects
+SET used_at = %(used_at)s
+WHERE table_name = %(table_name)s
+    AND last_ts >= %(window_start_ms)s
+    AND first_ts < %(window_end_ms)s;
+
+SELECT object_key, first_ts, last_ts
+FROM staged_objects
+WHERE table_name = %(table_name)s AND used_at < %(purge_before)s
+ORDER BY used_at
+LIMIT 10;
 
 DELETE FROM "staging_events"
-WHERE batch_id IN (
-    SELECT batch_id FROM load_audit
-    WHERE table_name = %(table_name)s AND batch_id <> %(batch_id)s
-    GROUP BY batch_id
-    HAVING MAX(recorded_at) < %(purge_before)s
-);
+WHERE object_key = %(object_key)s
+    AND ("ts" BETWEEN %(first_ts)s AND %(last_ts)s OR "ts" IS NULL);
+
+DELETE FROM quarantine WHERE table_name = %(table_name)s AND object_uri = %(object_uri)s;
+
+DELETE FROM staged_objects WHERE table_name = %(table_name)s AND object_key = %(object_key)s;
+
+SELECT MIN(hours_start), MAX(hours_end)
+FROM restatements
+WHERE batch_id = %(batch_id)s AND table_name = %(table_name)s;
 
 ANALYZE "staging_events";
 

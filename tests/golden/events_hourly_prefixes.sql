@@ -1,11 +1,37 @@
-DELETE FROM "staging_events" WHERE batch_id = %(batch_id)s;
+LOCK "staging_events";
 
-DELETE FROM quarantine WHERE table_name = %(table_name)s AND batch_id = %(batch_id)s;
+SELECT object_key, version, first_ts, last_ts, rejected_at, batch_id, row_count
+FROM staged_objects
+WHERE table_name = %(table_name)s;
+
+DELETE FROM "staging_events"
+WHERE object_key = %(object_key)s
+    AND ("ts" BETWEEN %(first_ts)s AND %(last_ts)s OR "ts" IS NULL);
+
+DELETE FROM quarantine WHERE table_name = %(table_name)s AND object_uri = %(object_uri)s;
+
+DELETE FROM staged_objects WHERE table_name = %(table_name)s AND object_key = %(object_key)s;
+
+DELETE FROM "staging_events"
+WHERE object_key = %(object_key)s
+    AND ("ts" BETWEEN %(first_ts)s AND %(last_ts)s OR "ts" IS NULL);
+
+DELETE FROM quarantine WHERE table_name = %(table_name)s AND object_uri = %(object_uri)s;
+
+DELETE FROM staged_objects WHERE table_name = %(table_name)s AND object_key = %(object_key)s;
+
+DELETE FROM "staging_events"
+WHERE object_key = %(object_key)s
+    AND ("ts" BETWEEN %(first_ts)s AND %(last_ts)s OR "ts" IS NULL);
+
+DELETE FROM quarantine WHERE table_name = %(table_name)s AND object_uri = %(object_uri)s;
+
+DELETE FROM staged_objects WHERE table_name = %(table_name)s AND object_key = %(object_key)s;
 
 CREATE TEMP TABLE "incoming" DISTSTYLE EVEN AS SELECT "artist", "auth", "first_name", "gender", "item_in_session", "last_name", "length", "level", "location", "method", "page", "registration", "session_id", "song", "status", "ts", "user_agent", "user_id" FROM "staging_events" LIMIT 0;
 
 COPY "incoming" ("artist", "auth", "first_name", "gender", "item_in_session", "last_name", "length", "level", "location", "method", "page", "registration", "session_id", "song", "status", "ts", "user_agent", "user_id")
-FROM 's3://sparkify-bucket/raw/log_data/2018/11/01/00/'
+FROM 's3://sparkify-bucket/raw/log_data/2018/11/01/00/part-0.json'
 IAM_ROLE 'arn:aws:iam::123456789012:role/sparkify-copy'
 FORMAT AS JSON 's3://sparkify-bucket/raw/jsonpaths/log_events.json'
 TIMEFORMAT 'epochmillisecs'
@@ -13,14 +39,33 @@ MAXERROR 0
 COMPUPDATE OFF
 STATUPDATE OFF;
 
-INSERT INTO "staging_events" ("artist", "auth", "first_name", "gender", "item_in_session", "last_name", "length", "level", "location", "method", "page", "registration", "session_id", "song", "status", "ts", "user_agent", "user_id", batch_id) SELECT "artist", "auth", "first_name", "gender", "item_in_session", "last_name", "length", "level", "location", "method", "page", "registration", "session_id", "song", "status", "ts", "user_agent", "user_id", %(batch_id)s FROM "incoming";
+INSERT INTO quarantine (table_name, batch_id, object_uri, line_number, error, raw_line, recorded_at)
+SELECT
+    %(table_name)s, %(batch_id)s, 's3://sparkify-bucket/raw/log_data/2018/11/01/00/part-0.json', 0,
+    'ts missing or outside 1540944000000 to 1541120400000 (the object''s hours)', NULL, %(staged_at)s
+FROM "incoming"
+WHERE "ts" IS NULL OR "ts" < 1540944000000 OR "ts" >= 1541120400000;
+
+DELETE FROM "incoming"
+WHERE "ts" IS NULL OR "ts" < 1540944000000 OR "ts" >= 1541120400000;
+
+INSERT INTO "staging_events" ("artist", "auth", "first_name", "gender", "item_in_session", "last_name", "length", "level", "location", "method", "page", "registration", "session_id", "song", "status", "ts", "user_agent", "user_id", object_key, batch_id)
+SELECT "artist", "auth", "first_name", "gender", "item_in_session", "last_name", "length", "level", "location", "method", "page", "registration", "session_id", "song", "status", "ts", "user_agent", "user_id", 'log_data/2018/11/01/00/part-0.json', %(batch_id)s FROM "incoming";
+
+INSERT INTO staged_objects (
+    table_name, object_key, version, batch_id, staged_at, used_at, row_count, first_ts, last_ts, rejected_at
+)
+SELECT
+    %(table_name)s, 'log_data/2018/11/01/00/part-0.json', 'etag-38-part-0.j', %(batch_id)s, %(staged_at)s, %(staged_at)s,
+    COUNT(*), MIN("ts"), MAX("ts"), NULL
+FROM "incoming";
 
 DROP TABLE "incoming";
 
 CREATE TEMP TABLE "incoming" DISTSTYLE EVEN AS SELECT "artist", "auth", "first_name", "gender", "item_in_session", "last_name", "length", "level", "location", "method", "page", "registration", "session_id", "song", "status", "ts", "user_agent", "user_id" FROM "staging_events" LIMIT 0;
 
 COPY "incoming" ("artist", "auth", "first_name", "gender", "item_in_session", "last_name", "length", "level", "location", "method", "page", "registration", "session_id", "song", "status", "ts", "user_agent", "user_id")
-FROM 's3://sparkify-bucket/raw/log_data/2018/11/01/05/'
+FROM 's3://sparkify-bucket/raw/log_data/2018/11/01/00/part-1.json'
 IAM_ROLE 'arn:aws:iam::123456789012:role/sparkify-copy'
 FORMAT AS JSON 's3://sparkify-bucket/raw/jsonpaths/log_events.json'
 TIMEFORMAT 'epochmillisecs'
@@ -28,9 +73,78 @@ MAXERROR 0
 COMPUPDATE OFF
 STATUPDATE OFF;
 
-INSERT INTO "staging_events" ("artist", "auth", "first_name", "gender", "item_in_session", "last_name", "length", "level", "location", "method", "page", "registration", "session_id", "song", "status", "ts", "user_agent", "user_id", batch_id) SELECT "artist", "auth", "first_name", "gender", "item_in_session", "last_name", "length", "level", "location", "method", "page", "registration", "session_id", "song", "status", "ts", "user_agent", "user_id", %(batch_id)s FROM "incoming";
+INSERT INTO quarantine (table_name, batch_id, object_uri, line_number, error, raw_line, recorded_at)
+SELECT
+    %(table_name)s, %(batch_id)s, 's3://sparkify-bucket/raw/log_data/2018/11/01/00/part-1.json', 0,
+    'ts missing or outside 1540944000000 to 1541120400000 (the object''s hours)', NULL, %(staged_at)s
+FROM "incoming"
+WHERE "ts" IS NULL OR "ts" < 1540944000000 OR "ts" >= 1541120400000;
+
+DELETE FROM "incoming"
+WHERE "ts" IS NULL OR "ts" < 1540944000000 OR "ts" >= 1541120400000;
+
+INSERT INTO "staging_events" ("artist", "auth", "first_name", "gender", "item_in_session", "last_name", "length", "level", "location", "method", "page", "registration", "session_id", "song", "status", "ts", "user_agent", "user_id", object_key, batch_id)
+SELECT "artist", "auth", "first_name", "gender", "item_in_session", "last_name", "length", "level", "location", "method", "page", "registration", "session_id", "song", "status", "ts", "user_agent", "user_id", 'log_data/2018/11/01/00/part-1.json', %(batch_id)s FROM "incoming";
+
+INSERT INTO staged_objects (
+    table_name, object_key, version, batch_id, staged_at, used_at, row_count, first_ts, last_ts, rejected_at
+)
+SELECT
+    %(table_name)s, 'log_data/2018/11/01/00/part-1.json', 'etag-38-part-1.j', %(batch_id)s, %(staged_at)s, %(staged_at)s,
+    COUNT(*), MIN("ts"), MAX("ts"), NULL
+FROM "incoming";
 
 DROP TABLE "incoming";
+
+CREATE TEMP TABLE "incoming" DISTSTYLE EVEN AS SELECT "artist", "auth", "first_name", "gender", "item_in_session", "last_name", "length", "level", "location", "method", "page", "registration", "session_id", "song", "status", "ts", "user_agent", "user_id" FROM "staging_events" LIMIT 0;
+
+COPY "incoming" ("artist", "auth", "first_name", "gender", "item_in_session", "last_name", "length", "level", "location", "method", "page", "registration", "session_id", "song", "status", "ts", "user_agent", "user_id")
+FROM 's3://sparkify-bucket/raw/log_data/2018/11/01/05/part-0.json'
+IAM_ROLE 'arn:aws:iam::123456789012:role/sparkify-copy'
+FORMAT AS JSON 's3://sparkify-bucket/raw/jsonpaths/log_events.json'
+TIMEFORMAT 'epochmillisecs'
+MAXERROR 0
+COMPUPDATE OFF
+STATUPDATE OFF;
+
+INSERT INTO quarantine (table_name, batch_id, object_uri, line_number, error, raw_line, recorded_at)
+SELECT
+    %(table_name)s, %(batch_id)s, 's3://sparkify-bucket/raw/log_data/2018/11/01/05/part-0.json', 0,
+    'ts missing or outside 1540962000000 to 1541138400000 (the object''s hours)', NULL, %(staged_at)s
+FROM "incoming"
+WHERE "ts" IS NULL OR "ts" < 1540962000000 OR "ts" >= 1541138400000;
+
+DELETE FROM "incoming"
+WHERE "ts" IS NULL OR "ts" < 1540962000000 OR "ts" >= 1541138400000;
+
+INSERT INTO "staging_events" ("artist", "auth", "first_name", "gender", "item_in_session", "last_name", "length", "level", "location", "method", "page", "registration", "session_id", "song", "status", "ts", "user_agent", "user_id", object_key, batch_id)
+SELECT "artist", "auth", "first_name", "gender", "item_in_session", "last_name", "length", "level", "location", "method", "page", "registration", "session_id", "song", "status", "ts", "user_agent", "user_id", 'log_data/2018/11/01/05/part-0.json', %(batch_id)s FROM "incoming";
+
+INSERT INTO staged_objects (
+    table_name, object_key, version, batch_id, staged_at, used_at, row_count, first_ts, last_ts, rejected_at
+)
+SELECT
+    %(table_name)s, 'log_data/2018/11/01/05/part-0.json', 'etag-38-part-0.j', %(batch_id)s, %(staged_at)s, %(staged_at)s,
+    COUNT(*), MIN("ts"), MAX("ts"), NULL
+FROM "incoming";
+
+DROP TABLE "incoming";
+
+SELECT COUNT(*) FROM quarantine WHERE table_name = %(table_name)s AND batch_id = %(batch_id)s;
+
+SELECT object_key, first_ts, last_ts
+FROM staged_objects
+WHERE table_name = %(table_name)s AND batch_id = %(batch_id)s;
+
+UPDATE staged_objects
+SET used_at = %(used_at)s
+WHERE table_name = %(table_name)s
+    AND last_ts >= %(window_start_ms)s
+    AND first_ts < %(window_end_ms)s;
+
+SELECT MIN(hours_start), MAX(hours_end)
+FROM restatements
+WHERE batch_id = %(batch_id)s AND table_name = %(table_name)s;
 
 ANALYZE "staging_events";
 

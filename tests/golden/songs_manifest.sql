@@ -1,12 +1,12 @@
-LOCK staged_objects;
+LOCK "staging_songs";
 
-DELETE FROM staged_objects WHERE table_name = %(table_name)s AND batch_id = %(batch_id)s;
+SELECT object_key, version, first_ts, last_ts, rejected_at, batch_id, row_count
+FROM staged_objects
+WHERE table_name = %(table_name)s;
 
-DELETE FROM "staging_songs" WHERE batch_id = %(batch_id)s;
+DELETE FROM quarantine WHERE table_name = %(table_name)s AND object_uri = %(object_uri)s;
 
-DELETE FROM quarantine WHERE table_name = %(table_name)s AND batch_id = %(batch_id)s;
-
-SELECT object_key FROM staged_objects WHERE table_name = %(table_name)s AND batch_id <> %(batch_id)s;
+DELETE FROM staged_objects WHERE table_name = %(table_name)s AND object_key = %(object_key)s;
 
 CREATE TEMP TABLE "incoming" DISTSTYLE EVEN AS SELECT "num_songs", "artist_id", "artist_latitude", "artist_longitude", "artist_location", "artist_name", "song_id", "title", "duration", "year" FROM "staging_songs" LIMIT 0;
 
@@ -25,12 +25,17 @@ INSERT INTO "staging_songs" ("num_songs", "artist_id", "artist_latitude", "artis
 
 DROP TABLE "incoming";
 
-COPY staged_objects (table_name, object_key, batch_id, staged_at)
+COPY staged_objects (table_name, object_key, version, batch_id, staged_at, used_at)
 FROM 's3://sparkify-work/manifests/staging_songs/scheduled__2018-11-01T00_00_00_00_00.objects.csv'
 IAM_ROLE 'arn:aws:iam::123456789012:role/sparkify-copy'
 FORMAT AS CSV
 TIMEFORMAT 'auto'
 REGION 'us-west-2';
+
+DELETE FROM "staging_songs"
+USING (SELECT DISTINCT "song_id" AS restaged_key FROM "staging_songs" WHERE batch_id = %(batch_id)s) AS restaged
+WHERE "staging_songs"."song_id" = restaged.restaged_key
+    AND "staging_songs".batch_id <> %(batch_id)s;
 
 ANALYZE "staging_songs";
 
