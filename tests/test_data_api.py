@@ -23,7 +23,7 @@ from sparkify import DataQualityOperator, LoadDimensionOperator, LoadFactOperato
 from sparkify.warehouse import data_api_sql
 
 from conftest import WAREHOUSE_CONN, run_context, sql_file
-from redshift_recording import IAM_ROLE, SOURCE, normalized, stable_temp_names
+from redshift_recording import IAM_ROLE, SOURCE, etag, normalized, stable_temp_names
 
 HOUR = datetime(2018, 11, 1, 0, tzinfo=timezone.utc)
 RUN_ID = "scheduled__2018-11-01T00:00:00+00:00"
@@ -134,7 +134,7 @@ def test_a_fact_load_is_one_batch_on_the_workgroup(data_api, caplog):
     assert sqls[1] == 'DELETE FROM "songplays" WHERE "start_time" >= :interval_start AND "start_time" < :interval_end'
     assert sqls[2].startswith('INSERT INTO "songplays" SELECT songplay_id, start_time')
     assert "ABS(s.duration - e.length) <= :duration_tolerance" in sqls[2]
-    assert "e.batch_id = :batch_id" in sqls[2] and "e.ts >= :start_ms AND e.ts < :end_ms" in sqls[2]
+    assert "batch_id" not in sqls[2] and "e.ts >= :start_ms AND e.ts < :end_ms" in sqls[2]  # by time, any object
     assert sqls[3] == ("DELETE FROM load_audit WHERE batch_id = :batch_id AND task_id = :task_id "
                        "AND table_name = :table_name")
     # Row counts exist only once the batch ran: the record holds NULL, inline (no NULL parameter values).
@@ -217,11 +217,18 @@ def test_dimension_batches_hold_the_driver_statements(data_api, monkeypatch, mod
     assert len(batch["Sqls"]) == len(recording.statements)
 
 
-def test_incremental_songs_read_what_other_runs_staged_then_stage_in_one_batch(data_api, s3):
-    data_api.results.append([  # three pages' worth: the read follows NextToken
-        [{"stringValue": "song_data/A/A/A/TRAAAAA128F429D538.json"}],
-        [{"stringValue": "song_data/Z/Z/Z/TRZZZZZ128F429D538.json"}],
-        [{"stringValue": "song_data/Y/Y/Y/TRYYYYY128F429D538.json"}],
+def staged_record(key: str, version: str) -> list[dict]:
+    """A staged_objects record as the Data API returns it (stage/staged_objects.sql)."""
+    return [{"stringValue": key}, {"stringValue": version}, {"isNull": True}, {"isNull": True}, {"isNull": True},
+            {"stringValue": "earlier"}, {"isNull": True}]
+
+
+def test_the_catalog_reads_what_was_staged_then_stages_the_new_files_in_one_batch(data_api, s3):
+    known = "song_data/A/A/A/TRAAAAA128F429D538.json"
+    data_api.results.append([  # three records, two pages: the read follows NextToken
+        staged_record(known, etag(f"raw/{known}")),
+        staged_record("song_data/Z/Z/Z/TRZZZZZ128F429D538.json", "etag-z"),
+        staged_record("song_data/Y/Y/Y/TRYYYYY128F429D538.json", "etag-y"),
     ])
     StageToRedshiftOperator(
         task_id="stage_songs", table="staging_songs", source=SOURCE, s3_key="song_data/",
@@ -233,30 +240,30 @@ def test_incremental_songs_read_what_other_runs_staged_then_stage_in_one_batch(d
         "BatchExecuteStatement", "DescribeStatement", "DescribeStatement",
     ]
     (read,) = data_api.named("ExecuteStatement")
-    assert read["Sql"] == (
-        "SELECT object_key FROM staged_objects WHERE table_name = :table_name AND batch_id <> :batch_id")
-    assert read["Parameters"] == [
-        {"name": "table_name", "value": "staging_songs"}, {"name": "batch_id", "value": RUN_ID}]
+    assert " ".join(read["Sql"].split()) == (
+        "SELECT object_key, version, first_ts, last_ts, rejected_at, batch_id, row_count FROM staged_objects "
+        "WHERE table_name = :table_name")
+    assert read["Parameters"] == [{"name": "table_name", "value": "staging_songs"}]
     assert read["WorkgroupName"] == "sparkify" and read["Database"] == "dev"
     base = "sparkify-work/manifests/staging_songs/scheduled__2018-11-01T00_00_00_00_00"
     assert json.loads(s3["written"][f"s3://{base}.manifest"])["entries"] == [
         {"url": "s3://sparkify-bucket/raw/song_data/A/A/B/TRAABBB128F429D538.json", "mandatory": True}]
     (batch,) = data_api.named("BatchExecuteStatement")
     sqls = normalized(batch["Sqls"])
-    assert sqls[:4] == [
-        "LOCK staged_objects",
-        "DELETE FROM staged_objects WHERE table_name = :table_name AND batch_id = :batch_id",
-        'DELETE FROM "staging_songs" WHERE batch_id = :batch_id',
-        "DELETE FROM quarantine WHERE table_name = :table_name AND batch_id = :batch_id",
+    assert sqls[:3] == [
+        'LOCK "staging_songs"',
+        "DELETE FROM quarantine WHERE table_name = :table_name AND object_uri = :object_uri",
+        "DELETE FROM staged_objects WHERE table_name = :table_name AND object_key = :object_key",
     ]
-    assert sqls[4].startswith('CREATE TEMP TABLE "incoming"')
-    assert sqls[5].startswith('COPY "incoming"') and f"FROM 's3://{base}.manifest'" in sqls[5]
-    assert sqls[6].startswith('INSERT INTO "staging_songs"') and sqls[7] == 'DROP TABLE "incoming"'
-    assert sqls[8].startswith("COPY staged_objects") and f"FROM 's3://{base}.objects.csv'" in sqls[8]
+    assert sqls[3].startswith('CREATE TEMP TABLE "incoming"')
+    assert sqls[4].startswith('COPY "incoming"') and f"FROM 's3://{base}.manifest'" in sqls[4]
+    assert sqls[5].startswith('INSERT INTO "staging_songs"') and sqls[6] == 'DROP TABLE "incoming"'
+    assert sqls[7].startswith("COPY staged_objects") and f"FROM 's3://{base}.objects.csv'" in sqls[7]
+    assert sqls[8].startswith('DELETE FROM "staging_songs" USING')
     assert len(batch["Sqls"]) == 12  # and ANALYZE, and the audit record's two
 
 
-def test_a_full_restage_reads_nothing_and_forgets_every_batch(data_api, s3):
+def test_a_full_restage_reads_nothing_and_forgets_every_staged_file(data_api, s3):
     StageToRedshiftOperator(
         task_id="stage_songs", table="staging_songs", source=SOURCE, s3_key="song_data/",
         jsonpaths="jsonpaths/song_data.json", jsonpaths_uri=f"{SOURCE}/jsonpaths/song_data.json", iam_role=IAM_ROLE,
@@ -265,7 +272,7 @@ def test_a_full_restage_reads_nothing_and_forgets_every_batch(data_api, s3):
     assert data_api.named("ExecuteStatement") == []
     (batch,) = data_api.named("BatchExecuteStatement")
     assert normalized(batch["Sqls"])[:4] == [
-        "LOCK staged_objects",
+        'LOCK "staging_songs"',
         "DELETE FROM staged_objects WHERE table_name = :table_name",
         "DELETE FROM quarantine WHERE table_name = :table_name",
         'DELETE FROM "staging_songs"',
@@ -292,7 +299,7 @@ def test_a_transaction_beyond_the_batch_limit_fails_before_sending_anything(data
             jsonpaths="jsonpaths/log_events.json", time_field="ts", jsonpaths_uri=f"{SOURCE}/jsonpaths/log_events.json",
             iam_role=IAM_ROLE,
         ).execute(run_context(HOUR, RUN_ID, hours=24))
-    assert data_api.calls == []
+    assert data_api.named("BatchExecuteStatement") == []  # only the reads that run ahead were sent
 
 
 def test_bad_records_within_max_errors_are_quarantined_in_the_batch(data_api, s3):
@@ -342,39 +349,22 @@ def test_data_api_sql_binds_each_value_once_per_batch():
     assert data_api_sql("SELECT 1 -- 100%%", None, bound) == "SELECT 1 -- 100%%"
 
 
-def test_the_retention_purge_reads_the_old_batches_ahead_and_deletes_them_in_the_batch(data_api, s3):
-    data_api.results.append([[{"stringValue": "scheduled__2018-10-01T00:00:00+00:00"},
-                              {"stringValue": "2026-11-01 00:00:00"}]])
+def test_retention_reads_the_unused_objects_ahead_and_drops_them_in_the_batch(data_api, s3):
+    old = "log_data/2018/10/2018-10-01-events.json"
+    data_api.results += [[], [[{"stringValue": old}, {"longValue": 1538352000000}, {"longValue": 1538438399000}]]]
     audit = StageToRedshiftOperator(
         task_id="stage_events", table="staging_events", source=SOURCE,
-        s3_key="log_data/2018/11/2018-11-01-events.json", jsonpaths="jsonpaths/log_events.json", time_field="ts",
+        s3_key="log_data/%Y/%m/%Y-%m-%d-events.json", jsonpaths="jsonpaths/log_events.json", time_field="ts",
         jsonpaths_uri=f"{SOURCE}/jsonpaths/log_events.json", iam_role=IAM_ROLE, retention_hours="72",
     ).execute(run_context(HOUR, RUN_ID))
-    (read,) = data_api.named("ExecuteStatement")
-    assert read["Sql"].startswith("SELECT a.batch_id, MAX(a.recorded_at) AS staged_at")
-    assert {p["name"] for p in read["Parameters"]} == {"table_name", "batch_id", "purge_before"}
+    reads = [" ".join(read["Sql"].split()) for read in data_api.named("ExecuteStatement")]
+    assert [read.split(" FROM ")[1].split()[0] for read in reads] == ["staged_objects", "staged_objects",
+                                                                     "restatements"]
+    assert ":purge_before" in reads[1]
     (batch,) = data_api.named("BatchExecuteStatement")
     sqls = [stable_temp_names(" ".join(sql.split())) for sql in batch["Sqls"]]  # audit statements included
-    delete = next(index for index, sql in enumerate(sqls) if ":purge_before" in sql)
-    assert sqls[delete].startswith('DELETE FROM "staging_events" WHERE batch_id IN (')
-    assert sqls[delete - 1] == 'DROP TABLE "incoming"' and sqls[delete + 1] == 'ANALYZE "staging_events"'
-    assert len(batch["Sqls"]) == 10  # the batch's two deletes, the COPY's four, the purge, ANALYZE, the audit's two
-    assert (audit["purged_batches"], audit["purged_rows"]) == (1, None)
-
-
-@pytest.mark.parametrize(("row_count", "error"), [(1, None), (0, "was purged from staging_events")])
-def test_the_fact_load_checks_its_batch_ahead_of_the_batch(data_api, row_count, error):
-    data_api.results.append([[{"stringValue": "stage_events"}, {"isNull": True}, {"longValue": 1},
-                              {"stringValue": "2018-11-01 01:00:00"}, {"longValue": row_count}]])
-    operator = LoadFactOperator(task_id="load_songplays", table="songplays", sql=sql_file("load/songplays.sql"),
-                                parameters={"duration_tolerance": 0.5}, staged_table="staging_events")
-    if error:
-        with pytest.raises(AirflowFailException, match=error):
-            operator.execute(run_context(HOUR, RUN_ID))
-        assert data_api.named("BatchExecuteStatement") == []
-    else:
-        operator.execute(run_context(HOUR, RUN_ID))
-        (batch,) = data_api.named("BatchExecuteStatement")
-        assert len(batch["Sqls"]) == 5 and normalized(batch["Sqls"])[0] == 'LOCK "songplays"'
-    (read,) = data_api.named("ExecuteStatement")
-    assert "FROM load_audit AS a CROSS JOIN staged" in " ".join(read["Sql"].split())
+    touch = next(index for index, sql in enumerate(sqls) if sql.startswith("UPDATE staged_objects SET used_at"))
+    assert sqls[touch + 1].startswith('DELETE FROM "staging_events" WHERE object_key = :object_key')
+    assert sqls[touch + 4] == 'ANALYZE "staging_events"'
+    assert len(batch["Sqls"]) == 18  # lock, forget 3, COPY 7, touch, drop 3, ANALYZE, the audit's two
+    assert audit["objects_purged"] == 1

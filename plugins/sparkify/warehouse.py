@@ -374,6 +374,10 @@ class DataApiCursor:
             log.info("Reading ahead of the %d statements this transaction will commit", len(self.statements))
         return self.warehouse.rows(self.warehouse.run(sql, bound))
 
+    def fetchone(self) -> tuple[Any, ...] | None:
+        rows = self.fetchall()
+        return rows[0] if rows else None
+
     def commit(self) -> None:
         self._fetchable = False
         if not self.statements:
