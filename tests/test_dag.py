@@ -19,7 +19,8 @@ from conftest import REPO
 
 EDGES = {
     "begin": {"create_tables"},
-    "create_tables": {"stage_events", "stage_songs"},
+    "create_tables": {"wait_for_events", "stage_songs"},
+    "wait_for_events": {"stage_events"},
     "stage_events": {"load_songplays"},
     "stage_songs": {"load_songplays"},
     "load_songplays": {"load_users", "load_songs", "load_artists", "load_time", "match_late_songs"},
@@ -94,13 +95,20 @@ def test_the_daily_variant_is_for_backfills_and_starts_paused(dagbag):
     assert not dagbag.dags["sparkify_dwh"].is_paused_upon_creation
 
 
-@pytest.mark.parametrize("task_id", sorted(EDGES))
+@pytest.mark.parametrize("task_id", sorted(set(EDGES) - {"wait_for_events"}))
 def test_default_args_reach_every_task(dag, task_id):
     task = dag.get_task(task_id)
     assert (task.retries, task.retry_delay, task.depends_on_past, task.email_on_retry) == (
         3, timedelta(minutes=5), False, False,
     )
     assert task.owner == "sparkify"
+
+
+def test_the_wait_for_events_frees_its_worker_slot_between_looks_and_never_retries(dag):
+    """Its wait is its own (sparkify_objects_wait_seconds); a retry would only wait again."""
+    sensor = dag.get_task("wait_for_events")
+    assert (sensor.mode, sensor.retries, sensor.poke_interval) == ("reschedule", 0, 300)
+    assert sensor.policy == "{{ var.value.get('sparkify_missing_objects', 'fail') }}"
 
 
 def test_the_trigger_form_offers_a_full_restage_that_scheduled_runs_leave_off(dag):

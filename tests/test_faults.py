@@ -54,19 +54,28 @@ def reference(source: Path, first: int, last: int):
     return build_reference(source, DAY + first * HOUR, DAY + (last + 1) * HOUR)
 
 
-def start_runner(source: Path, warehouse: str, *runs: str, dag: str = "sparkify_dwh", late_minutes: int = 0):
+def start_runner(source: Path, warehouse: str, *runs: str, dag: str = "sparkify_dwh", late_minutes: int = 0,
+                 env: dict | None = None):
     """``tests/dag_runner.py``: dag.test() runs in a process of their own, without make backfill's day lock."""
     command = [sys.executable, str(REPO / "tests" / "dag_runner.py"), "--source", source.as_uri(),
                "--warehouse", warehouse, "--dag", dag, "--late-minutes", str(late_minutes), *runs]
-    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, **(env or {})})
+
+
+def runner_results(process: subprocess.Popen) -> list[dict]:
+    """The runner's results, whatever their state."""
+    stdout, stderr = process.communicate(timeout=600)
+    assert process.returncode == 0, stdout[-3000:] + stderr[-5000:]
+    results = [json.loads(line.removeprefix("RESULT ")) for line in stdout.splitlines() if line.startswith("RESULT ")]
+    assert results, stdout[-3000:] + stderr[-5000:]
+    return results
 
 
 def finish_runner(process: subprocess.Popen) -> list[dict]:
     """The runner's results, each run checked to have succeeded."""
-    stdout, stderr = process.communicate(timeout=600)
-    assert process.returncode == 0, stdout[-3000:] + stderr[-5000:]
-    results = [json.loads(line.removeprefix("RESULT ")) for line in stdout.splitlines() if line.startswith("RESULT ")]
-    assert results and all(result["state"] == "success" for result in results), results
+    results = runner_results(process)
+    assert all(result["state"] == "success" for result in results), results
     return results
 
 

@@ -18,7 +18,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from test_faults import finish_runner, start_runner
+from test_faults import finish_runner, runner_results, start_runner
+from tools import local_pg
 from tools.generate_data import generate
 
 from reference import build_reference
@@ -186,3 +187,36 @@ def test_two_runs_meeting_the_same_late_object_at_once_stage_it_once(bucket, war
     assert_exact(warehouse_uri, reference(bucket, 0, 5))
     assert rows(warehouse_uri, "SELECT COUNT(*) FROM staging_events") == [(len(events(day_file(bucket))),)]
     assert rows(warehouse_uri, "SELECT COUNT(*) FROM staged_objects WHERE table_name = 'staging_events'") == [(1,)]
+
+
+def reschedules(run_id: str) -> int:
+    """How often wait_for_events gave its worker slot back to wait (Airflow's task_reschedule records)."""
+    with psycopg.connect(local_pg.database_uri("airflow")) as metadata:
+        return metadata.execute(
+            "SELECT COUNT(*) FROM task_reschedule AS r JOIN task_instance AS ti ON ti.id = r.ti_id "
+            "WHERE ti.dag_id = 'sparkify_dwh' AND ti.task_id = 'wait_for_events' AND ti.run_id = %s", (run_id,),
+        ).fetchone()[0]
+
+
+@pytest.mark.parametrize(("policy", "state"), [("fail", "failed"), ("empty", "success")])
+def test_a_run_near_real_time_waits_for_its_objects_then_follows_the_policy(bucket, warehouse_uri, policy, state):
+    now = datetime.now(timezone.utc)
+    last_hour = now.replace(minute=0, second=0, microsecond=0) - HOUR  # ended at the top of this hour
+    # The wait ends 20 s from now: after the runner has started (a few seconds) and the sensor has looked once.
+    wait = int((now - last_hour - HOUR).total_seconds()) + 20
+    env = {"AIRFLOW_VAR_SPARKIFY_OBJECTS_WAIT_SECONDS": str(wait), "AIRFLOW_VAR_SPARKIFY_MISSING_OBJECTS": policy}
+    (result,) = runner_results(start_runner(bucket, warehouse_uri, last_hour.isoformat(), env=env))
+    assert result["state"] == state
+    assert reschedules(result["run_id"]) >= 1, "the sensor waited holding its worker slot"
+    if policy == "empty":
+        assert rows(warehouse_uri, "SELECT source_objects FROM load_audit WHERE task_id = 'stage_events'")[0][
+            0].startswith("no objects at ")
+
+
+def test_a_backfill_of_an_old_hour_without_objects_does_not_wait(bucket, warehouse_uri):
+    """The hour ended long ago: the policy applies at once (here: fail, naming the key looked for)."""
+    day_file(bucket).unlink()
+    command_env = {"AIRFLOW_VAR_SPARKIFY_OBJECTS_WAIT_SECONDS": "3600"}
+    (result,) = runner_results(start_runner(bucket, warehouse_uri, (DAY + 3 * HOUR).isoformat(), env=command_env))
+    assert result["state"] == "failed"
+    assert reschedules(result["run_id"]) == 0

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowFailException, AirflowRescheduleException
 
 from sparkify.sources import open_source
 from sparkify.stage_to_redshift import interval_keys
@@ -69,8 +69,11 @@ class ObjectsLandedSensor(BaseSensorOperator):
             return True
         deadline = end + timedelta(seconds=whole_number(self.wait_seconds, "wait_seconds"))
         looked_for = ", ".join(map(source.uri, keys))
-        if datetime.now(timezone.utc) < deadline:
+        now = datetime.now(timezone.utc)
+        if now < deadline:
             self.log.info("No objects yet at %s: waiting until %s", looked_for, f"{deadline:%Y-%m-%d %H:%M:%S} UTC")
+            if self.reschedule and deadline < now + timedelta(seconds=self.poke_interval):
+                raise AirflowRescheduleException(deadline)  # the last look, at the deadline itself
             return False
         message = f"no objects at {looked_for} for {start:%Y-%m-%d %H:%M}–{end:%Y-%m-%d %H:%M} UTC"
         if self.policy == "fail":
