@@ -98,8 +98,8 @@ STAGING_RETENTION_HOURS = "{{ var.value.get('sparkify_staging_retention_hours', 
 #: there are none then (at once for an hour long past): "fail", or "empty" to load the hour empty.
 OBJECTS_WAIT_SECONDS = "{{ var.value.get('sparkify_objects_wait_seconds', '3600') }}"
 MISSING_OBJECTS = "{{ var.value.get('sparkify_missing_objects', 'fail') }}"
-#: The hours the loads and checks of a run cover: its interval and the hours its staging restated.
-LOAD_INTERVAL = "{{ ti.xcom_pull(task_ids='stage_events')['load_interval'] }}"
+#: The loads and checks of a run cover its interval and the hours its staging of events restated.
+RESTATED = "staging_events"
 #: How far back a song arriving late in the catalog still fills in earlier songplays.
 LATE_SONG_LOOKBACK_HOURS = "{{ var.value.get('sparkify_late_song_lookback_hours', '168') }}"
 
@@ -182,7 +182,7 @@ def build_pipeline() -> None:
         table="songplays",
         sql="load/songplays.sql",
         parameters={"duration_tolerance": DURATION_TOLERANCE},
-        load_interval=LOAD_INTERVAL,
+        restated_table=RESTATED,
         redshift_conn_id=WAREHOUSE,
         outlets=[star_asset("songplays")],
     )
@@ -193,7 +193,7 @@ def build_pipeline() -> None:
         mode="update",
         sql="load/songplays_late_songs.sql",
         parameters={"duration_tolerance": DURATION_TOLERANCE, "lookback_hours": LATE_SONG_LOOKBACK_HOURS},
-        load_interval=LOAD_INTERVAL,
+        restated_table=RESTATED,
         redshift_conn_id=WAREHOUSE,
         outlets=[star_asset("songplays")],
     )
@@ -206,7 +206,7 @@ def build_pipeline() -> None:
             mode="upsert",
             key="user_id",
             version_column="last_seen_at",
-            load_interval=LOAD_INTERVAL,
+            restated_table=RESTATED,
             redshift_conn_id=WAREHOUSE,
             outlets=[star_asset("users")],
         ),
@@ -234,7 +234,7 @@ def build_pipeline() -> None:
             sql="load/time.sql",
             mode="replace-interval",
             interval_column="start_time",
-            load_interval=LOAD_INTERVAL,
+            restated_table=RESTATED,
             redshift_conn_id=WAREHOUSE,
             outlets=[star_asset("time")],
         ),
@@ -248,7 +248,7 @@ def build_pipeline() -> None:
             {"name": "songplays = staged plays", "sql": "quality/songplays_match_staged_events.sql", "expected": 0},
             {"name": "songplays have dimensions", "sql": "quality/songplays_have_dimensions.sql", "expected": 0},
         ],
-        load_interval=LOAD_INTERVAL,
+        restated_table=RESTATED,
         redshift_conn_id=WAREHOUSE,
         outlets=[STAR_SCHEMA_CHECKED],
     )

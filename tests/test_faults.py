@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -24,13 +25,12 @@ import psycopg
 import pytest
 
 from tools import local_pg
-from tools.airflow_env import DEFAULT_HOME
 from tools.ddl import create_tables
 from tools.generate_data import generate
 
 from conftest import REPO
 from reference import build_reference
-from warehouse_checks import assert_exact, assert_matches_reference, assert_succeeded, backfill, backfill_command
+from warehouse_checks import assert_exact, assert_succeeded, backfill, backfill_command
 
 DAY = datetime(2018, 11, 1, tzinfo=timezone.utc)
 HOUR = timedelta(hours=1)
@@ -213,20 +213,24 @@ def test_hours_in_random_order(source, warehouse, warehouse_uri):
     random.Random(SEED).shuffle(order)
     print(f"hours in random order, seed {SEED} (SPARKIFY_FAULT_SEED): {order}")
     finish_runner(start_runner(source, warehouse_uri, *map(hour, order)))
-    assert_exact(warehouse_uri, reference(source, 14, 21))
+    # The first run met the day file new: it restated the day's hours before its own.
+    assert_exact(warehouse_uri, reference(source, 0, 21))
 
 
 def test_the_same_hour_twice_at_the_same_time(source, warehouse, warehouse_uri):
-    """Two processes load 00:00-01:00 as two runs (triggered at 00:00 and at 00:30). Both are held in
-    their staging COPY until both are there, then at the fact load's INSERT (or its lock) until both
-    are there: the two loads meet, and take turns without failing."""
+    """Two processes load 00:00-01:00 as two runs (triggered at 00:00 and at 00:30). One is held in its
+    staging COPY while the other waits for the staging lock (it then finds the object staged), then
+    both at the fact load's INSERT (or its lock) until both are there: the two loads meet, and take
+    turns without failing."""
     staging, facts = PAUSE_LOCK, PAUSE_LOCK + 1
     pause_rows(warehouse, "staging_events", staging)
     pause_rows(warehouse, "songplays", facts)
     with psycopg.connect(warehouse_uri, autocommit=True) as holder:
         holder.execute("SELECT pg_advisory_lock(%s), pg_advisory_lock(%s)", (staging, facts))
         processes = [start_runner(source, warehouse_uri, hour(0), late_minutes=minutes) for minutes in (0, 30)]
-        wait_for_backends(warehouse_uri, ('COPY "staging_events"', "advisory"), count=2, processes=processes)
+        wait_for_backends(warehouse_uri, ('COPY "staging_events"', "advisory"),
+                          ("SELECT pg_advisory_xact_lock(hashtext('sparkify_dwh.staging.", "advisory"),
+                          count=2, processes=processes)
         holder.execute("SELECT pg_advisory_unlock(%s)", (staging,))
         wait_for_backends(warehouse_uri, ('INSERT INTO "songplays"', "advisory"),
                           ('LOCK TABLE "songplays"', "relation"), count=2, processes=processes)
@@ -239,14 +243,15 @@ def test_the_same_hour_twice_at_the_same_time(source, warehouse, warehouse_uri):
 
 def test_two_make_backfills_started_together_over_overlapping_ranges(source, warehouse_uri):
     """`make backfill` twice at the same moment: the day (one daily run), and the day plus the next
-    day's first two hours (no events there). Both succeed, one waiting for the other's run of the
-    day, and leave the reference warehouse."""
+    day's first two hours (no objects there: loaded empty by policy). Both succeed, one waiting for
+    the other's run of the day, and leave the reference warehouse."""
     def make_backfill(last: int) -> subprocess.Popen:
         return subprocess.Popen(
             ["make", "--no-print-directory", "-C", str(REPO), "-o", ".venv/.installed", "backfill",
              f"PY={sys.executable}", f"FROM={hour(0)}", f"TO={hour(last)}", f"SOURCE={source.as_uri()}",
              f"WAREHOUSE={warehouse_uri}"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, "AIRFLOW_VAR_SPARKIFY_MISSING_OBJECTS": "empty"})
 
     processes = [make_backfill(23), make_backfill(25)]
     outputs = [process.communicate(timeout=600) for process in processes]
@@ -256,34 +261,24 @@ def test_two_make_backfills_started_together_over_overlapping_ranges(source, war
     assert_exact(warehouse_uri, reference(source, 0, 25))
 
 
-def test_a_purged_batch_fails_a_lone_fact_load_and_the_whole_run_again_restores_the_hour(
-        source, warehouse, warehouse_uri, monkeypatch):
-    """Two hours load; their event batches age past the retention (168 hours by default) and the next
-    hour's staging purges them. load_songplays of the first hour, cleared alone, fails and leaves its
-    songplays as they were; the first two runs, run again whole, restage and give the reference."""
-    monkeypatch.delenv("AIRFLOW_VAR_SPARKIFY_STAGING_RETENTION_HOURS", raising=False)
-    first = finish_runner(start_runner(source, warehouse_uri, hour(0), hour(1)))
-    warehouse.execute("UPDATE load_audit SET recorded_at = recorded_at - INTERVAL '200 hours' "
-                      "WHERE task_id = 'stage_events'")
-    third = finish_runner(start_runner(source, warehouse_uri, hour(2)))
-    staged = [batch for (batch,) in warehouse.execute("SELECT DISTINCT batch_id FROM staging_events")]
-    assert staged == [third[0]["batch_id"]]
-    assert warehouse.execute("SELECT COUNT(*) FROM staging_songs WHERE batch_id = %s",
-                             (first[0]["batch_id"],)).fetchone()[0] > 0
-    assert warehouse.execute("SELECT COUNT(*) FROM load_audit WHERE task_id = 'stage_events'").fetchone() == (3,)
-
-    lone = start_runner(source, warehouse_uri, f"{hour(0)}@load_songplays")
-    stdout, stderr = lone.communicate(timeout=600)
-    assert lone.returncode == 0, stdout[-3000:] + stderr[-5000:]
-    (result,) = [json.loads(line.removeprefix("RESULT ")) for line in stdout.splitlines() if line.startswith("RESULT ")]
-    assert (result["run_id"], result["state"]) == (first[0]["run_id"], "failed")
-    log = (DEFAULT_HOME / "logs" / "fault-tests" / f"{lone.pid}.log").read_text()
-    assert f"batch '{result['batch_id']}' was purged from staging_events (stage_events staged it 200 hours ago" in log
-    assert "clear the whole run so stage_events stages it again" in log
-    assert_matches_reference(warehouse_uri, reference(source, 0, 2))  # nothing wiped
-
-    finish_runner(start_runner(source, warehouse_uri, hour(0), hour(1)))
-    assert_exact(warehouse_uri, reference(source, 0, 2))
+def test_a_lone_load_cleared_after_a_restating_run_still_covers_the_restated_hours(
+        source, warehouse, warehouse_uri, tmp_path):
+    """The day file lands after the 00:00-02:00 runs: the 03:00 run restates 00:00-03:00. Its songplays
+    are then lost (deleted by hand) and its load_songplays alone cleared and run again: it reloads every
+    hour the run restated, as recorded in the warehouse, not only its own."""
+    bucket = tmp_path / "bucket"
+    shutil.copytree(source, bucket)
+    day_file = bucket / "log_data/2018/11/2018-11-01-events.json"
+    held = tmp_path / "held.json"
+    shutil.move(day_file, held)
+    finish_runner(start_runner(bucket, warehouse_uri, hour(0), hour(1), hour(2),
+                               env={"AIRFLOW_VAR_SPARKIFY_MISSING_OBJECTS": "empty"}))
+    shutil.move(held, day_file)
+    finish_runner(start_runner(bucket, warehouse_uri, hour(3)))
+    assert_exact(warehouse_uri, reference(bucket, 0, 3))
+    warehouse.execute("DELETE FROM songplays")
+    finish_runner(start_runner(bucket, warehouse_uri, f"{hour(3)}@load_songplays"))
+    assert_exact(warehouse_uri, reference(bucket, 0, 3))
 
 
 def test_create_tables_does_not_wait_behind_writes_in_flight(warehouse, warehouse_uri, monkeypatch):

@@ -69,9 +69,9 @@ def stage_songs(bucket: Path, run_id="run_1", **kwargs) -> dict:
     return operator.execute(run_context(HOUR, run_id))
 
 
-def load_songplays(run_id="run_1", start=HOUR, load_interval=None) -> dict:
+def load_songplays(run_id="run_1", start=HOUR, restated_table=None) -> dict:
     operator = LoadFactOperator(task_id="load_songplays", table="songplays", sql=sql_file("load/songplays.sql"),
-                                parameters={"duration_tolerance": 0.5}, load_interval=load_interval)
+                                parameters={"duration_tolerance": 0.5}, restated_table=restated_table)
     return operator.execute(run_context(start, run_id))
 
 
@@ -467,17 +467,20 @@ def test_retention_zero_keeps_every_object(warehouse, bucket):
     assert rows(warehouse, "SELECT count(*) FROM staging_events") == [(5,)]
 
 
-def test_loads_read_by_time_whatever_object_holds_an_event(warehouse, tmp_path):
-    """An event in two objects is one songplay; the hours a load covers come from load_interval."""
+def test_loads_read_by_time_and_cover_the_hours_their_run_restated(warehouse, tmp_path):
+    """An event in two objects is one songplay; a load of a run whose staging restated earlier hours
+    covers them too, whatever object holds their events."""
     root = tmp_path / "bucket"
     write_lines(root / "log_data/2018/11/01/00/part-0.json", [event(1, item=1), event(2, item=2)])
     write_lines(root / "log_data/2018/11/01/01/part-0.json", [event(2, item=2), event(3601, item=3)])
-    stage_events(root, key="log_data/%Y/%m/%d/%H/", hours=2)
-    assert load_songplays(start=HOUR.replace(hour=1))["rows_written"] == 1
-    assert load_songplays(start=HOUR.replace(hour=1),
-                          load_interval="2018-11-01T00:00:00Z/2018-11-01T02:00:00Z")["rows_written"] == 3
-    with pytest.raises(AirflowFailException, match="does not hold the run's interval"):
-        load_songplays(load_interval="2018-11-01T01:00:00Z/2018-11-01T02:00:00Z")
+    second_hour = HOUR.replace(hour=1)
+    assert stage_events(root, run_id="run_2", key="log_data/%Y/%m/%d/%H/", start=second_hour,
+                        lookback_hours=1)["restated"][0]["change"] == "late"  # hour 0's object, new
+    assert load_songplays(run_id="run_2", start=second_hour)["rows_written"] == 1
+    restated = load_songplays(run_id="run_2", start=second_hour, restated_table="staging_events")
+    assert restated["rows_written"] == 3
+    assert rows(warehouse, "SELECT count(*), count(DISTINCT songplay_id) FROM songplays") == [(3, 3)]
+    assert load_songplays(run_id="another", start=second_hour, restated_table="staging_events")["rows_written"] == 1
 
 
 def test_fact_load_of_an_hour_staged_empty_passes_with_no_rows(warehouse, bucket):

@@ -26,7 +26,8 @@ def stage(**kwargs) -> dict:
 
 
 DAY_KEY = "log_data/2018/11/2018-11-01-events.json"
-EVENTS = {"table": "staging_events", "s3_key": "log_data/%Y/%m/%Y-%m-%d-events.json", "jsonpaths": "jsonpaths/log_events.json", "time_field": "ts",
+EVENTS = {"table": "staging_events", "s3_key": "log_data/%Y/%m/%Y-%m-%d-events.json",
+          "jsonpaths": "jsonpaths/log_events.json", "time_field": "ts",
           "jsonpaths_uri": f"{SOURCE}/jsonpaths/log_events.json"}
 SONGS = {"table": "staging_songs", "s3_key": "song_data/", "jsonpaths": "jsonpaths/song_data.json",
          "jsonpaths_uri": f"{SOURCE}/jsonpaths/song_data.json", "catalog_key": "song_id",

@@ -10,7 +10,7 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from sparkify.lineage import checks_lineage
-from sparkify.warehouse import execute_statements, run_parameters, transaction, warehouse_hook
+from sparkify.warehouse import execute_statements, run_parameters, transaction, warehouse_hook, with_restated_hours
 
 if TYPE_CHECKING:
     from airflow.providers.openlineage.extractors import OperatorLineage
@@ -41,12 +41,12 @@ class DataQualityOperator(BaseOperator):
 
     :param checks: the checks (templated: each ``sql`` may be a file name)
     :param parameters: extra bound parameters for the queries (templated)
-    :param load_interval: the hours to check, ISO 8601 ``start/end`` holding the run's data interval
-        (the interval the staging task returns, with the hours it restated); default: the data interval (templated)
+    :param restated_table: a staging table staged by time: the load also covers the hours this run's
+        staging of it restated (objects late, changed or gone), read from ``restatements``
     :param redshift_conn_id: warehouse connection, of type postgres or redshift (templated)
     """
 
-    template_fields: Sequence[str] = ("checks", "parameters", "load_interval", "redshift_conn_id")
+    template_fields: Sequence[str] = ("checks", "parameters", "redshift_conn_id")
     template_ext: Sequence[str] = (".sql",)
     template_fields_renderers = {"checks": "json", "parameters": "json"}
     ui_color = "#89DA59"
@@ -56,23 +56,25 @@ class DataQualityOperator(BaseOperator):
         *,
         checks: list[dict[str, Any]],
         parameters: dict[str, Any] | None = None,
-        load_interval: str | None = None,
+        restated_table: str | None = None,
         redshift_conn_id: str = "sparkify_warehouse",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.checks = checks
         self.parameters = parameters or {}
-        self.load_interval = load_interval
+        self.restated_table = restated_table
         self.redshift_conn_id = redshift_conn_id
 
     def execute(self, context: Context) -> dict[str, Any]:
         if not self.checks:
             raise AirflowFailException("no data quality checks given")
         hook, dialect = warehouse_hook(self.redshift_conn_id)
-        parameters = {**run_parameters(context, self.load_interval), **self.parameters}
+        parameters = {**run_parameters(context), **self.parameters}
         results, failures = [], []
         with transaction(hook, dialect) as cursor:
+            if self.restated_table:
+                parameters = with_restated_hours(cursor, parameters, self.restated_table)
             for number, check in enumerate(self.checks, start=1):
                 name = check.get("name", f"check {number}")
                 comparison = check.get("comparison", "==")

@@ -18,6 +18,7 @@ from sparkify.warehouse import (
     temp_table_name,
     transaction,
     warehouse_hook,
+    with_restated_hours,
 )
 
 if TYPE_CHECKING:
@@ -57,12 +58,12 @@ class LoadDimensionOperator(BaseOperator):
     :param version_column: for ``upsert``: the column that orders two versions of a row
     :param interval_column: for ``replace-interval``: the timestamp column that places a row in an hour
     :param parameters: extra bound parameters for the select (templated)
-    :param load_interval: the hours to load, ISO 8601 ``start/end`` holding the run's data interval
-        (the interval the staging task returns, with the hours it restated); default: the data interval (templated)
+    :param restated_table: a staging table staged by time: the load also covers the hours this run's
+        staging of it restated (objects late, changed or gone), read from ``restatements``
     :param redshift_conn_id: warehouse connection, of type postgres or redshift (templated)
     """
 
-    template_fields: Sequence[str] = ("table", "sql", "parameters", "load_interval", "redshift_conn_id")
+    template_fields: Sequence[str] = ("table", "sql", "parameters", "redshift_conn_id")
     template_ext: Sequence[str] = (".sql",)
     template_fields_renderers = {"sql": "sql", "parameters": "json"}
     ui_color = "#80BD9E"
@@ -77,7 +78,7 @@ class LoadDimensionOperator(BaseOperator):
         version_column: str | None = None,
         interval_column: str | None = None,
         parameters: dict[str, Any] | None = None,
-        load_interval: str | None = None,
+        restated_table: str | None = None,
         redshift_conn_id: str = "sparkify_warehouse",
         **kwargs: Any,
     ) -> None:
@@ -88,7 +89,7 @@ class LoadDimensionOperator(BaseOperator):
         self.key = key
         self.version_column = version_column
         self.interval_column = interval_column
-        self.load_interval = load_interval
+        self.restated_table = restated_table
         self.parameters = parameters or {}
         self.redshift_conn_id = redshift_conn_id
 
@@ -114,8 +115,10 @@ class LoadDimensionOperator(BaseOperator):
         hook, dialect = warehouse_hook(self.redshift_conn_id)
         incoming = temp_table_name("incoming")
         statements = self._statements(dialect, incoming)
-        parameters = {**run_parameters(context, self.load_interval), **self.parameters}
+        parameters = {**run_parameters(context), **self.parameters}
         with transaction(hook, dialect) as cursor:
+            if self.restated_table:
+                parameters = with_restated_hours(cursor, parameters, self.restated_table)
             counts = execute_statements(cursor, statements, parameters)
             # Rows read: what the select returned (into the upsert's temporary table, if any);
             # written: the last INSERT into the table itself.

@@ -17,6 +17,7 @@ from sparkify.warehouse import (
     run_parameters,
     transaction,
     warehouse_hook,
+    with_restated_hours,
 )
 
 if TYPE_CHECKING:
@@ -46,12 +47,12 @@ class LoadFactOperator(BaseOperator):
     :param mode: ``replace-interval`` (default) or ``update``
     :param interval_column: the timestamp column that places a row in an interval
     :param parameters: extra bound parameters for the select (templated)
-    :param load_interval: the hours to load, ISO 8601 ``start/end`` holding the run's data interval
-        (the interval the staging task returns, with the hours it restated); default: the data interval (templated)
+    :param restated_table: a staging table staged by time: the load also covers the hours this run's
+        staging of it restated (objects late, changed or gone), read from ``restatements``
     :param redshift_conn_id: warehouse connection, of type postgres or redshift (templated)
     """
 
-    template_fields: Sequence[str] = ("table", "sql", "parameters", "load_interval", "redshift_conn_id")
+    template_fields: Sequence[str] = ("table", "sql", "parameters", "redshift_conn_id")
     template_ext: Sequence[str] = (".sql",)
     template_fields_renderers = {"sql": "sql", "parameters": "json"}
     ui_color = "#F98866"
@@ -64,7 +65,7 @@ class LoadFactOperator(BaseOperator):
         mode: str = "replace-interval",
         interval_column: str = "start_time",
         parameters: dict[str, Any] | None = None,
-        load_interval: str | None = None,
+        restated_table: str | None = None,
         redshift_conn_id: str = "sparkify_warehouse",
         **kwargs: Any,
     ) -> None:
@@ -74,7 +75,7 @@ class LoadFactOperator(BaseOperator):
         self.mode = mode
         self.interval_column = interval_column
         self.parameters = parameters or {}
-        self.load_interval = load_interval
+        self.restated_table = restated_table
         self.redshift_conn_id = redshift_conn_id
 
     def execute(self, context: Context) -> dict[str, Any]:
@@ -88,8 +89,10 @@ class LoadFactOperator(BaseOperator):
             interval_column=quote_identifier(self.interval_column),
             select=self.sql.strip().rstrip(";"),
         )
-        parameters = {**run_parameters(context, self.load_interval), **self.parameters}
+        parameters = {**run_parameters(context), **self.parameters}
         with transaction(hook, dialect) as cursor:
+            if self.restated_table:
+                parameters = with_restated_hours(cursor, parameters, self.restated_table)
             counts = execute_statements(cursor, statements, parameters)
             # update: [lock, update]; replace-interval: [lock, delete, insert, analyze…]
             written = counts[1] if self.mode == "update" else counts[2]

@@ -77,7 +77,7 @@ class ObjectsLandedSensor(BaseSensorOperator):
             return False
         message = f"no objects at {looked_for} for {start:%Y-%m-%d %H:%M}–{end:%Y-%m-%d %H:%M} UTC"
         if self.policy == "fail":
-            raise AirflowFailException(f"{message}, {deadline - end} after the interval ended (policy 'fail'; set "
-                                       "the Variable sparkify_missing_objects to 'empty' to load such hours empty)")
+            raise AirflowFailException(f"{message}, {self.wait_seconds} s after the interval ended (policy 'fail'; "
+                                       "set the Variable sparkify_missing_objects to 'empty' to load such hours empty)")
         self.log.warning("%s: loading the interval empty (policy 'empty')", message)
         return PokeReturnValue(is_done=True, xcom_value={"missing": keys})

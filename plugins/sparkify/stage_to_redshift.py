@@ -26,6 +26,7 @@ from sparkify.warehouse import (
     transaction,
     warehouse_hook,
     whole_number,
+    with_restated_hours,
 )
 
 if TYPE_CHECKING:
@@ -116,7 +117,7 @@ class StageToRedshiftOperator(BaseOperator):
     of the ``lookback_hours`` before; an object new, rewritten or gone since it was
     staged outside the run's own interval *restates* the hours its old and new rows
     cover, up to the end of the run's interval: they are recorded in ``restatements``,
-    logged, and returned as ``load_interval`` for the loads and checks of the run. A
+    logged, and covered by the loads and checks of the run (``restated_table``). A
     gone object's rows are removed. With ``retention_hours`` the objects no run has
     listed for that long are dropped; a run that lists one again stages it again.
 
@@ -308,7 +309,7 @@ class StageToRedshiftOperator(BaseOperator):
                                        {**parameters, **window_ms, "used_at": now})
                     if retention:
                         purged = self._purge(cursor, variables, parameters, source, objects, now, retention)
-                load_interval = self._load_interval(cursor, parameters) if self.time_field else (start, end)
+                loads = with_restated_hours(cursor, parameters, self.table) if self.time_field else parameters
                 if plan.to_stage or plan.gone or purged:
                     execute_statements(cursor, render_statements("stage/analyze.sql", **variables), parameters)
                 audit = record_load(
@@ -328,7 +329,7 @@ class StageToRedshiftOperator(BaseOperator):
             "objects_set_aside": len(plan.skipped_rejected),
             "objects_purged": purged,
             "restated": restated,
-            "load_interval": f"{load_interval[0].isoformat()}Z/{load_interval[1].isoformat()}Z",
+            "load_interval": f"{loads['interval_start'].isoformat()}Z/{loads['interval_end'].isoformat()}Z",
         }
 
     def _staged(self, cursor: Any, parameters: dict[str, Any], restage: bool) -> dict[str, tuple]:
@@ -437,15 +438,6 @@ class StageToRedshiftOperator(BaseOperator):
                                {**parameters, **record, "recorded_at": now})
             restated.append(record)
         return restated
-
-    def _load_interval(self, cursor: Any, parameters: dict[str, Any]) -> tuple[datetime, datetime]:
-        """The run's interval widened to every hour its staging restated, over all its attempts."""
-        start, end = parameters["interval_start"], parameters["interval_end"]
-        execute_statements(cursor, render_statements("stage/restated_hours.sql"), parameters)
-        first, last = cursor.fetchone() or (None, None)
-        if isinstance(first, str):  # the Data API returns timestamps as text
-            first, last = datetime.fromisoformat(first), datetime.fromisoformat(last)
-        return (min(start, first) if first else start), (max(end, last) if last else end)
 
     def _purge(self, cursor: Any, variables: dict[str, Any], parameters: dict[str, Any], source: ObjectSource,
                listed: dict[str, str], now: datetime, retention: int) -> int:

@@ -132,33 +132,11 @@ def batch_id(context: Any) -> str:
     return batch
 
 
-def parse_interval(text: str) -> tuple[datetime, datetime]:
-    """An ISO 8601 interval ``start/end`` (UTC when no zone is given)."""
-    try:
-        start, end = (datetime.fromisoformat(part.strip()) for part in str(text).split("/"))
-    except ValueError:
-        raise AirflowFailException(f"not an ISO 8601 interval start/end: {text!r}") from None
-    start, end = (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc) for moment in (start, end))
-    if start >= end:
-        raise AirflowFailException(f"the interval {text!r} ends before it starts")
-    return start, end
-
-
-def run_parameters(context: Any, load_interval: str | None = None) -> dict[str, Any]:
-    """The bound parameters every SQL file may use: the run's batch and the interval it loads.
-
-    That is the run's data interval, or ``load_interval`` (ISO 8601 ``start/end``), which must
-    hold it: the hours the staging task restated besides its own.
-    """
+def run_parameters(context: Any) -> dict[str, Any]:
+    """The bound parameters every SQL file may use: the run's batch and its interval."""
     start, end = context.get("data_interval_start"), context.get("data_interval_end")
     if start is None or end is None:
         raise AirflowFailException("this run has no data interval; trigger it with a logical date")
-    if load_interval not in (None, "", "None"):
-        load_start, load_end = parse_interval(load_interval)
-        if load_start > start or load_end < end:
-            raise AirflowFailException(f"load_interval {load_interval!r} does not hold the run's interval "
-                                       f"{start.isoformat()}/{end.isoformat()}")
-        start, end = load_start, load_end
     return {
         "batch_id": batch_id(context),
         "interval_start": _utc_naive(start),
@@ -166,6 +144,25 @@ def run_parameters(context: Any, load_interval: str | None = None) -> dict[str, 
         "start_ms": int(start.timestamp() * 1000),
         "end_ms": int(end.timestamp() * 1000),
     }
+
+
+def with_restated_hours(cursor: Any, parameters: dict[str, Any], staging_table: str) -> dict[str, Any]:
+    """The parameters with the interval widened to the hours this run's staging of ``staging_table``
+    restated (recorded in ``restatements``, over all its attempts): what the run's loads and checks cover.
+
+    Read from the warehouse, in the caller's transaction, so a load cleared and run alone still covers them.
+    """
+    execute_statements(cursor, render_statements("audit/restated_hours.sql"),
+                       {**parameters, "table_name": staging_table})
+    first, last = cursor.fetchone() or (None, None)
+    if first is None:
+        return parameters
+    if isinstance(first, str):  # the Data API returns timestamps as text
+        first, last = datetime.fromisoformat(first), datetime.fromisoformat(last)
+    start, end = min(parameters["interval_start"], first), max(parameters["interval_end"], last)
+    epoch = datetime(1970, 1, 1)
+    start_ms, end_ms = (int((moment - epoch).total_seconds() * 1000) for moment in (start, end))
+    return {**parameters, "interval_start": start, "interval_end": end, "start_ms": start_ms, "end_ms": end_ms}
 
 
 def redact(text: str, secrets: Sequence[str]) -> str:
