@@ -11,6 +11,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from tools import local_pg
 from tools.generate_data import generate
 
 from reference import build_reference
@@ -58,10 +59,21 @@ def test_48_hours_by_day_rerun_and_hourly_in_reverse_give_the_reference(daily_so
 
 def test_partial_days_run_hour_by_hour_around_whole_days(daily_source, warehouse_uri):
     start = START + timedelta(hours=22)
+    began = datetime.now(timezone.utc)
     result = backfill(daily_source, warehouse_uri, start, END)
     assert "[1/3] 2018-11-01 22:00 → 2018-11-01 23:00 UTC" in result.stdout
     assert "[3/3] 2018-11-02 00:00 → 2018-11-03 00:00 UTC" in result.stdout
     assert_matches_reference(warehouse_uri, build_reference(daily_source, start, END))
+    # The runs as the REST API serves them (DagRun.duration: end_date - start_date): started
+    # when the backfill ran, lasting seconds, not since their logical date in 2018.
+    with psycopg.connect(local_pg.database_uri("airflow")) as metadata:
+        runs = metadata.execute(
+            "SELECT dag_id, start_date, EXTRACT(EPOCH FROM end_date - start_date) FROM dag_run "
+            "WHERE logical_date IN (%s, %s, %s) AND dag_id LIKE 'sparkify_dwh%%' AND start_date >= %s",
+            (start, start + timedelta(hours=1), START + timedelta(days=1), began),
+        ).fetchall()
+    assert sorted(dag_id for dag_id, _, _ in runs) == ["sparkify_dwh", "sparkify_dwh", "sparkify_dwh_daily"], runs
+    assert all(0 < seconds < 60 for _, _, seconds in runs), runs
 
 
 def test_hourly_layout_with_several_files_per_hour(warehouse_uri, tmp_path):
