@@ -6,12 +6,14 @@ beside the schedule, and the warehouse equals the independent reference."""
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from datetime import datetime, timedelta
 from urllib.parse import quote
 
 import pytest
 
+from smtp_inbox import body
 from test_end_to_end import assert_matches_reference
 
 from airflow_stack import BACKFILL_HOURS, DAG_ID, DATA_END, DATA_START, TRIGGER_LOGICAL_DATE
@@ -85,3 +87,21 @@ def test_task_logs_are_read_from_the_shared_home(airflow_stack, airflow_scenario
     assert status == 200, log
     text = json.dumps(log["content"])
     assert "staging_events" in text and "Could not read served logs" not in text, text[:2000]
+
+
+def test_a_scheduled_hour_not_loaded_in_time_raises_a_late_alert_and_nothing_else_alerts(airflow_stack,
+                                                                                           airflow_scenario):
+    """The stack runs with SPARKIFY_FRESHNESS_MINUTES=0: a scheduled hour is due when it ends, so
+    its run misses the deadline while it runs. Backfilled and triggered hours raise none."""
+    scheduled = [run for run in airflow_scenario.runs if run["run_type"] == "scheduled"]
+    inbox = airflow_stack.inbox
+    deadline = time.monotonic() + 90  # the scheduler queues the callback, the triggerer runs it
+    while len(inbox.messages) < len(scheduled) and time.monotonic() < deadline:
+        time.sleep(1)
+    expected = sorted(f"DAG run: {DAG_ID} / {run['dag_run_id']}" for run in scheduled)
+    texts = [body(message) for message in inbox.messages]
+    assert sorted(line for text in texts for line in text.splitlines() if line.startswith("DAG run:")) == expected, \
+        inbox.subjects
+    for message, text in zip(inbox.messages, texts, strict=True):
+        assert message["Subject"].startswith(f"[sparkify] {DAG_ID} ") and message["Subject"].endswith(" late")
+        assert "not loaded 0 minutes after the hour ended" in text and "Hour: " in text, text
