@@ -47,6 +47,9 @@ batch is gone). On Redshift also
 `sparkify_iam_role`, `sparkify_region` and `sparkify_manifest_prefix`
 (see the README).
 
+When a run ends, its note becomes its summary (rows per table, staged events, bad records set
+aside, checks passed), and each load's asset event carries its figures as `extra`.
+
 Alerts (off until configured): a failed or retried task and a failed run notify through the
 notifier the Variable `sparkify_alerts` names (Airflow's SMTP notifier by default), with the run,
 the hour, the task and the first line of the error; so does a scheduled hour of `sparkify_dwh` not

@@ -9,6 +9,7 @@ import os
 import subprocess
 from datetime import datetime, timedelta, timezone
 
+import psycopg
 import pytest
 
 from smtp_inbox import RECIPIENT, SENDER, Inbox, body, smtp_server
@@ -58,6 +59,14 @@ def test_a_retried_task_a_failed_task_and_the_failed_run_send_mail(pg_server, tm
     # dag.test() gives DAG callbacks no way to read the task's XCom: the run's alert points to the task's.
     assert "Error: see the alert of create_tables" in body(inbox.messages[4])
     assert "Reason: task_failure" in body(inbox.messages[4])
+    # The failed run's note says what failed.
+    with psycopg.connect(local_pg.database_uri("airflow")) as metadata:
+        (note,) = metadata.execute(
+            "SELECT n.content FROM dag_run AS r JOIN dag_run_note AS n ON n.dag_run_id = r.id "
+            "WHERE r.dag_id = 'sparkify_dwh' AND r.run_id = %s", (RUN_ID,)).fetchone()
+    assert note.startswith("**Run summary**: failed, 2018-11-01 14:00 → 15:00 UTC"), note
+    assert "- Rows written: none (the loads did not run)" in note and "- Quality checks: not run" in note, note
+    assert note.endswith("- Failed: create_tables (10 tasks after it did not run)"), note
 
 
 def test_no_variable_no_alert(pg_server, tmp_path, inbox: Inbox):

@@ -76,6 +76,39 @@ def test_partial_days_run_hour_by_hour_around_whole_days(daily_source, warehouse
     assert all(0 < seconds < 60 for _, _, seconds in runs), runs
 
 
+def test_each_run_has_its_summary_as_note_and_its_asset_events_carry_the_figures(daily_source, warehouse_uri):
+    hour = START + timedelta(hours=22)
+    began = datetime.now(timezone.utc)
+    backfill(daily_source, warehouse_uri, hour, hour + timedelta(hours=1))
+    with psycopg.connect(warehouse_uri) as warehouse:
+        (plays,) = warehouse.execute(
+            "SELECT COUNT(*) FROM songplays WHERE start_time >= %s AND start_time < %s",
+            (hour.replace(tzinfo=None), (hour + timedelta(hours=1)).replace(tzinfo=None))).fetchone()
+        (users,) = warehouse.execute("SELECT COUNT(*) FROM users").fetchone()
+    assert plays > 0
+    with psycopg.connect(local_pg.database_uri("airflow")) as metadata:
+        (run_id, note) = metadata.execute(
+            "SELECT r.id, n.content FROM dag_run AS r LEFT JOIN dag_run_note AS n ON n.dag_run_id = r.id "
+            "WHERE r.dag_id = 'sparkify_dwh' AND r.logical_date = %s AND r.start_date >= %s", (hour, began),
+        ).fetchone()
+        events = dict(metadata.execute(
+            "SELECT e.source_task_id, e.extra FROM asset_event AS e JOIN dag_run AS r "
+            "ON r.run_id = e.source_run_id AND r.dag_id = e.source_dag_id WHERE r.id = %s", (run_id,),
+        ).fetchall())
+    lines = note.splitlines()
+    assert lines[0] == "**Run summary**: success, 2018-11-01 22:00 → 23:00 UTC", note
+    # The first run on an empty warehouse: every user it wrote is in the table.
+    assert lines[2].startswith(f"- Rows written: songplays {plays} · users {users} · "), note
+    assert lines[3].startswith("- Staged: ") and "(event objects read: 1)" in lines[3], note
+    assert lines[4:] == ["- Bad records set aside (quarantine): 0", "- Quality checks: 13 of 13 passed"], note
+    assert set(events) == {"load_songplays", "match_late_songs", "load_users", "load_songs", "load_artists",
+                           "load_time", "run_quality_checks"}, events
+    assert events["load_songplays"]["rows_written"] == plays
+    assert events["load_songplays"]["interval_start"] == hour.isoformat()
+    assert events["load_users"]["table_name"] == "users" and events["load_users"]["rows_rejected"] == 0
+    assert events["run_quality_checks"]["passed"] == 13
+
+
 def test_hourly_layout_with_several_files_per_hour(warehouse_uri, tmp_path):
     source = tmp_path / "bucket"
     end = START + timedelta(hours=24)

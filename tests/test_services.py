@@ -50,6 +50,18 @@ def test_a_run_triggered_for_a_logical_date_loads_that_hour(airflow_stack, airfl
     assert expected and songplays(airflow_stack.warehouse, *hour) == expected
 
 
+def test_the_triggered_run_shows_its_summary_as_note_with_the_warehouse_figures(airflow_stack, airflow_scenario):
+    run = quote(airflow_scenario.triggered["dag_run_id"], safe="")
+    note = airflow_stack.api.call("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run}")["note"]
+    hour = (TRIGGER_LOGICAL_DATE, TRIGGER_LOGICAL_DATE + timedelta(hours=1))
+    plays = sum(songplays(airflow_stack.warehouse, *hour).values())
+    assert note.startswith("**Run summary**: success, 2018-11-01 06:00 → 07:00 UTC"), note
+    assert f"- Rows written: songplays {plays} · " in note and "- Quality checks: 13 of 13 passed" in note, note
+    events = airflow_stack.api.call("GET", f"/api/v2/assets/events?source_run_id={run}&source_task_id=load_songplays")
+    (event,) = events["asset_events"]
+    assert event["extra"]["rows_written"] == plays and event["extra"]["interval_start"] == hour[0].isoformat()
+
+
 def test_every_run_succeeded_backfill_trigger_and_schedule(airflow_scenario):
     runs = airflow_scenario.runs
     failed = {run["dag_run_id"]: run["state"] for run in runs if run["state"] != "success"}

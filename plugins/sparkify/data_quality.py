@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-from sparkify.lineage import checks_lineage
+from sparkify.lineage import checks_lineage, record_asset_events
 from sparkify.warehouse import execute_statements, run_parameters, transaction, warehouse_hook
 
 if TYPE_CHECKING:
@@ -97,7 +97,9 @@ class DataQualityOperator(BaseOperator):
             raise AirflowFailException(
                 f"{len(failures)} of {len(results)} data quality checks failed:\n" + "\n".join(failures)
             )
-        return {"checks": len(results), "failed": 0}
+        summary = {"checks": len(results), "failed": 0}
+        record_asset_events(context, self.outlets, {**summary, "passed": len(results)})
+        return summary
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage:
         """OpenLineage: the tables the checks read."""
