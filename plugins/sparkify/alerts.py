@@ -22,6 +22,7 @@ not succeeded a set time after the hour ended is reported by :func:`late_hour`, 
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import logging
 from datetime import datetime
@@ -73,8 +74,6 @@ def compose(kind: str, *, dag_id: str, run_id: str, interval: str, task: str, er
 
 def configured_notifier() -> BaseNotifier | None:
     """The notifier the Variable names, or None when alerts are off."""
-    from airflow.sdk._shared.module_loading import import_string
-
     setting = Variable.get(VARIABLE, default="")
     if not setting.strip():
         return None
@@ -82,7 +81,8 @@ def configured_notifier() -> BaseNotifier | None:
     path = options.pop("notifier", SMTP_NOTIFIER)
     if path == SMTP_NOTIFIER:
         options = {**SMTP_MESSAGE, **options}
-    return import_string(path)(**options)
+    module, _, name = path.rpartition(".")
+    return getattr(importlib.import_module(module), name)(**options)
 
 
 def send(alert: dict[str, str], context: Context) -> bool:
