@@ -11,9 +11,10 @@ TO ?=
 SOURCE ?=
 WAREHOUSE ?=
 SAMPLE := .local/sample
-# The demo: one generated day (the generator's --end is excluded), backfilled and reported.
+# The demo: a generated week (the generator's --end is excluded), its first day backfilled and
+# reported; the other six are there to backfill by date (make backfill, or the UI's backfill form).
 DEMO_START := 2018-11-01
-DEMO_END := 2018-11-02
+DEMO_END := 2018-11-08
 
 .DEFAULT_GOAL := help
 .PHONY: help venv sample-data demo backfill backfill-range report test test-services ui-screenshot lint bench bench-airflow airflow airflow-stop pg-start pg-stop clean
@@ -29,10 +30,10 @@ $(STAMP): requirements.txt constraints.txt
 	$(PY) -m pip install -qq -r requirements.txt -c constraints.txt
 	touch $@
 
-sample-data: $(STAMP) ## Generate one day of sample data into .local/sample
+sample-data: $(STAMP) ## Generate a week of sample data (2018-11-01..07) into .local/sample
 	$(PY) tools/generate_data.py --out $(SAMPLE) --start $(DEMO_START) --end $(DEMO_END)
 
-demo: sample-data ## Everything from nothing: venv, sample day, backfill of its 24 hours, report
+demo: sample-data ## Everything from nothing: venv, a sample week, backfill of its first day, report
 	$(PY) tools/backfill.py --from $(DEMO_START)T00:00 --to $(DEMO_START)T23:00 --source file://$(abspath $(SAMPLE))
 	$(PY) tools/report.py
 

@@ -46,18 +46,28 @@ or `hourly`, every object under `log_data/YYYY/MM/DD/HH/`), `sparkify_log_spill_
 batch is gone). On Redshift also
 `sparkify_iam_role`, `sparkify_region` and `sparkify_manifest_prefix`
 (see the README).
+
+When a run ends, its note becomes its summary (rows per table, staged events, bad records set
+aside, checks passed), and each load's asset event carries its figures as `extra`.
+
+Alerts (off until configured): a failed or retried task and a failed run notify through the
+notifier the Variable `sparkify_alerts` names (Airflow's SMTP notifier by default), with the run,
+the hour, the task and the first line of the error; so does a scheduled hour of `sparkify_dwh` not
+loaded `SPARKIFY_FRESHNESS_MINUTES` (environment, default 30) after it ended (README, "Alerts").
 """
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
 from airflow.providers.standard.operators.empty import EmptyOperator
-from airflow.sdk import DAG, Param, chain
+from airflow.sdk import DAG, AsyncCallback, DeadlineAlert, DeadlineReference, Param, chain
 
 from sparkify import DataQualityOperator, LoadDimensionOperator, LoadFactOperator, StageToRedshiftOperator
+from sparkify.alerts import RunAlert, TaskAlert, late_hour
 from sparkify.lineage import STAR_SCHEMA_CHECKED, star_asset
 from sparkify.objects_sensor import ObjectsLandedSensor
 from sparkify.timetables import LogicalDateIntervalTimetable
@@ -104,6 +114,11 @@ RESTATED = "staging_events"
 LATE_SONG_LOOKBACK_HOURS = "{{ var.value.get('sparkify_late_song_lookback_hours', '168') }}"
 
 
+#: Minutes after an hour ends by which its scheduled run must have succeeded, or a late-hour alert
+#: goes out. An environment variable, not a Variable: the deadline is part of the parsed DAG.
+FRESHNESS_MINUTES = int(os.environ.get("SPARKIFY_FRESHNESS_MINUTES", "30"))
+
+
 def trigger_params() -> dict[str, Param]:
     """The trigger form's fields (one set per DAG); the defaults are what scheduled runs use."""
     return {
@@ -123,6 +138,9 @@ default_args = {
     "retries": 3,
     "retry_delay": timedelta(minutes=5),
     "email_on_retry": False,
+    # Off until the Variable sparkify_alerts names a notifier (plugins/sparkify/alerts.py).
+    "on_failure_callback": [TaskAlert("failed")],
+    "on_retry_callback": [TaskAlert("up for retry")],
 }
 
 
@@ -271,6 +289,15 @@ with DAG(
     # may run several at once; four keeps a small warehouse responsive.
     max_active_runs=4,
     default_args=default_args,
+    on_failure_callback=RunAlert(),
+    # Freshness: a run's logical date is its hour's start, so the hour is due an hour and
+    # FRESHNESS_MINUTES later. Airflow drops the deadline when the run succeeds in time.
+    deadline=DeadlineAlert(
+        reference=DeadlineReference.DAGRUN_LOGICAL_DATE,
+        interval=timedelta(hours=1, minutes=FRESHNESS_MINUTES),
+        callback=AsyncCallback(late_hour, kwargs={"grace_minutes": FRESHNESS_MINUTES}),
+        name="hour loaded",
+    ),
     params=trigger_params(),
     template_searchpath=[str(SQL_DIR)],
     tags=["sparkify", "warehouse"],
@@ -289,6 +316,7 @@ with DAG(
     is_paused_upon_creation=True,
     max_active_runs=2,
     default_args=default_args,
+    on_failure_callback=RunAlert(),
     params=trigger_params(),
     template_searchpath=[str(SQL_DIR)],
     tags=["sparkify", "warehouse", "backfill"],

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import psycopg
 
+from smtp_inbox import Inbox, smtp_server
 from tools import airflow_services, local_pg
 from tools.airflow_api import AirflowApi
 from tools.airflow_env import file_uri
@@ -40,6 +41,8 @@ class AirflowStack:
     home: Path
     source: Path
     warehouse: str
+    #: The mail the alerts sent.
+    inbox: Inbox
 
 
 @dataclass
@@ -61,8 +64,14 @@ def started(tmp: Path) -> Iterator[AirflowStack]:
     metadata_db, warehouse_db = f"airflow_test_{suffix}", f"test_{suffix}"
     warehouse, home = local_pg.ensure_database(warehouse_db), tmp / "airflow-home"
     try:
-        with airflow_services.running(file_uri(source), warehouse, home, metadata_db) as api:
-            yield AirflowStack(api, home, source, warehouse)
+        # Alerts on, sent to a local SMTP server; hours due as soon as they end, so the scheduled
+        # run is late by the time it finishes and raises the late-hour alert.
+        with (
+            smtp_server() as inbox,
+            airflow_services.running(file_uri(source), warehouse, home, metadata_db,
+                                     {**inbox.settings(), "SPARKIFY_FRESHNESS_MINUTES": "0"}) as api,
+        ):
+            yield AirflowStack(api, home, source, warehouse, inbox)
     finally:
         with psycopg.connect(local_pg.database_uri("postgres"), autocommit=True) as admin:
             for database in (metadata_db, warehouse_db):

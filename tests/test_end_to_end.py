@@ -11,6 +11,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from tools import local_pg
 from tools.generate_data import generate
 
 from reference import build_reference
@@ -60,10 +61,60 @@ def test_partial_days_run_hour_by_hour_around_whole_days(daily_source, warehouse
     """The first run (22:00) meets the day file new: it restates the earlier hours of the day it covers,
     so the warehouse holds the whole day, as the bucket does."""
     start = START + timedelta(hours=22)
+    began = datetime.now(timezone.utc)
     result = backfill(daily_source, warehouse_uri, start, END)
     assert "[1/3] 2018-11-01 22:00 → 2018-11-01 23:00 UTC" in result.stdout
     assert "[3/3] 2018-11-02 00:00 → 2018-11-03 00:00 UTC" in result.stdout
     assert_matches_reference(warehouse_uri, build_reference(daily_source, START, END))
+    # The runs as the REST API serves them (DagRun.duration: end_date - start_date): started
+    # when the backfill ran, lasting seconds, not since their logical date in 2018.
+    with psycopg.connect(local_pg.database_uri("airflow")) as metadata:
+        runs = metadata.execute(
+            "SELECT dag_id, start_date, EXTRACT(EPOCH FROM end_date - start_date) FROM dag_run "
+            "WHERE logical_date IN (%s, %s, %s) AND dag_id LIKE 'sparkify_dwh%%' AND start_date >= %s",
+            (start, start + timedelta(hours=1), START + timedelta(days=1), began),
+        ).fetchall()
+    assert sorted(dag_id for dag_id, _, _ in runs) == ["sparkify_dwh", "sparkify_dwh", "sparkify_dwh_daily"], runs
+    assert all(0 < seconds < 60 for _, _, seconds in runs), runs
+
+
+def test_each_run_has_its_summary_as_note_and_its_asset_events_carry_the_figures(daily_source, warehouse_uri):
+    hour = START + timedelta(hours=22)
+    began = datetime.now(timezone.utc)
+    backfill(daily_source, warehouse_uri, hour, hour + timedelta(hours=1))
+    with psycopg.connect(warehouse_uri) as warehouse:  # the run met the day file new: it restated 00:00-22:00
+        (plays,) = warehouse.execute(
+            "SELECT COUNT(*) FROM songplays WHERE start_time >= %s AND start_time < %s",
+            (START.replace(tzinfo=None), (hour + timedelta(hours=1)).replace(tzinfo=None))).fetchone()
+        (users,) = warehouse.execute("SELECT COUNT(*) FROM users").fetchone()
+    assert plays > 0
+    with psycopg.connect(local_pg.database_uri("airflow")) as metadata:
+        (run_id, note) = metadata.execute(
+            "SELECT r.id, n.content FROM dag_run AS r LEFT JOIN dag_run_note AS n ON n.dag_run_id = r.id "
+            "WHERE r.dag_id = 'sparkify_dwh' AND r.logical_date = %s AND r.start_date >= %s", (hour, began),
+        ).fetchone()
+        events = dict(metadata.execute(
+            "SELECT e.source_task_id, e.extra FROM asset_event AS e JOIN dag_run AS r "
+            "ON r.run_id = e.source_run_id AND r.dag_id = e.source_dag_id WHERE r.id = %s", (run_id,),
+        ).fetchall())
+    lines = note.splitlines()
+    assert lines[0] == "**Run summary**: success, 2018-11-01 22:00 → 23:00 UTC", note
+    # The first run on an empty warehouse: every user it wrote is in the table.
+    assert lines[2].startswith(f"- Rows written: songplays {plays} · users {users} · "), note
+    assert lines[3].startswith("- Staged: ") and "(event objects read: 1)" in lines[3], note
+    assert lines[4:] == [
+        "- Bad records set aside (quarantine): 0",
+        f"- Hours restated: 2018-11-01 00:00–22:00 (late object {daily_source.as_uri()}/log_data/2018/11/"
+        "2018-11-01-events.json)",
+        "- Quality checks: 13 of 13 passed",
+    ], note
+    assert set(events) == {"load_songplays", "match_late_songs", "load_users", "load_songs", "load_artists",
+                           "load_time", "run_quality_checks"}, events
+    assert events["load_songplays"]["rows_written"] == plays
+    assert events["load_songplays"]["interval_start"] == hour.isoformat()
+    assert events["load_songplays"]["hours_loaded"] == "2018-11-01T00:00Z/2018-11-01T23:00Z"
+    assert events["load_users"]["table_name"] == "users" and events["load_users"]["rows_rejected"] == 0
+    assert events["run_quality_checks"]["passed"] == 13
 
 
 def test_hourly_layout_with_several_files_per_hour(warehouse_uri, tmp_path):

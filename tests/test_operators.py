@@ -343,6 +343,24 @@ def test_failed_checks_are_all_reported_with_their_actual_values(warehouse, buck
     assert "at least 5 plays: expected >= 5, got 2" in message
 
 
+def test_every_shipped_check_has_its_own_label_and_a_shared_label_is_refused(warehouse, bucket):
+    stage_events(bucket)
+    load_songplays()
+    # As on Redshift, which enforces no key: one play twice, two without an id.
+    warehouse.execute("ALTER TABLE songplays DROP CONSTRAINT songplays_pkey, ALTER COLUMN songplay_id DROP NOT NULL")
+    warehouse.execute("INSERT INTO songplays SELECT * FROM songplays LIMIT 1")
+    warehouse.execute("INSERT INTO songplays (songplay_id, start_time) SELECT NULL, start_time FROM songplays LIMIT 2")
+    with pytest.raises(AirflowFailException) as failure:
+        quality(SHIPPED_CHECKS[:2])
+    message = str(failure.value)
+    assert "2 of 10 data quality checks failed" in message
+    assert "songplays of the interval with a NULL songplay_id: expected == 0, got 2" in message
+    assert "duplicate songplay_id among the songplays of the interval: expected == 0, got 3" in message
+    with pytest.raises(AirflowFailException, match="the label 'plays' is also first's"):
+        quality([{"name": "first", "sql": "SELECT 'plays', 0", "expected": 0},
+                 {"name": "second", "sql": "SELECT 'plays', 0", "expected": 0}])
+
+
 def test_check_catches_songplays_that_differ_from_staged_plays(warehouse, bucket):
     stage_events(bucket)
     stage_songs(bucket)

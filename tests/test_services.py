@@ -6,12 +6,14 @@ beside the schedule, and the warehouse equals the independent reference."""
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from datetime import datetime, timedelta
 from urllib.parse import quote
 
 import pytest
 
+from smtp_inbox import body
 from test_end_to_end import assert_matches_reference
 
 from airflow_stack import BACKFILL_HOURS, DAG_ID, DATA_END, DATA_START, TRIGGER_LOGICAL_DATE
@@ -46,6 +48,18 @@ def test_a_run_triggered_for_a_logical_date_loads_that_hour(airflow_stack, airfl
     # The backfill stops an hour earlier: the warehouse's plays of that hour are the triggered run's.
     expected = build_reference(airflow_stack.source, *hour)["songplays"]
     assert expected and songplays(airflow_stack.warehouse, *hour) == expected
+
+
+def test_the_triggered_run_shows_its_summary_as_note_with_the_warehouse_figures(airflow_stack, airflow_scenario):
+    run = quote(airflow_scenario.triggered["dag_run_id"], safe="")
+    note = airflow_stack.api.call("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run}")["note"]
+    hour = (TRIGGER_LOGICAL_DATE, TRIGGER_LOGICAL_DATE + timedelta(hours=1))
+    plays = sum(songplays(airflow_stack.warehouse, *hour).values())
+    assert note.startswith("**Run summary**: success, 2018-11-01 06:00 → 07:00 UTC"), note
+    assert f"- Rows written: songplays {plays} · " in note and "- Quality checks: 13 of 13 passed" in note, note
+    events = airflow_stack.api.call("GET", f"/api/v2/assets/events?source_run_id={run}&source_task_id=load_songplays")
+    (event,) = events["asset_events"]
+    assert event["extra"]["rows_written"] == plays and event["extra"]["interval_start"] == hour[0].isoformat()
 
 
 def test_every_run_succeeded_backfill_trigger_and_schedule(airflow_scenario):
@@ -85,3 +99,21 @@ def test_task_logs_are_read_from_the_shared_home(airflow_stack, airflow_scenario
     assert status == 200, log
     text = json.dumps(log["content"])
     assert "staging_events" in text and "Could not read served logs" not in text, text[:2000]
+
+
+def test_a_scheduled_hour_not_loaded_in_time_raises_a_late_alert_and_nothing_else_alerts(airflow_stack,
+                                                                                           airflow_scenario):
+    """The stack runs with SPARKIFY_FRESHNESS_MINUTES=0: a scheduled hour is due when it ends, so
+    its run misses the deadline while it runs. Backfilled and triggered hours raise none."""
+    scheduled = [run for run in airflow_scenario.runs if run["run_type"] == "scheduled"]
+    inbox = airflow_stack.inbox
+    deadline = time.monotonic() + 90  # the scheduler queues the callback, the triggerer runs it
+    while len(inbox.messages) < len(scheduled) and time.monotonic() < deadline:
+        time.sleep(1)
+    expected = sorted(f"DAG run: {DAG_ID} / {run['dag_run_id']}" for run in scheduled)
+    texts = [body(message) for message in inbox.messages]
+    assert sorted(line for text in texts for line in text.splitlines() if line.startswith("DAG run:")) == expected, \
+        inbox.subjects
+    for message, text in zip(inbox.messages, texts, strict=True):
+        assert message["Subject"].startswith(f"[sparkify] {DAG_ID} ") and message["Subject"].endswith(" late")
+        assert "not loaded 0 minutes after the hour ended" in text and "Hour: " in text, text

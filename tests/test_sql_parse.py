@@ -316,7 +316,7 @@ def operators() -> list[tuple[object, int, list]]:
         (LoadDimensionOperator(task_id="time", table="time", sql=sql_file("load/time.sql"), mode="replace-interval",
                                interval_column="start_time"), 1, []),
         (DataQualityOperator(task_id="quality", checks=[{"sql": sql_file(name), "expected": 0} for name in QUALITY]),
-         1, [[("check", 0)]] * len(QUALITY)),
+         1, [[(f"check {number}", 0)] for number in range(len(QUALITY))]),
     ]
 
 

@@ -2,7 +2,7 @@
 
     python tools/airflow_services.py start [--port 8080] [--source URI] [--warehouse URI]
     python tools/airflow_services.py stop
-    python tools/airflow_services.py run     # start, wait for Ctrl-C, stop
+    python tools/airflow_services.py run     # start, wait for Ctrl-C (or `stop` from elsewhere), stop
 
 Each component is its own process in its own process group (so stopping one
 stops the LocalExecutor workers it spawned), with its log in
@@ -28,6 +28,8 @@ import urllib.request
 from collections.abc import Generator
 from contextlib import contextmanager
 from pathlib import Path
+
+import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -151,10 +153,16 @@ def start(
 
 
 def stop(home: Path = DEFAULT_HOME) -> bool:
-    """Stop every component's process group: SIGTERM, then SIGKILL what is left."""
+    """Stop the instance running from this home. Started by ``run`` (``make airflow``), that
+    process is asked to stop it, so it reaps its components and exits; otherwise every
+    component's process group gets SIGTERM, then SIGKILL what is left."""
     if not state_file(home).exists():
         return False
-    groups = json.loads(state_file(home).read_text())["pids"].values()
+    state = json.loads(state_file(home).read_text())
+    supervisor = state.get("supervisor")
+    if supervisor and supervisor != os.getpid() and _ask_to_stop(supervisor, home):
+        return True
+    groups = state["pids"].values()
     for sig in (signal.SIGTERM, signal.SIGKILL):
         for pid in groups:
             try:
@@ -164,8 +172,23 @@ def stop(home: Path = DEFAULT_HOME) -> bool:
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline and any(_alive(pid) for pid in groups):
             time.sleep(0.5)
-    state_file(home).unlink()
+    state_file(home).unlink(missing_ok=True)
     return True
+
+
+def _ask_to_stop(supervisor: int, home: Path) -> bool:
+    """SIGTERM the ``run`` process and wait until it has stopped the instance; False if it is
+    gone or does not, so the caller stops the components itself."""
+    try:
+        os.kill(supervisor, signal.SIGTERM)
+    except ProcessLookupError:
+        return False
+    deadline = time.monotonic() + 40  # its own stop: SIGTERM, up to 15 s, SIGKILL, up to 15 s
+    while time.monotonic() < deadline:
+        if not state_file(home).exists() and not _running(supervisor):
+            return True
+        time.sleep(0.2)
+    return False
 
 
 @contextmanager
@@ -183,14 +206,25 @@ def running(
 
 
 def _alive(group: int) -> bool:
+    """Whether a process of the group still runs: zombies (exited, not yet reaped by a parent
+    elsewhere) do not count, they hold nothing and signals cannot end them."""
     try:
-        os.waitpid(group, os.WNOHANG)  # if this process started it, reap it: a zombie still counts
+        os.waitpid(group, os.WNOHANG)  # if this process started it, reap it
     except ChildProcessError:
         pass
+    for process in psutil.process_iter(["status"]):
+        try:
+            if os.getpgid(process.pid) == group and process.info["status"] != psutil.STATUS_ZOMBIE:
+                return True
+        except ProcessLookupError:
+            continue
+    return False
+
+
+def _running(pid: int) -> bool:
     try:
-        os.killpg(group, 0)
-        return True
-    except ProcessLookupError:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
         return False
 
 
@@ -217,14 +251,29 @@ def main(argv: list[str] | None = None) -> int:
           f"{password(home) or '(see the api-server log)'})")
     print(f"Logs: {logs_dir(home)}.  Stop with: make airflow-stop")
     if args.command == "run":
-        print("Ctrl-C stops Airflow.")
+        # `make airflow-stop` from another shell sends this process SIGTERM: it stops the
+        # components itself, so they are reaped here and nothing is left behind.
+        _record_supervisor(home)
+        signal.signal(signal.SIGTERM, _interrupt)
+        print("Ctrl-C (or make airflow-stop) stops Airflow.")
         try:
             signal.pause()
         except KeyboardInterrupt:
             pass
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         stop(home)
         print("Airflow stopped")
     return 0
+
+
+def _record_supervisor(home: Path) -> None:
+    state = json.loads(state_file(home).read_text())
+    state_file(home).write_text(json.dumps({**state, "supervisor": os.getpid()}))
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

@@ -53,13 +53,14 @@ def report(connection: psycopg.Connection) -> str:
     else:
         lines.append("  (no songs or artists table yet)")
 
-    lines += ["", "Plays per hour (UTC, all days), # matched to the catalog, . not matched"]
+    lines += ["", "Plays per hour (UTC, all days), # matched to the catalog, . not matched",
+              f"  {'hour':<5} {'':<{BAR_WIDTH}} {'plays':>6} {'matched':>7}"]
     hours = connection.execute(query("plays_per_hour.sql")).fetchall()
     busiest = max((plays for _, plays, _ in hours), default=0)
     for hour, plays, matched in hours:
         width, matched_width = round(BAR_WIDTH * plays / busiest), round(BAR_WIDTH * matched / busiest)
         bar = "#" * matched_width + "." * (width - matched_width)
-        lines.append(f"  {hour:02d}:00 {bar:<{BAR_WIDTH}} {plays:>6} {matched:>6}")
+        lines.append(f"  {hour:02d}:00 {bar:<{BAR_WIDTH}} {plays:>6} {matched:>7}")
     lines += [] if hours else ["  (no songplays yet)"]
     return "\n".join(lines)
 

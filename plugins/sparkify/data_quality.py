@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-from sparkify.lineage import checks_lineage
+from sparkify.lineage import checks_lineage, record_asset_events
 from sparkify.warehouse import execute_statements, run_parameters, transaction, warehouse_hook, with_restated_hours
 
 if TYPE_CHECKING:
@@ -34,8 +34,9 @@ class DataQualityOperator(BaseOperator):
     to compare with; ``comparison``, one of ``== != < <= > >=`` (default ``==``).
     The query returns rows of ``(label, actual)``, each compared on its own, so one
     file can check a rule on several tables; a query returning a single column
-    uses the check's ``name`` as the label. Queries may use the run parameters
-    (see LoadFactOperator).
+    uses the check's ``name`` as the label. Labels must be distinct across all the
+    checks (the task fails otherwise), so a failure names one rule. Queries may use
+    the run parameters (see LoadFactOperator).
 
     Failed checks fail the task without retries: retrying does not change data.
 
@@ -72,6 +73,7 @@ class DataQualityOperator(BaseOperator):
         hook, dialect = warehouse_hook(self.redshift_conn_id)
         parameters = {**run_parameters(context), **self.parameters}
         results, failures = [], []
+        labels: dict[str, str] = {}
         with transaction(hook, dialect) as cursor:
             if self.restated_table:
                 parameters = with_restated_hours(cursor, parameters, self.restated_table)
@@ -86,6 +88,11 @@ class DataQualityOperator(BaseOperator):
                     raise AirflowException(f"{name}: the query returned no rows")
                 for row in rows:
                     label, actual = (row[0], row[1]) if len(row) > 1 else (name, row[0])
+                    if str(label) in labels:  # two results under one label: a failure could not be told apart
+                        raise AirflowFailException(
+                            f"{name}: the label {str(label)!r} is also {labels[str(label)]}'s: give every row its own"
+                        )
+                    labels[str(label)] = name
                     passed = COMPARISONS[comparison](actual, check["expected"])
                     results.append({"check": str(label), "actual": actual, "passed": passed})
                     line = f"{label}: expected {comparison} {check['expected']!r}, got {actual!r}"
@@ -96,7 +103,9 @@ class DataQualityOperator(BaseOperator):
             raise AirflowFailException(
                 f"{len(failures)} of {len(results)} data quality checks failed:\n" + "\n".join(failures)
             )
-        return {"checks": len(results), "failed": 0}
+        summary = {"checks": len(results), "failed": 0}
+        record_asset_events(context, self.outlets, {**summary, "passed": len(results)}, parameters)
+        return summary
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage:
         """OpenLineage: the tables the checks read."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from airflow.sdk import Asset
@@ -42,6 +42,23 @@ def star_asset(table: str) -> Asset:
 
 #: Updated when a run's quality checks passed: the star schema of the run's interval is complete.
 STAR_SCHEMA_CHECKED = Asset(name="sparkify.star_schema_checked", uri="x-sparkify://warehouse/checked", group="sparkify")
+
+
+def record_asset_events(context: Any, outlets: Iterable[Asset], figures: dict[str, Any],
+                        parameters: dict[str, Any] | None = None) -> None:
+    """Put a task's figures (its audit record), the run's interval and the hours it loaded (the
+    interval and the hours its staging restated, from its bound ``parameters``) on the asset events
+    of its outlets: each event then says what it changed, in the UI and to the DAGs scheduled on it."""
+    events = context.get("outlet_events")
+    if events is None:  # executed outside a DAG run: no asset events
+        return
+    extra = {**figures, "interval_start": context["data_interval_start"].isoformat(),
+             "interval_end": context["data_interval_end"].isoformat()}
+    if parameters:
+        start, end = parameters["interval_start"], parameters["interval_end"]
+        extra["hours_loaded"] = f"{start:%Y-%m-%dT%H:%M}Z/{end:%Y-%m-%dT%H:%M}Z"
+    for outlet in outlets:
+        events[outlet].extra.update(extra)
 
 
 def warehouse_namespace(conn_id: str) -> tuple[str, str]:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
-from sparkify.lineage import load_lineage
+from sparkify.lineage import load_lineage, record_asset_events
 from sparkify.warehouse import (
     execute_statements,
     quote_identifier,
@@ -130,6 +130,7 @@ class LoadDimensionOperator(BaseOperator):
                 rows_read=inserted.get(incoming, written), rows_written=written,
             )
         self.log.info("%s (%s): %s rows written", self.table, self.mode, written)
+        record_asset_events(context, self.outlets, audit, parameters)
         return audit
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage:

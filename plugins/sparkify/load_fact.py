@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
-from sparkify.lineage import load_lineage
+from sparkify.lineage import load_lineage, record_asset_events
 from sparkify.warehouse import (
     execute_statements,
     quote_identifier,
@@ -106,6 +106,7 @@ class LoadFactOperator(BaseOperator):
                 "%s, %s to %s: replaced %s rows with %s",
                 self.table, parameters["interval_start"], parameters["interval_end"], counts[1], written,
             )
+        record_asset_events(context, self.outlets, audit, parameters)
         return audit
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage:

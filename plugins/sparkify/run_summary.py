@@ -1,0 +1,118 @@
+"""What a run did, at one glance on its page: a listener writes the run's note when it ends.
+
+Airflow 3.3 gives tasks no way to set their run's note (the Execution API only reads it), so the
+note is written where the run's end is decided: Airflow calls ``on_dag_run_success`` /
+``on_dag_run_failed`` in the scheduler (in ``make backfill``'s process under ``dag.test()``),
+with the run in its session. The figures are the tasks' XComs, which are their ``load_audit``
+records. A note a person wrote is kept: only a note this listener wrote (or none) is replaced.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from airflow.listeners import hookimpl
+
+from sparkify.alerts import hour_of
+
+if TYPE_CHECKING:
+    from airflow.models.dagrun import DagRun
+
+#: The first words of every summary: how a note written here is told from a person's.
+HEADING = "**Run summary**"
+STAR_TABLES = ("songplays", "users", "songs", "artists", "time")
+
+
+def _count(value: Any) -> str:
+    return "?" if value is None else f"{value:,}"  # the Data API does not count some rows
+
+
+def _hours(start: Any, end: Any) -> str:
+    start, end = (datetime.fromisoformat(value) if isinstance(value, str) else value for value in (start, end))
+    last = f"{end:%H:%M}" if start.date() == end.date() else f"{end:%Y-%m-%d %H:%M}"
+    return f"{start:%Y-%m-%d %H:%M}–{last}"
+
+
+def summary(state: str, interval: str, figures: dict[str, dict], failed: list[str], not_run: int = 0) -> str:
+    """The note's Markdown, from each task's XCom (its audit record) by task id; the tasks that
+    failed, and how many did not run because of them."""
+    written = {record["table_name"]: record["rows_written"] for task, record in figures.items()
+               if task.startswith("load_") and isinstance(record, dict)}
+    late = figures.get("match_late_songs", {}).get("rows_written")
+    events, songs = figures.get("stage_events", {}), figures.get("stage_songs", {})
+    set_aside = sum(record.get("rows_rejected") or 0 for record in (events, songs))
+    lines = [f"{HEADING}: {state}, {interval}", ""]
+    rows = " · ".join(f"{table} {_count(written[table])}" for table in STAR_TABLES if table in written)
+    lines.append(f"- Rows written: {rows or 'none (the loads did not run)'}"
+                 + (f"; late songs matched in earlier plays: {_count(late)}" if late is not None else ""))
+    if events or songs:
+        lines.append(f"- Staged: {_count(events.get('rows_written'))} events (event objects read: "
+                     f"{_count(events.get('object_count'))}), {_count(songs.get('rows_written'))} songs "
+                     f"(song files new or changed: {_count(songs.get('object_count'))})")
+        lines.append(f"- Bad records set aside (quarantine): {set_aside:,}")
+        restated = events.get("restated") or []
+        lines.append("- Hours restated: " + ("; ".join(
+            f"{_hours(record['hours_start'], record['hours_end'])} ({record['change']} object "
+            f"{record['object_uri']})" for record in restated) or "none"))
+    checks = figures.get("run_quality_checks")
+    if checks:
+        lines.append(f"- Quality checks: {checks['checks'] - checks['failed']} of {checks['checks']} passed")
+    else:
+        lines.append("- Quality checks: " + ("failed (its log names each check)" if "run_quality_checks" in failed
+                                             else "not run"))
+    if failed:
+        lines.append(f"- Failed: {', '.join(failed)}" + (f" ({not_run} tasks after it did not run)" if not_run else ""))
+    return "\n".join(lines)
+
+
+def write_note(dag_run: DagRun) -> None:
+    """Set the run's note to its summary, unless a person wrote one."""
+    from airflow import settings
+    from airflow.models.dagrun import DagRun
+    from sqlalchemy.orm import object_session
+
+    session = object_session(dag_run)
+    if session is not None:  # the scheduler's session, which it commits
+        _write_note(dag_run, dag_run, session)
+        return
+    # dag.test() hands listeners a run out of any session: write through one of our own (it takes
+    # no lock the run's own transaction holds: the note is a row of its own).
+    with settings.NonScopedSession() as own, own.begin():
+        _write_note(dag_run, own.get(DagRun, dag_run.id), own)
+
+
+def _write_note(dag_run: DagRun, stored: DagRun, session: Any) -> None:
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.models.xcom import XComModel
+    from airflow.sdk.bases.xcom import BaseXCom
+    from sqlalchemy import select
+
+    if stored.note and not stored.note.startswith(HEADING):
+        return
+    states = dict(session.execute(
+        select(TaskInstance.task_id, TaskInstance.state).where(TaskInstance.dag_id == dag_run.dag_id,
+                                                               TaskInstance.run_id == dag_run.run_id)
+    ).all())
+    if "create_tables" not in states:
+        return  # not one of this project's DAGs
+    results = session.execute(
+        select(XComModel.task_id, XComModel.value).where(
+            XComModel.dag_run_id == dag_run.id, XComModel.key == BaseXCom.XCOM_RETURN_KEY
+        )
+    ).all()
+    figures = {row.task_id: XComModel.deserialize_value(row) for row in results}
+    failed = sorted(task for task, state in states.items() if state == "failed")
+    not_run = sum(state == "upstream_failed" for state in states.values())
+    stored.note = summary(str(dag_run.state), hour_of(dag_run.data_interval_start, dag_run.data_interval_end),
+                          figures, failed, not_run)
+
+
+@hookimpl
+def on_dag_run_success(dag_run: DagRun, msg: str) -> None:
+    write_note(dag_run)
+
+
+@hookimpl
+def on_dag_run_failed(dag_run: DagRun, msg: str) -> None:
+    write_note(dag_run)
