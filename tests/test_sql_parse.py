@@ -64,11 +64,11 @@ ONLY = {
 #: and literals); each variant switches the optional branches one way.
 VARIANTS = [
     {"incremental": False, "restage": False, "manifest": False, "region": None, "version_column": None,
-     "max_errors": 0},
+     "max_errors": 0, "compression": None},
     {"incremental": True, "restage": False, "manifest": True, "region": "'us-west-2'",
-     "version_column": '"last_seen_at"', "max_errors": 10},
+     "version_column": '"last_seen_at"', "max_errors": 10, "compression": "GZIP"},
     {"incremental": True, "restage": True, "manifest": True, "region": "'eu-west-1'", "version_column": None,
-     "max_errors": 1},
+     "max_errors": 1, "compression": "ZSTD"},
 ]
 COMMON = {
     "table": '"staging_events"',
@@ -111,6 +111,10 @@ COPY_OPTIONS = {
     "MANIFEST": None,
     "REGION": r"'[a-z]{2}(?:-[a-z]+)+-\d'",
     "MAXERROR": r"\d+",
+    # The file compression options (Redshift reads LZOP too; the operator sends these three).
+    "GZIP": None,
+    "BZIP2": None,
+    "ZSTD": None,
     "COMPUPDATE": r"(?:ON|OFF|TRUE|FALSE|PRESET)",
     "STATUPDATE": r"(?:ON|OFF|TRUE|FALSE)",
 }

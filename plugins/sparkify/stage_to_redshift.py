@@ -16,7 +16,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from sparkify.lineage import staging_lineage
 from sparkify.records import MAX_RECORD_BYTES, Rejected, TooManyBadRecords
-from sparkify.sources import ObjectSource, open_source
+from sparkify.sources import ObjectSource, copy_compression, open_source
 from sparkify.warehouse import (
     INCLUDE_DIR,
     DataApiCursor,
@@ -415,6 +415,7 @@ class StageToRedshiftOperator(BaseOperator):
                 "manifest": self.incremental,
             }
             if self.incremental:
+                copy_variables["compression"] = copy_compression(objects, f"the new objects of {self.table}")
                 manifest_uri, objects_csv_uri = self._write_manifest(source, objects, parameters)
                 copy_variables["s3_uri"] = quote_literal(manifest_uri)
                 statements = render_statements("stage/copy_from_s3.sql", **copy_variables)
@@ -423,8 +424,9 @@ class StageToRedshiftOperator(BaseOperator):
                 statements = render_statements("stage/record_objects_from_s3.sql", **record_variables)
                 execute_statements(cursor, statements, parameters, secrets=secrets)
             else:  # one COPY per key or prefix that holds objects, all in this transaction
-                for key in (key for key, found in listed.items() if found):
+                for key, found in ((key, found) for key, found in listed.items() if found):
                     copy_variables["s3_uri"] = quote_literal(source.uri(key))
+                    copy_variables["compression"] = copy_compression(found, source.uri(key))
                     statements = render_statements("stage/copy_from_s3.sql", **copy_variables)
                     execute_statements(cursor, statements, parameters, secrets=secrets)
             max_errors = variables["max_errors"]
