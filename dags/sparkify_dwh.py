@@ -113,6 +113,10 @@ default_args = {
     "depends_on_past": False,
     "retries": 3,
     "retry_delay": timedelta(minutes=5),
+    # A warehouse that stops answering mid-statement fails the attempt instead of holding it for hours
+    # (connecting is bounded by the connection's connect_timeout). A day of the public data stages in
+    # seconds; an hour of a busy app in minutes.
+    "execution_timeout": timedelta(hours=1),
     "email_on_retry": False,
 }
 
