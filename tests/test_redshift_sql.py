@@ -50,7 +50,7 @@ def test_compressed_objects_copy_with_their_compression_and_a_mixed_prefix_fails
     stage(table="staging_events", s3_key="log_data/2018/11/01/00/",
           jsonpaths="jsonpaths/log_events.json", jsonpaths_uri=f"{SOURCE}/jsonpaths/log_events.json")
     assert " MAXERROR 0 ZSTD REGION " in [s for s in normalized(redshift.statements) if s.startswith("COPY")][-1]
-    with pytest.raises(AirflowFailException, match=r"s3://sparkify-bucket/raw/log_data/2018/11/01/01/ holds objects "
+    with pytest.raises(AirflowFailException, match=r"s3://sparkify-bucket/raw/log_data/2018/11/01/01/: objects "
                                                    r"of several compressions \(BZIP2, uncompressed\)"):
         stage(table="staging_events", s3_key="log_data/2018/11/01/01/",
               jsonpaths="jsonpaths/log_events.json", jsonpaths_uri=f"{SOURCE}/jsonpaths/log_events.json")

@@ -119,6 +119,22 @@ def test_compressed_objects_stage_from_s3(warehouse, s3_endpoint, aws_default, t
               "jsonpaths/log_events.json")
 
 
+def test_a_listing_s3_refuses_fails_naming_the_prefix(s3_endpoint, aws_default):
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+    from airflow.sdk.exceptions import AirflowException
+
+    from sparkify.sources import S3Source
+
+    client = boto3.client("s3", endpoint_url=s3_endpoint, **CREDENTIALS)
+    client.create_bucket(Bucket="sparkify-vanishing")
+    client.put_object(Bucket="sparkify-vanishing", Key="raw/song_data/A/A/A/TRAAAAA.json", Body=b"{}")
+    source = S3Source("s3://sparkify-vanishing/raw", S3Hook(aws_conn_id="aws_default"))
+    client.delete_object(Bucket="sparkify-vanishing", Key="raw/song_data/A/A/A/TRAAAAA.json")
+    client.delete_bucket(Bucket="sparkify-vanishing")
+    with pytest.raises(AirflowException, match=r"cannot list s3://sparkify-vanishing/raw/song_data/: .*NoSuchBucket"):
+        source.list_keys("song_data/")
+
+
 def test_stage_from_a_missing_bucket_is_a_clear_error(warehouse, aws_default, s3_endpoint):
     from airflow.sdk.exceptions import AirflowFailException
 

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 from urllib.parse import unquote, urlsplit
 
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 if TYPE_CHECKING:
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
@@ -57,8 +57,8 @@ def copy_compression(keys: Iterable[str], unit: str) -> str | None:
     found = {compression(key) for key in keys}
     if len(found) > 1:
         names = ", ".join(sorted(kind or "uncompressed" for kind in found))
-        raise AirflowFailException(f"{unit} holds objects of several compressions ({names}): one COPY reads one; "
-                                   "keep one compression per day file or hour prefix")
+        raise AirflowFailException(f"{unit}: objects of several compressions ({names}), and one Redshift COPY "
+                                   "reads one: keep one compression per day file, hour prefix and song catalog")
     return found.pop() if found else None
 
 
@@ -220,8 +220,17 @@ class S3Source:
         if not hook.check_for_bucket(self.bucket):
             raise AirflowFailException(f"bucket does not exist or is not readable: s3://{self.bucket}")
         # An hour without objects is an empty hour, but a base prefix without any is a wrong source.
-        if self.prefix and not hook.list_keys(bucket_name=self.bucket, prefix=f"{self.prefix}/", max_items=1):
+        if self.prefix and not self._list(f"{self.prefix}/", max_items=1):
             raise AirflowFailException(f"no objects under {self.base_uri}/: is the source right?")
+
+    def _list(self, prefix: str, max_items: int | None = None) -> list[str]:
+        """The keys under a full prefix; a listing S3 refuses fails the task naming it (retried: it may pass)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return self.hook.list_keys(bucket_name=self.bucket, prefix=prefix, max_items=max_items)
+        except (BotoCoreError, ClientError) as error:
+            raise AirflowException(f"cannot list s3://{self.bucket}/{prefix}: {error}") from error
 
     def _full_key(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key
@@ -230,14 +239,14 @@ class S3Source:
         """An empty listing is an empty hour only if the key's top folder holds objects."""
         top = _top_folder(key_or_prefix)
         if top not in self._checked:
-            if not self.hook.list_keys(bucket_name=self.bucket, prefix=self._full_key(top), max_items=1):
+            if not self._list(self._full_key(top), max_items=1):
                 raise AirflowFailException(f"no objects under {self.uri(top)}: is the source right?")
             self._checked.add(top)
 
     def list_keys(self, key_or_prefix: str) -> list[str]:
         full = self._full_key(key_or_prefix)
         # One LIST finds a key naming one object with its compressed variants.
-        listed = self.hook.list_keys(bucket_name=self.bucket, prefix=full)
+        listed = self._list(full)
         start = len(self._full_key(""))
         if key_or_prefix.endswith("/"):
             keys = [key[start:] for key in listed if not key.endswith("/")]

@@ -424,9 +424,9 @@ class StageToRedshiftOperator(BaseOperator):
                 statements = render_statements("stage/record_objects_from_s3.sql", **record_variables)
                 execute_statements(cursor, statements, parameters, secrets=secrets)
             else:  # one COPY per key or prefix that holds objects, all in this transaction
-                for key, found in ((key, found) for key, found in listed.items() if found):
+                for key in (key for key, found in listed.items() if found):
                     copy_variables["s3_uri"] = quote_literal(source.uri(key))
-                    copy_variables["compression"] = copy_compression(found, source.uri(key))
+                    copy_variables["compression"] = copy_compression(listed[key], source.uri(key))
                     statements = render_statements("stage/copy_from_s3.sql", **copy_variables)
                     execute_statements(cursor, statements, parameters, secrets=secrets)
             max_errors = variables["max_errors"]
