@@ -38,7 +38,8 @@ Configuration: the warehouse connection `sparkify_warehouse` (postgres or
 redshift), the Variable `sparkify_source` (base URI of the bucket:
 `s3://bucket/prefix` or `file:///folder`) and, optionally,
 `sparkify_log_layout` (`daily`, the public `log_data/YYYY/MM/YYYY-MM-DD-events.json`,
-or `hourly`, every object under `log_data/YYYY/MM/DD/HH/`), `sparkify_log_spill_hours`
+or `hourly`, every object under `log_data/YYYY/MM/DD/HH/`; objects may be gzip, bzip2 or zstd,
+named `….gz`, `….bz2`, `….zst`: the day file `…-events.json.gz` is found too), `sparkify_log_spill_hours`
 (neighbouring hours whose objects a run reads too: 1 for the daily layout, 0 for hourly) and `sparkify_max_errors`
 (bad records a staging task may set aside in the `quarantine` table, default 0) and
 `sparkify_staging_retention_hours` (stage_events deletes the event batches staged longer ago, default
@@ -137,6 +138,10 @@ default_args = {
     "depends_on_past": False,
     "retries": 3,
     "retry_delay": timedelta(minutes=5),
+    # A warehouse that stops answering mid-statement fails the attempt instead of holding it for hours
+    # (connecting is bounded by the connection's connect_timeout). A day of the public data stages in
+    # seconds; an hour of a busy app in minutes.
+    "execution_timeout": timedelta(hours=1),
     "email_on_retry": False,
     # Off until the Variable sparkify_alerts names a notifier (plugins/sparkify/alerts.py).
     "on_failure_callback": [TaskAlert("failed")],

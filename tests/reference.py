@@ -17,6 +17,8 @@ Rules where DESIGN.md leaves a choice (the pipeline must make the same ones):
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import json
 from collections import Counter
 from collections.abc import Iterator
@@ -28,13 +30,31 @@ DURATION_TOLERANCE = 0.5
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
+def _json_files(folder: Path) -> list[Path]:
+    """The JSON files under a folder, plain or compressed (``.json.gz``, ``.json.bz2``, ``.json.zst``)."""
+    return sorted(path for path in folder.rglob("*") if path.name.endswith((".json", ".json.gz", ".json.bz2",
+                                                                               ".json.zst")))
+
+
+def _text(path: Path) -> str:
+    data = path.read_bytes()
+    if path.suffix == ".gz":
+        data = gzip.decompress(data)
+    elif path.suffix == ".bz2":
+        data = bz2.decompress(data)
+    elif path.suffix == ".zst":
+        import zstandard
+
+        data = zstandard.ZstdDecompressor().decompressobj().decompress(data)
+    return data.decode("utf-8")
+
+
 def _events(log_data: Path) -> Iterator[dict]:
     """Every event of every log file, whatever the layout; a last line without newline counts too."""
-    for path in sorted(log_data.rglob("*.json")):
-        with open(path, encoding="utf-8") as stream:
-            for line in stream:
-                if line.strip():
-                    yield json.loads(line)
+    for path in _json_files(log_data):
+        for line in _text(path).split("\n"):
+            if line.strip():
+                yield json.loads(line)
 
 
 def _one_per_id(rows: list[tuple], what: str) -> Counter:
@@ -50,7 +70,7 @@ def _one_per_id(rows: list[tuple], what: str) -> Counter:
 def build_reference(source_dir: str | Path, start: datetime, end: datetime) -> dict[str, Counter]:
     """Every star table as a Counter of row tuples, for the events with start <= ts < end (aware UTC)."""
     source = Path(source_dir)
-    catalog = [json.loads(path.read_text(encoding="utf-8")) for path in sorted((source / "song_data").rglob("*.json"))]
+    catalog = [json.loads(_text(path)) for path in _json_files(source / "song_data")]
     by_title_artist: dict[tuple[str, str], list[dict]] = {}
     for song in catalog:
         by_title_artist.setdefault((song["title"], song["artist_name"]), []).append(song)

@@ -98,8 +98,8 @@ def test_the_daily_variant_is_for_backfills_and_starts_paused(dagbag):
 @pytest.mark.parametrize("task_id", sorted(set(EDGES) - {"wait_for_events"}))
 def test_default_args_reach_every_task(dag, task_id):
     task = dag.get_task(task_id)
-    assert (task.retries, task.retry_delay, task.depends_on_past, task.email_on_retry) == (
-        3, timedelta(minutes=5), False, False,
+    assert (task.retries, task.retry_delay, task.execution_timeout, task.depends_on_past, task.email_on_retry) == (
+        3, timedelta(minutes=5), timedelta(hours=1), False, False,
     )
     assert task.owner == "sparkify"
 

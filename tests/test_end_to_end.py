@@ -125,6 +125,26 @@ def test_hourly_layout_with_several_files_per_hour(warehouse_uri, tmp_path):
     assert_matches_reference(warehouse_uri, build_reference(source, START, end))
 
 
+def test_compressed_days_and_catalog_give_the_reference(warehouse_uri, tmp_path):
+    """A gzip day and a zstd day (each with its catalog), and a bzip2 hourly layout, through the real DAG."""
+    source = tmp_path / "bucket"
+    generate(source, START, START + timedelta(days=1), events_per_day=300, songs=120, users=20, seed=13,
+             compress="gzip")
+    generate(source, START + timedelta(days=1), END, events_per_day=300, songs=120, users=20, seed=13,
+             compress="zstd")
+    assert {path.suffix for path in source.rglob("*.json*")} == {".gz", ".zst"}
+    backfill(source, warehouse_uri, START, END)
+    assert_matches_reference(warehouse_uri, build_reference(source, START, END))
+
+
+def test_a_compressed_hourly_layout_gives_the_reference(warehouse_uri, tmp_path):
+    source, end = tmp_path / "bucket", START + timedelta(hours=6)
+    generate(source, START, end, events_per_day=400, songs=60, users=20, layout="hourly", files_per_hour=2, seed=11,
+             compress="bzip2")
+    backfill(source, warehouse_uri, START, end, env={"AIRFLOW_VAR_SPARKIFY_LOG_LAYOUT": "hourly"})
+    assert_matches_reference(warehouse_uri, build_reference(source, START, end))
+
+
 def test_songs_that_land_after_their_plays_are_matched_by_a_later_run(daily_source, reference, warehouse_uri, tmp_path):
     """A third of the catalog arrives a day late: the second day's run fills in the first day's plays."""
     source = tmp_path / "bucket"

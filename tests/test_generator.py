@@ -168,6 +168,25 @@ def test_same_seed_same_bytes_other_seed_other_data(sample, tmp_path):
     assert files(tmp_path / "other", "song_data") != files(sample, "song_data")
 
 
+@pytest.mark.parametrize("codec", ["gzip", "bzip2", "zstd"])
+def test_compressed_files_hold_the_same_bytes_and_are_deterministic(sample, tmp_path, codec):
+    import bz2
+    import gzip
+
+    import zstandard
+
+    decompress = {"gzip": gzip.decompress, "bzip2": bz2.decompress,
+                  "zstd": lambda data: zstandard.ZstdDecompressor().decompressobj().decompress(data)}[codec]
+    extension = {"gzip": ".gz", "bzip2": ".bz2", "zstd": ".zst"}[codec]
+    for name in ("one", "two"):
+        generate(tmp_path / name, START, END, compress=codec)
+    written = {path.relative_to(tmp_path / "one").as_posix(): path.read_bytes()
+               for path in sorted((tmp_path / "one").rglob("*")) if path.is_file()}
+    assert written == {path.relative_to(tmp_path / "two").as_posix(): path.read_bytes()
+                       for path in sorted((tmp_path / "two").rglob("*")) if path.is_file()}
+    assert {name.removesuffix(extension): decompress(data) for name, data in written.items()} == files(sample)
+
+
 def test_a_longer_range_keeps_the_earlier_days(sample, tmp_path):
     generate(tmp_path, START, START + timedelta(days=1))
     first_day = {key: data for key, data in files(sample, "log_data").items() if key.endswith("-01-events.json")}

@@ -59,6 +59,23 @@ def test_hourly_layout_over_a_day_copies_each_object_and_tags_its_rows(redshift,
     assert_transaction_safe(redshift)
 
 
+def test_compressed_objects_copy_with_their_compression_and_a_mixed_prefix_fails(redshift, s3):
+    s3["keys"] += ["raw/log_data/2018/11/2018-11-02-events.json.gz", "raw/log_data/2018/11/01/00/part-0.json.zst",
+                   "raw/log_data/2018/11/01/01/part-0.json", "raw/log_data/2018/11/01/01/part-1.json.bz2"]
+    stage(table="staging_events", s3_key="log_data/2018/11/2018-11-02-events.json",
+          jsonpaths="jsonpaths/log_events.json", jsonpaths_uri=f"{SOURCE}/jsonpaths/log_events.json")
+    (copy,) = [s for s in normalized(redshift.statements) if s.startswith("COPY")]
+    assert "FROM 's3://sparkify-bucket/raw/log_data/2018/11/2018-11-02-events.json' IAM_ROLE" in copy
+    assert " MAXERROR 0 GZIP REGION " in copy
+    stage(table="staging_events", s3_key="log_data/2018/11/01/00/",
+          jsonpaths="jsonpaths/log_events.json", jsonpaths_uri=f"{SOURCE}/jsonpaths/log_events.json")
+    assert " MAXERROR 0 ZSTD REGION " in [s for s in normalized(redshift.statements) if s.startswith("COPY")][-1]
+    with pytest.raises(AirflowFailException, match=r"s3://sparkify-bucket/raw/log_data/2018/11/01/01/: objects "
+                                                   r"of several compressions \(BZIP2, uncompressed\)"):
+        stage(table="staging_events", s3_key="log_data/2018/11/01/01/",
+              jsonpaths="jsonpaths/log_events.json", jsonpaths_uri=f"{SOURCE}/jsonpaths/log_events.json")
+
+
 def test_the_audit_record_commits_with_the_copy(redshift, s3):
     redshift.results.extend([[], [(0,)]])
     result = stage(**EVENTS)

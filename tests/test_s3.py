@@ -4,6 +4,7 @@ as a user would configure it; the warehouse is compared with the independent ref
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import socket
@@ -85,6 +86,54 @@ def test_stage_from_s3_lists_reads_and_is_incremental(warehouse, bucket, aws_def
     assert (songs["object_count"], songs["rows_written"]) == (120, 120)
     assert stage("staging_songs", "song_data/", "jsonpaths/song_data.json", "run_2")[
         "object_count"] == 0
+
+
+@pytest.mark.parametrize("small_object", [1 << 20, 1024], ids=["read-ahead", "streamed"])
+def test_compressed_objects_stage_from_s3(warehouse, s3_endpoint, aws_default, tmp_path, monkeypatch, small_object):
+    """gzip events and song files, found by the daily key and the song prefix, read ahead or streamed."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    monkeypatch.setattr("sparkify.sources.SMALL_OBJECT", small_object)
+    generate(tmp_path, START, START + timedelta(days=1), events_per_day=300, songs=40, users=20, seed=5,
+             compress="gzip")
+    client = boto3.client("s3", endpoint_url=s3_endpoint, **CREDENTIALS)
+    name = f"sparkify-packed-{small_object}"
+    client.create_bucket(Bucket=name)
+    for path in tmp_path.rglob("*.gz"):
+        client.upload_file(str(path), name, f"gz/{path.relative_to(tmp_path).as_posix()}")
+        if "song_data" in path.parts:
+            client.upload_file(str(path), name, f"songs-only/{path.relative_to(tmp_path).as_posix()}")
+
+    def stage(source, table, key, jsonpaths):
+        operator = StageToRedshiftOperator(task_id="stage", table=table, source=source, s3_key=key,
+                                           jsonpaths=jsonpaths, incremental=table == "staging_songs")
+        return operator.execute(run_context(START, f"run_{small_object}", hours=24))
+
+    events = stage(f"s3://{name}/gz", "staging_events", "log_data/%Y/%m/%Y-%m-%d-events.json",
+                   "jsonpaths/log_events.json")
+    day = gzip.decompress((tmp_path / "log_data/2018/11/2018-11-01-events.json.gz").read_bytes())
+    assert (events["object_count"], events["rows_written"]) == (1, len(day.splitlines()))
+    songs = stage(f"s3://{name}/gz", "staging_songs", "song_data/", "jsonpaths/song_data.json")
+    assert (songs["object_count"], songs["rows_written"]) == (40, 40)
+    with pytest.raises(AirflowFailException, match=f"no objects under s3://{name}/songs-only/log_data/"):
+        stage(f"s3://{name}/songs-only", "staging_events", "log_data/%Y/%m/%Y-%m-%d-events.json",
+              "jsonpaths/log_events.json")
+
+
+def test_a_listing_s3_refuses_fails_naming_the_prefix(s3_endpoint, aws_default):
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+    from airflow.sdk.exceptions import AirflowException
+
+    from sparkify.sources import S3Source
+
+    client = boto3.client("s3", endpoint_url=s3_endpoint, **CREDENTIALS)
+    client.create_bucket(Bucket="sparkify-vanishing")
+    client.put_object(Bucket="sparkify-vanishing", Key="raw/song_data/A/A/A/TRAAAAA.json", Body=b"{}")
+    source = S3Source("s3://sparkify-vanishing/raw", S3Hook(aws_conn_id="aws_default"))
+    client.delete_object(Bucket="sparkify-vanishing", Key="raw/song_data/A/A/A/TRAAAAA.json")
+    client.delete_bucket(Bucket="sparkify-vanishing")
+    with pytest.raises(AirflowException, match=r"cannot list s3://sparkify-vanishing/raw/song_data/: .*NoSuchBucket"):
+        source.list_keys("song_data/")
 
 
 def test_stage_from_a_missing_bucket_is_a_clear_error(warehouse, aws_default, s3_endpoint):

@@ -65,11 +65,14 @@ ONLY = {
 VARIANTS = [
     {"time_column": '"ts"', "catalog_key": None, "restage": False, "manifest": False, "region": None,
      "version_column": None, "max_errors": 0, "object_key": "'log_data/2018/11/2018-11-01-events.json'",
-     "version": "'etag-1'", "time_bounds": (1540944000000, 1541203200000)},
+     "version": "'etag-1'", "time_bounds": (1540944000000, 1541203200000),
+     "compression": None},
     {"time_column": None, "catalog_key": '"song_id"', "restage": False, "manifest": True, "region": "'us-west-2'",
-     "version_column": '"last_seen_at"', "max_errors": 10, "object_key": None, "time_bounds": None},
+     "version_column": '"last_seen_at"', "max_errors": 10, "object_key": None, "time_bounds": None,
+     "compression": "GZIP"},
     {"time_column": None, "catalog_key": '"song_id"', "restage": True, "manifest": True, "region": "'eu-west-1'",
-     "version_column": None, "max_errors": 1, "object_key": None, "time_bounds": None},
+     "version_column": None, "max_errors": 1, "object_key": None, "time_bounds": None,
+     "compression": "ZSTD"},
 ]
 COMMON = {
     "table": '"staging_events"',
@@ -112,6 +115,10 @@ COPY_OPTIONS = {
     "MANIFEST": None,
     "REGION": r"'[a-z]{2}(?:-[a-z]+)+-\d'",
     "MAXERROR": r"\d+",
+    # The file compression options (Redshift reads LZOP too; the operator sends these three).
+    "GZIP": None,
+    "BZIP2": None,
+    "ZSTD": None,
     "COMPUPDATE": r"(?:ON|OFF|TRUE|FALSE|PRESET)",
     "STATUPDATE": r"(?:ON|OFF|TRUE|FALSE)",
 }

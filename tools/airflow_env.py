@@ -24,6 +24,9 @@ from tools import local_pg
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_HOME = REPO / ".local" / "airflow"
 DEFAULT_SOURCE = REPO / ".local" / "sample"
+#: Seconds to wait for a warehouse to answer a connection (libpq's connect_timeout, unless the URI gives
+#: one): a server that accepts connections and never answers fails a task attempt in seconds, not minutes.
+CONNECT_TIMEOUT = 10
 #: libpq keywords that have a field of their own in an Airflow connection; the rest go to ``extra``.
 _CONNECTION_FIELDS = {"host": "host", "port": "port", "user": "login", "password": "password", "dbname": "schema"}
 
@@ -37,18 +40,17 @@ def connection_json(uri: str) -> str:
     """The ``sparkify_warehouse`` connection in Airflow's JSON form, from a libpq URI:
     ``postgresql://user:pass@host:port/db?sslmode=require`` or a Unix socket's
     ``postgresql://user:@/db?host=/socket/dir``. Other libpq parameters land in ``extra``,
-    where the postgres hook passes them on."""
+    where the postgres hook passes them on; ``connect_timeout`` defaults to CONNECT_TIMEOUT."""
     from psycopg.conninfo import conninfo_to_dict
 
     connection: dict = {"conn_type": "postgres"}
-    extra = {}
+    extra = {"connect_timeout": str(CONNECT_TIMEOUT)}
     for key, value in conninfo_to_dict(uri).items():
         if key in _CONNECTION_FIELDS:
             connection[_CONNECTION_FIELDS[key]] = int(value) if key == "port" else value
         else:
             extra[key] = value
-    if extra:
-        connection["extra"] = extra
+    connection["extra"] = extra
     return json.dumps({key: value for key, value in connection.items() if value not in (None, "")})
 
 

@@ -38,7 +38,19 @@ other intervals still run; the exit status is 1 if any run failed.
 Two backfills may run at once against the same embedded PostgreSQL: runs
 whose intervals start on the same UTC day take turns (a PostgreSQL advisory
 lock), so they never replace each other's run records or interleave their
-writes to the same hours.
+writes to the same hours. The lock is the metadata database's, whatever the
+warehouse: Airflow keeps one run per DAG and logical date there, so two
+backfills of one day into two warehouses would replace each other's run. If
+that database restarts, the lock connection is opened again (the locks ended
+with the old one); a run that cannot get its lock fails, and the others go on.
+
+Before the first run the warehouse must answer within its connect timeout,
+and the source must open as the staging tasks open it (same URI reading, same
+errors): a wrong SOURCE or a warehouse that never answers fails in seconds,
+not run after run. SIGTERM or SIGINT (Ctrl-C) stops the backfill: the run in
+flight fails without retrying (each task's transaction rolls back), the runs
+not started are listed, the summary printed, and the exit status is 128 plus
+the signal's number; a second signal ends the process at once.
 
 The warehouse defaults to the embedded PostgreSQL's ``sparkify`` database and
 the source to the generated sample in ``.local/sample``.
@@ -48,8 +60,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import statistics
 import sys
+import threading
 import time
 from collections.abc import Generator, Iterator
 from contextlib import contextmanager
@@ -59,11 +73,13 @@ from pathlib import Path
 from typing import TextIO
 
 import psycopg
+from psycopg.conninfo import make_conninfo
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO), str(REPO / "plugins")]
 
 from tools import local_pg  # noqa: E402
-from tools.airflow_env import DEFAULT_SOURCE, airflow_environ, file_uri, masked  # noqa: E402
+from tools.airflow_env import CONNECT_TIMEOUT, DEFAULT_SOURCE, airflow_environ, file_uri, masked  # noqa: E402
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
@@ -73,6 +89,8 @@ HOURLY, DAILY = "sparkify_dwh", "sparkify_dwh_daily"
 RETRY_DELAY = timedelta(seconds=5)
 #: How much of a failed task's error the console shows (the log file has all of it).
 ERROR_LINES, ERROR_WIDTH = 6, 200
+#: How long the lock connection tries to reach a metadata database that went away (a restart).
+RECONNECT_SECONDS = 60
 
 
 @dataclass(frozen=True)
@@ -143,21 +161,128 @@ def _output_to(log_path: Path) -> Generator[TextIO, None, None]:
 _announced_waits: set[str] = set()
 
 
-@contextmanager
-def _advisory_lock(connection, name: str, console: TextIO) -> Generator[None, None, None]:
-    """Hold a PostgreSQL advisory lock on the metadata database (every backfill process asks for
-    the same names), saying so on the console the first time another process has it."""
-    key = (f"sparkify backfill: {name}",)
-    (got,) = connection.execute("SELECT pg_try_advisory_lock(hashtext(%s))", key).fetchone()
-    if not got:
-        if name not in _announced_waits:
-            _announced_waits.add(name)
-            print(f"        another backfill holds {name}: taking turns", file=console, flush=True)
-        connection.execute("SELECT pg_advisory_lock(hashtext(%s))", key)
+class MetadataLocks:
+    """PostgreSQL advisory locks on the metadata database (every backfill process asks for the same
+    names), over one connection that is opened again when the server restarted under it."""
+
+    def __init__(self, uri: str, console: TextIO) -> None:
+        self.uri, self.console = uri, console
+        self.connection: psycopg.Connection | None = None
+
+    def _connected(self, fresh: bool = False) -> psycopg.Connection:
+        """The lock connection; a new one if asked or if the old one broke, tried for RECONNECT_SECONDS."""
+        if self.connection is not None and not fresh and not self.connection.broken:
+            return self.connection
+        self.close()
+        deadline = time.monotonic() + RECONNECT_SECONDS
+        while True:
+            try:
+                self.connection = psycopg.connect(self.uri, autocommit=True, connect_timeout=CONNECT_TIMEOUT)
+                return self.connection
+            except psycopg.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(1)
+
+    def _lock(self, key: tuple[str], name: str) -> psycopg.Connection:
+        try:
+            connection = self._connected()
+            (got,) = connection.execute("SELECT pg_try_advisory_lock(hashtext(%s))", key).fetchone()
+        except psycopg.OperationalError:  # the server restarted since the last lock: a new session
+            connection = self._connected(fresh=True)
+            (got,) = connection.execute("SELECT pg_try_advisory_lock(hashtext(%s))", key).fetchone()
+        if not got:
+            if name not in _announced_waits:
+                _announced_waits.add(name)
+                print(f"        another backfill holds {name}: taking turns", file=self.console, flush=True)
+            connection.execute("SELECT pg_advisory_lock(hashtext(%s))", key)
+        return connection
+
+    @contextmanager
+    def hold(self, name: str) -> Generator[None, None, None]:
+        """Hold the lock ``name``, saying so on the console the first time another process has it."""
+        key = (f"sparkify backfill: {name}",)
+        connection = self._lock(key, name)
+        try:
+            yield
+        finally:
+            try:
+                connection.execute("SELECT pg_advisory_unlock(hashtext(%s))", key)
+            except psycopg.OperationalError:
+                pass  # the connection died, and its locks with it
+
+    def close(self) -> None:
+        if self.connection is not None:
+            self.connection.close()
+            self.connection = None
+
+
+class StopSignal:
+    """SIGTERM and SIGINT, taken by a thread of their own (blocked in the others): Airflow's task
+    runner installs its own SIGTERM handler, which only calls on_kill, for every task it runs, so a
+    handler of ours would not last. Nothing is raised into the main thread (it may be inside
+    Airflow's in-process API): the first signal cancels the statements in flight, on the warehouse
+    (by this process's application_name) and on the lock connection, and every task that starts
+    afterwards fails without retry, so the run in flight ends within seconds and no other starts.
+    A second signal ends the process at once."""
+
+    SIGNALS = {signal.SIGTERM, signal.SIGINT}
+
+    def __init__(self, warehouse: str, application_name: str) -> None:
+        self.signum: int | None = None
+        self.warehouse, self.application_name = warehouse, application_name
+        self.locks: MetadataLocks | None = None
+        signal.pthread_sigmask(signal.SIG_BLOCK, self.SIGNALS)
+        threading.Thread(target=self._wait, name="backfill-signals", daemon=True).start()
+
+    def refuse_tasks(self, dags: dict) -> None:
+        """Make every task of these DAGs fail at its start, without retry, once a signal came."""
+        for dag in dags.values():
+            for task in dag.tasks:
+                task.pre_execute = self._refuse
+
+    def _refuse(self, context) -> None:
+        if self.signum is not None:
+            from airflow.sdk.exceptions import AirflowFailException
+
+            raise AirflowFailException(f"make backfill was stopped by {signal.Signals(self.signum).name}")
+
+    def _wait(self) -> None:
+        self.signum = signal.sigwait(self.SIGNALS)
+        if self.locks is not None and self.locks.connection is not None:
+            self.locks.connection.cancel()
+        try:
+            with psycopg.connect(self.warehouse, connect_timeout=CONNECT_TIMEOUT, autocommit=True) as connection:
+                connection.execute("SELECT pg_cancel_backend(pid) FROM pg_stat_activity "
+                                   "WHERE application_name = %s AND pid <> pg_backend_pid()",
+                                   (self.application_name,))
+        except psycopg.Error:
+            pass  # a warehouse that does not answer runs nothing to cancel; its tasks time out
+        signal.sigwait(self.SIGNALS)
+        os._exit(128 + self.signum)
+
+
+def _check_warehouse(uri: str) -> None:
+    """Fail at once, with a clear message, if the warehouse does not answer within its connect timeout."""
     try:
-        yield
-    finally:
-        connection.execute("SELECT pg_advisory_unlock(hashtext(%s))", key)
+        psycopg.connect(uri, connect_timeout=CONNECT_TIMEOUT).close()
+    except psycopg.OperationalError as error:
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise SystemExit(f"the warehouse {masked(uri)} does not answer (connect timeout {CONNECT_TIMEOUT} s): "
+                         f"{message}") from None
+
+
+def _check_source(source: str) -> None:
+    """Open the source as the staging tasks will (one reading of URIs, the same errors), once."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from sparkify.sources import open_source
+
+    try:
+        open_source(source, "aws_default")
+    except AirflowFailException as error:
+        hint = " (run `make sample-data`, or give SOURCE=)" if source == file_uri(DEFAULT_SOURCE) else ""
+        raise SystemExit(f"SOURCE {source}: {error}{hint}") from None
 
 
 def _migrate_if_needed() -> str:
@@ -250,29 +375,36 @@ def run_backfill(
     reverse: bool = False,
     *,
     hourly: bool = False,
-) -> list[RunResult]:
+) -> tuple[list[RunResult], int | None]:
     """Run the pipeline over every hour from first to last (interval starts, UTC, both
-    included) and print a line per run; one result per run, in the order run.
+    included) and print a line per run; one result per run, in the order run, and the signal
+    that stopped the backfill (None if none did).
 
     Configures and imports Airflow in this process, so call it once per process.
     """
     began = time.monotonic()
-    os.environ.update(airflow_environ(warehouse, source))
+    # The tasks' warehouse sessions carry this name, so that a stop signal can cancel them.
+    application_name = f"sparkify backfill {os.getpid()}"
+    tasks_warehouse = make_conninfo(warehouse, application_name=application_name)
+    os.environ.update(airflow_environ(tasks_warehouse, source))
+    _check_warehouse(warehouse)
+    _check_source(source)
+    # Before anything starts a thread: every thread must leave these signals to the signal thread.
+    stop = StopSignal(warehouse, application_name)
     log_name = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{os.getpid()}.log"
     log_path = Path(os.environ["AIRFLOW_HOME"], "logs", "backfill", log_name)
     hours = int((last_hour + HOUR - first_hour) / HOUR)
     print(f"Backfilling {hours} hours: {source} → {masked(warehouse)}", flush=True)
     print(f"Airflow's and the tasks' logs: {log_path}", flush=True)
 
-    with (
-        _output_to(log_path) as console,
-        psycopg.connect(local_pg.database_uri("airflow"), autocommit=True) as lock_connection,
-    ):
-        with _advisory_lock(lock_connection, "the metadata database setup", console):
+    with _output_to(log_path) as console:
+        stop.locks = locks = MetadataLocks(local_pg.database_uri("airflow"), console)
+        with locks.hold("the metadata database setup"):
             check_began = time.monotonic()
             metadata = _migrate_if_needed()
             check_seconds = time.monotonic() - check_began
         dags = _load_dags(os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
+        stop.refuse_tasks(dags)
         runs = plan_runs(first_hour, last_hour, by_day=DAILY in dags and not hourly)
         if reverse:
             runs.reverse()
@@ -287,8 +419,17 @@ def run_backfill(
         results = []
         width = len(str(len(runs)))
         for number, run in enumerate(runs, start=1):
-            with _advisory_lock(lock_connection, f"the day {run.start:%Y-%m-%d}", console):
-                result = _run_one(dags[run.dag_id], run)
+            if stop.signum is not None:  # came during the warm-up or between two runs
+                break
+            run_began = time.monotonic()
+            try:
+                with locks.hold(f"the day {run.start:%Y-%m-%d}"):
+                    result = _run_one(dags[run.dag_id], run)
+            except psycopg.OperationalError as error:  # the metadata database went away and did not come back
+                result = RunResult(run, "error", time.monotonic() - run_began,
+                                   {"day lock": f"{type(error).__name__}: {error}"})
+            if stop.signum is not None:
+                result.state = "stopped"
             results.append(result)
             print(
                 f"[{number:>{width}}/{len(runs)}] {run}  {result.state:<7} {result.seconds:5.1f} s",
@@ -297,9 +438,12 @@ def run_backfill(
                 file=console,
                 flush=True,
             )
+            if stop.signum is not None:
+                break
+        locks.close()
 
     failed = sum(result.state != "success" for result in results)
-    median = statistics.median(result.seconds for result in results)
+    median = statistics.median(result.seconds for result in results) if results else 0.0
     print(
         f"{len(results) - failed} of {len(results)} runs succeeded in {time.monotonic() - began:.1f} s "
         f"(warm-up {warm_up:.1f} s, median run {median:.1f} s)",
@@ -308,7 +452,13 @@ def run_backfill(
     for result in results:
         if result.state != "success":
             print(f"  FAILED {result.run}: {', '.join(result.errors) or result.state}", flush=True)
-    return results
+    if stop.signum is not None:
+        not_run = runs[len(results):]
+        print(f"Stopped by {signal.Signals(stop.signum).name}: {len(not_run)} of {len(runs)} runs not run"
+              + (f" ({min(run.start for run in not_run):%Y-%m-%d %H:%M} to "
+                 f"{max(run.start + run.length for run in not_run):%Y-%m-%d %H:%M} UTC)" if not_run else ""),
+              flush=True)
+    return results, stop.signum
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -323,10 +473,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.end < args.start:
         parser.error("--to is before --from")
     source = args.source or file_uri(DEFAULT_SOURCE)
-    if source.startswith("file://") and not Path(source.removeprefix("file://")).is_dir():
-        parser.error(f"no source folder at {source} (run `make sample-data`, or give SOURCE=)")
     warehouse = args.warehouse or local_pg.ensure_database("sparkify")
-    results = run_backfill(args.start, args.end, source, warehouse, args.reverse, hourly=args.hourly)
+    results, stopped_by = run_backfill(args.start, args.end, source, warehouse, args.reverse, hourly=args.hourly)
+    if stopped_by is not None:
+        return 128 + stopped_by
     return 1 if any(result.state != "success" for result in results) else 0
 
 

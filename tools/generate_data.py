@@ -2,6 +2,7 @@
 
     python tools/generate_data.py --out DIR --start 2018-11-01 --end 2018-11-03 [--events-per-day 270]
         [--songs 300] [--users 30] [--layout daily|hourly] [--files-per-hour 1] [--seed 42] [--match-ratio 0.6]
+        [--compress gzip|bzip2|zstd]
 
 ``--start`` is included and ``--end`` excluded; both are dates or ISO
 datetimes, read as UTC when they carry no offset.
@@ -12,7 +13,8 @@ slashes written ``\\/``), laid out by day
 (``log_data/YYYY/MM/DD/HH/YYYY-MM-DD-HH-events-N.json``, an hour's events dealt
 round-robin over ``--files-per-hour`` files); a day or hour without events has
 no file. The catalog is one JSON object per song under
-``song_data/A/B/C/TRABC….json``.
+``song_data/A/B/C/TRABC….json``. ``--compress`` writes every file compressed
+instead, named as Redshift COPY reads them (``….json.gz``, ``.bz2``, ``.zst``).
 
 The data carries the quirks the pipeline must survive: nulls, logged-out
 events with an empty ``userId``, escaped unicode and embedded quotes, users who
@@ -33,12 +35,15 @@ grow with the size of a file.
 from __future__ import annotations
 
 import argparse
+import bz2
+import gzip
 import heapq
 import itertools
 import json
 import math
 import os
 import random
+import shutil
 import string
 import sys
 from bisect import bisect
@@ -47,6 +52,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import TextIO
+
+#: --compress: the extension of each compression, as Redshift COPY (and the pipeline) reads it.
+COMPRESSED_EXTENSIONS = {"gzip": ".gz", "bzip2": ".bz2", "zstd": ".zst"}
 
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
@@ -284,15 +292,37 @@ def make_users(rng: random.Random, count: int, start_ms: int) -> list[User]:
     return users
 
 
-def write_song_files(out: Path, songs: list[Song]) -> int:
+def compress_file(path: Path, compression: str | None) -> None:
+    """Replace a written file by its compressed form (``path`` plus the extension), streaming; deterministic
+    bytes (gzip's header gets no name or time)."""
+    if compression is None:
+        return
+    target = path.with_name(path.name + COMPRESSED_EXTENSIONS[compression])
+    with open(path, "rb") as plain, open(target, "wb") as raw:
+        if compression == "gzip":
+            stream = gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0)
+        elif compression == "bzip2":
+            stream = bz2.BZ2File(raw, "wb")
+        else:
+            import zstandard
+
+            stream = zstandard.ZstdCompressor().stream_writer(raw, closefd=False)
+        with stream:
+            shutil.copyfileobj(plain, stream)
+    path.unlink()
+
+
+def write_song_files(out: Path, songs: list[Song], compression: str | None = None) -> int:
     folders: set[Path] = set()
     for song in songs:
         folder = out / "song_data" / song.track_id[2] / song.track_id[3] / song.track_id[4]
         if folder not in folders:
             folder.mkdir(parents=True, exist_ok=True)
             folders.add(folder)
-        with open(folder / f"{song.track_id}.json", "w", encoding="ascii") as stream:
+        path = folder / f"{song.track_id}.json"
+        with open(path, "w", encoding="ascii") as stream:
             stream.write(json.dumps(song.record()))  # default ", " and ": " separators, like the public files
+        compress_file(path, compression)
     return len(songs)
 
 
@@ -431,8 +461,8 @@ class LogWriter:
     Every other file (by day or hour number and part) loses its final newline, as some of the app's do.
     """
 
-    def __init__(self, out: Path, layout: str, files_per_hour: int) -> None:
-        self.out, self.layout = out, layout
+    def __init__(self, out: Path, layout: str, files_per_hour: int, compression: str | None = None) -> None:
+        self.out, self.layout, self.compression = out, layout, compression
         self.period_ms, self.parts = (DAY_MS, 1) if layout == "daily" else (HOUR_MS, files_per_hour)
         self.period: int | None = None
         self.lines_in_period = 0
@@ -466,20 +496,23 @@ class LogWriter:
             stream.close()
             if (self.period * self.parts + part) % 2:
                 os.truncate(path, path.stat().st_size - 1)
+            compress_file(path, self.compression)
         self.streams.clear()
 
 
 def generate(out_dir: str | Path, start: date | datetime, end: date | datetime, *, events_per_day: int = 270,
              songs: int = 300, users: int = 30, layout: str = "daily", files_per_hour: int = 1, seed: int = 42,
-             match_ratio: float = 0.6) -> dict[str, int]:
+             match_ratio: float = 0.6, compress: str | None = None) -> dict[str, int]:
     """Write the catalog and the events in [start, end) under out_dir; return what was written.
 
     Naive datetimes and dates are UTC. ``events_per_day`` is the expected volume,
-    not an exact count. The summary counts ``events``, ``next_song_events``,
-    ``song_files`` and ``log_files``.
+    not an exact count. ``compress`` (gzip, bzip2, zstd) writes every file compressed.
+    The summary counts ``events``, ``next_song_events``, ``song_files`` and ``log_files``.
     """
     if layout not in ("daily", "hourly"):
         raise ValueError(f"layout must be 'daily' or 'hourly', not {layout!r}")
+    if compress is not None and compress not in COMPRESSED_EXTENSIONS:
+        raise ValueError(f"compress must be one of {', '.join(COMPRESSED_EXTENSIONS)}, not {compress!r}")
     if files_per_hour < 1 or users < 1 or songs < 0 or events_per_day < 0 or not 0 <= match_ratio <= 1:
         raise ValueError("need files_per_hour >= 1, users >= 1, songs >= 0, events_per_day >= 0, 0 <= match_ratio <= 1")
     start_ms, end_ms = _epoch_ms(start), _epoch_ms(end)
@@ -492,9 +525,10 @@ def generate(out_dir: str | Path, start: date | datetime, end: date | datetime, 
     # Made with the catalog's name registers, so no unknown song shares a title or an artist with it.
     unknown = make_catalog(random.Random(f"{seed}:unknown"), max(20, songs // 3), titles, artist_names, featured=[])
     listeners = make_users(random.Random(f"{seed}:users"), users, start_ms)
-    summary = {"events": 0, "next_song_events": 0, "song_files": write_song_files(out, catalog), "log_files": 0}
+    summary = {"events": 0, "next_song_events": 0, "song_files": write_song_files(out, catalog, compress),
+               "log_files": 0}
     stream = EventStream(seed, catalog, unknown, listeners, events_per_day, match_ratio)
-    writer = LogWriter(out, layout, files_per_hour)
+    writer = LogWriter(out, layout, files_per_hour, compress)
     try:
         for ts, line, played in stream.lines(start_ms, end_ms):
             writer.write(ts, line)
@@ -526,11 +560,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--files-per-hour", type=int, default=1)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--match-ratio", type=float, default=0.6)
+    parser.add_argument("--compress", choices=list(COMPRESSED_EXTENSIONS), help="write every file compressed")
     args = parser.parse_args(argv)
     try:
         summary = generate(args.out, args.start, args.end, events_per_day=args.events_per_day, songs=args.songs,
                            users=args.users, layout=args.layout, files_per_hour=args.files_per_hour, seed=args.seed,
-                           match_ratio=args.match_ratio)
+                           match_ratio=args.match_ratio, compress=args.compress)
     except ValueError as error:
         parser.error(str(error))
     print(f"wrote {summary['events']:,} events ({summary['next_song_events']:,} plays) in {summary['log_files']:,} "

@@ -3,22 +3,33 @@
 objects streamed in pieces of whole lines. Only small objects are ever held
 whole (S3 reads them ahead, concurrently, since a catalog is a million one-line
 files); a larger one is held a piece at a time.
+
+Objects named ``….gz``, ``….bz2`` or ``….zst`` are gzip, bzip2 or zstd, as
+Redshift COPY's GZIP, BZIP2 and ZSTD read them: they are decompressed as they
+stream, and a key naming one object (``…-events.json``) also finds its
+compressed variants (``…-events.json.gz``). A listing error, or a base (or the
+top folder of a key, ``log_data/``) without any object, fails the task: a
+wrong source never passes for an empty hour.
 """
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import hashlib
+import io
 import os
+import re
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 from urllib.parse import unquote, urlsplit
 
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 if TYPE_CHECKING:
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
@@ -32,6 +43,98 @@ Piece = tuple[str, int, bytes]
 #: Concurrent S3 reads, and how many objects may be fetched ahead (memory: at most
 #: READ_AHEAD small objects).
 READERS, READ_AHEAD = 8, 16
+#: Compressed objects by extension, with the Redshift COPY option that reads them.
+COMPRESSIONS = {".gz": "GZIP", ".bz2": "BZIP2", ".zst": "ZSTD"}
+#: zstd input fed to the decoder at a time: JSON logs expand about tenfold, so a few MiB out.
+ZSTD_INPUT = 1 << 16
+
+
+def compression(key: str) -> str | None:
+    """The COPY compression option of an object, by its extension; None if it is not compressed."""
+    return COMPRESSIONS.get(os.path.splitext(key)[1])
+
+
+def copy_compression(keys: Iterable[str], unit: str) -> str | None:
+    """The one compression of the objects a single COPY reads (COPY takes one option for all)."""
+    found = {compression(key) for key in keys}
+    if len(found) > 1:
+        names = ", ".join(sorted(kind or "uncompressed" for kind in found))
+        raise AirflowFailException(f"{unit}: objects of several compressions ({names}), and one Redshift COPY "
+                                   "reads one: keep one compression per day file, hour prefix and song catalog")
+    return found.pop() if found else None
+
+
+def _variants(key: str) -> list[str]:
+    """The objects a key naming one object finds: itself and its compressed forms."""
+    return [key, *(key + extension for extension in COMPRESSIONS)]
+
+
+def _top_folder(key: str) -> str:
+    """The first folder of a key (``log_data/``), which must hold objects if the source is right."""
+    return key.split("/", 1)[0] + "/" if "/" in key else ""
+
+
+def local_path(base_uri: str) -> Path:
+    """The folder a ``file://`` URI names: the one reading of such URIs, the staging operator's and
+    ``make backfill``'s. The path is percent-decoded, as ``Path.as_uri()`` writes it (``#`` is
+    ``%23``, ``%`` is ``%25``, a space ``%20``); a raw ``#`` or ``?`` (which would cut the path), a
+    host, or a ``%`` that starts no escape is refused rather than read as another folder."""
+    parts = urlsplit(base_uri)
+    if parts.scheme != "file":
+        raise AirflowFailException(f"not a file:// URI: {base_uri!r}")
+    if "#" in base_uri or "?" in base_uri:
+        raise AirflowFailException(f"{base_uri!r}: write '#' as %23 and '?' as %3F in a file:// URI "
+                                   "(Path.as_uri() does)")
+    if parts.netloc not in ("", "localhost"):
+        raise AirflowFailException(f"{base_uri!r} names the host {parts.netloc!r}: write file:///absolute/path")
+    if re.search(r"%(?![0-9A-Fa-f]{2})", parts.path):
+        raise AirflowFailException(f"{base_uri!r}: '%' starts an escape in a URI: write a '%' of the path as %25")
+    return Path(unquote(parts.path))
+
+
+def _zstd_blocks(stream: BinaryIO, size: int) -> Iterator[bytes]:
+    """zstd frames one after another, as zstd writes and COPY reads them, fed ZSTD_INPUT bytes at a time.
+    A last frame cut short is an error: the library's own stream reader would end quietly."""
+    import zstandard
+
+    decompressor = zstandard.ZstdDecompressor()
+    frame, in_frame = decompressor.decompressobj(), False
+    for data in iter(lambda: stream.read(ZSTD_INPUT), b""):
+        while data:
+            decoded, in_frame = frame.decompress(data), True
+            yield from (decoded[start:start + size] for start in range(0, len(decoded), size))
+            data = b""
+            if frame.eof:
+                data, frame, in_frame = frame.unused_data, decompressor.decompressobj(), False
+    if in_frame:
+        raise EOFError("the data ends inside a zstd frame")
+
+
+def _decoded(key: str, stream: BinaryIO, size: int) -> Iterator[bytes]:
+    """The object's bytes, decompressed as its extension says, in blocks of at most ``size``."""
+    kind = compression(key)
+    if kind == "ZSTD":
+        return _zstd_blocks(stream, size)
+    if kind == "GZIP":
+        stream = gzip.GzipFile(fileobj=stream, mode="rb")
+    elif kind == "BZIP2":
+        stream = bz2.BZ2File(stream)
+    return iter(lambda: stream.read(size), b"")
+
+
+def _blocks(uri: str, key: str, stream: BinaryIO, size: int) -> Iterator[bytes]:
+    """The object's decompressed bytes in blocks: memory stays bounded however much a compressed
+    object expands. One that does not decode (corrupt, cut short, not that format) fails the task, named."""
+    kind = compression(key)
+    if kind is None:
+        yield from _decoded(key, stream, size)
+        return
+    try:
+        yield from _decoded(key, stream, size)
+    except Exception as error:  # each decoder has its own: OSError, EOFError, zlib.error, ZstdError
+        raise AirflowFailException(
+            f"{uri}: cannot be read as {kind.lower()} ({type(error).__name__}: {error})"
+        ) from error
 
 
 class ObjectSource(Protocol):
@@ -40,12 +143,14 @@ class ObjectSource(Protocol):
     base_uri: str
 
     def list_objects(self, key_or_prefix: str) -> dict[str, str]:
-        """The objects a key names, each with its version: the key alone if it names an object,
-        every key below it if it ends with ``/``; empty if none. The version changes whenever
-        the object is rewritten (S3: its ETag; a folder: its size and modification time)."""
+        """The objects a key names, each with its version: the key and its compressed variants
+        (``.gz``, ``.bz2``, ``.zst``) that exist if it names an object; every key below it if it ends
+        with ``/``; empty if none, when the key's top folder holds objects (else the source is wrong:
+        the task fails). The version changes whenever the object is rewritten (S3: its ETag; a
+        folder: its size and modification time)."""
 
     def read_pieces(self, keys: list[str], size: int) -> Iterator[Piece]:
-        """The objects of ``keys`` in order, in pieces of about ``size`` bytes that end a line."""
+        """The objects of ``keys`` in order, decompressed, in pieces of about ``size`` bytes that end a line."""
 
     def uri(self, key: str) -> str:
         """The object's full URI, for messages and for Redshift COPY."""
@@ -56,28 +161,53 @@ class LocalSource:
 
     def __init__(self, base_uri: str) -> None:
         self.base_uri = base_uri.rstrip("/")
-        self.root = Path(unquote(urlsplit(base_uri).path))
+        self.root = local_path(base_uri)
         if not self.root.is_dir():
-            raise AirflowFailException(f"source folder does not exist: {self.root}")
+            raise AirflowFailException(f"source folder does not exist: {self.root} (from {base_uri})")
+        if not self._holds_objects(self.root):
+            raise AirflowFailException(f"no objects under {self.base_uri}/: is the source right?")
+        self._checked = {""}
+
+    @staticmethod
+    def _walk(folder: Path) -> Iterator[tuple[str, list[str], list[str]]]:
+        """os.walk that fails on a folder it cannot list, instead of skipping it and its files."""
+
+        def failed(error: OSError) -> None:
+            raise AirflowFailException(f"cannot list {error.filename}: {error.strerror}") from error
+
+        return os.walk(folder, onerror=failed)
+
+    def _holds_objects(self, folder: Path) -> bool:
+        return folder.is_dir() and any(files for _, _, files in self._walk(folder))
+
+    def _require_objects(self, key_or_prefix: str) -> None:
+        """An empty listing is an empty hour only if the key's top folder holds objects."""
+        top = _top_folder(key_or_prefix)
+        if top not in self._checked:
+            if not self._holds_objects(self.root / top):
+                raise AirflowFailException(f"no objects under {self.uri(top)}: is the source right?")
+            self._checked.add(top)
 
     def list_objects(self, key_or_prefix: str) -> dict[str, str]:
         target = self.root / key_or_prefix
-        if not key_or_prefix.endswith("/"):
-            return {key_or_prefix: _file_version(target)} if target.is_file() else {}
-        if not target.is_dir():
-            return {}
-        # os.walk, not Path.rglob: a catalog is a hundred thousand files, and pathlib costs 20 µs each.
         objects = {}
-        for folder, _, files in os.walk(target):
-            prefix = Path(folder).relative_to(self.root).as_posix()
-            for name in files:
-                objects[f"{prefix}/{name}"] = _file_version(Path(folder, name))
+        if not key_or_prefix.endswith("/"):
+            objects = {key: _file_version(self.root / key) for key in _variants(key_or_prefix)
+                       if (self.root / key).is_file()}
+        elif target.is_dir():
+            # os.walk, not Path.rglob: a catalog is a hundred thousand files, and pathlib costs 20 µs each.
+            for folder, _, files in self._walk(target):
+                prefix = Path(folder).relative_to(self.root).as_posix()
+                for name in files:
+                    objects[f"{prefix}/{name}"] = _file_version(Path(folder, name))
+        if not objects:
+            self._require_objects(key_or_prefix)
         return dict(sorted(objects.items()))
 
     def read_pieces(self, keys: list[str], size: int) -> Iterator[Piece]:
         for key in keys:
             with open(self.root / key, "rb") as stream:
-                yield from _pieces(key, iter(lambda: stream.read(size), b""))
+                yield from _pieces(key, _blocks(self.uri(key), key, stream, size))
 
     def uri(self, key: str) -> str:
         return f"{self.base_uri}/{key}"
@@ -88,32 +218,57 @@ class S3Source:
 
     def __init__(self, base_uri: str, hook: S3Hook) -> None:
         self.base_uri = base_uri.rstrip("/")
-        parts = urlsplit(self.base_uri)
-        self.bucket, self.prefix = parts.netloc, parts.path.strip("/")
+        # Read as written, like Redshift COPY and the AWS CLI: a key may hold '#', '?' or '%'.
+        self.bucket, _, prefix = self.base_uri.removeprefix("s3://").partition("/")
+        self.prefix = prefix.strip("/")
         self.hook = hook
+        self._checked = {""}
         if not hook.check_for_bucket(self.bucket):
             raise AirflowFailException(f"bucket does not exist or is not readable: s3://{self.bucket}")
         # An hour without objects is an empty hour, but a base prefix without any is a wrong source.
-        if self.prefix and not hook.list_keys(bucket_name=self.bucket, prefix=f"{self.prefix}/", max_items=1):
+        if self.prefix and not self._list(f"{self.prefix}/", max_items=1):
             raise AirflowFailException(f"no objects under {self.base_uri}/: is the source right?")
+
+    def _list(self, prefix: str, max_items: int | None = None) -> dict[str, str]:
+        """The keys under a full prefix with their ETags; a listing S3 refuses fails the task naming it
+        (retried: it may pass)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            listed = self.hook.iter_file_metadata(prefix=prefix, bucket_name=self.bucket, max_items=max_items)
+            return {item["Key"]: item["ETag"].strip('"') for item in listed}
+        except (BotoCoreError, ClientError) as error:
+            raise AirflowException(f"cannot list s3://{self.bucket}/{prefix}: {error}") from error
 
     def _full_key(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key
 
+    def _require_objects(self, key_or_prefix: str) -> None:
+        """An empty listing is an empty hour only if the key's top folder holds objects."""
+        top = _top_folder(key_or_prefix)
+        if top not in self._checked:
+            if not self._list(self._full_key(top), max_items=1):
+                raise AirflowFailException(f"no objects under {self.uri(top)}: is the source right?")
+            self._checked.add(top)
+
     def list_objects(self, key_or_prefix: str) -> dict[str, str]:
         full = self._full_key(key_or_prefix)
-        if not key_or_prefix.endswith("/"):
-            head = self.hook.head_object(full, self.bucket)
-            return {key_or_prefix: head["ETag"].strip('"')} if head else {}
+        # One LIST finds a key naming one object with its compressed variants, and every version.
+        listed = self._list(full)
         start = len(self._full_key(""))
-        listed = self.hook.iter_file_metadata(prefix=full, bucket_name=self.bucket)
-        return dict(sorted((item["Key"][start:], item["ETag"].strip('"')) for item in listed
-                           if not item["Key"].endswith("/")))
+        if key_or_prefix.endswith("/"):
+            objects = {key[start:]: version for key, version in listed.items() if not key.endswith("/")}
+        else:
+            objects = {key: listed[self._full_key(key)] for key in _variants(key_or_prefix)
+                       if self._full_key(key) in listed}
+        if not objects:
+            self._require_objects(key_or_prefix)
+        return dict(sorted(objects.items()))
 
     def _stream(self, key: str, size: int) -> Iterator[Piece]:
         body = self.hook.get_conn().get_object(Bucket=self.bucket, Key=self._full_key(key))["Body"]
         try:
-            yield from _pieces(key, body.iter_chunks(size))
+            yield from _pieces(key, _blocks(self.uri(key), key, body, size))
         finally:
             body.close()
 
@@ -127,7 +282,9 @@ class S3Source:
             if response["ContentLength"] > SMALL_OBJECT:
                 response["Body"].close()
                 return self._stream(key, size)
-            return list(_pieces(key, [response["Body"].read()]))
+            pieces = _pieces(key, _blocks(self.uri(key), key, io.BytesIO(response["Body"].read()), size))
+            # A compressed one is decompressed in its turn, not ahead: it may hold far more than it weighs.
+            return pieces if compression(key) else list(pieces)
 
         remaining = iter(keys)
         with ThreadPoolExecutor(max_workers=READERS) as pool:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
+from sparkify.sources import copy_compression
 from sparkify.warehouse import (
     DataApiCursor,
     execute_statements,
@@ -73,6 +74,7 @@ def copy_objects(
                     "stage/copy_from_s3.sql", **copy_variables, incoming=temp_table_name("incoming"),
                     s3_uri=quote_literal(source.uri(key)), manifest=False, object_key=quote_literal(key),
                     version=quote_literal(version), time_bounds=(time_bounds or {}).get(key),
+                    compression=copy_compression([key], source.uri(key)),
                 )
                 execute_statements(cursor, statements, copy_parameters, secrets=secrets)
         else:  # the catalog: every new or changed object in one COPY, through a manifest
@@ -82,6 +84,7 @@ def copy_objects(
             statements = render_statements(
                 "stage/copy_from_s3.sql", **copy_variables, incoming=temp_table_name("incoming"),
                 s3_uri=quote_literal(manifest_uri), manifest=True, object_key=None,
+                compression=copy_compression(objects, f"the new objects of {parameters['table_name']}"),
             )
             statements += render_statements(
                 "stage/record_objects_from_s3.sql", **copy_variables, s3_uri=quote_literal(objects_csv_uri)

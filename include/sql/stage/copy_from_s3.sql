@@ -14,12 +14,16 @@ CREATE TEMP TABLE {{ incoming }} DISTSTYLE EVEN AS SELECT {{ columns }} FROM {{ 
 -- once the whole batch is in (stage/analyze.sql).
 -- MAXERROR: the operator's max_errors; the records a COPY rejects within it are kept in the
 -- quarantine, and the run's total over its COPYs is checked against the same limit.
+-- compression: GZIP, BZIP2 or ZSTD when the objects are .gz, .bz2 or .zst (one for all the objects of a COPY).
 COPY {{ incoming }} ({{ columns }})
 FROM {{ s3_uri }}
 {{ copy.authorization(iam_role, access_key_id, secret_access_key, session_token) }}
 FORMAT AS JSON {{ jsonpaths_uri }}
 TIMEFORMAT 'epochmillisecs'
 MAXERROR {{ max_errors }}
+{%- if compression %}
+{{ compression }}
+{%- endif %}
 {%- if manifest %}
 MANIFEST
 {%- endif %}
