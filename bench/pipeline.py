@@ -105,7 +105,7 @@ def catalog(songs: int) -> dict:
     fresh_warehouse("bench_catalog")
     operator = StageToRedshiftOperator(
         task_id="stage_songs", table="staging_songs", source=source.as_uri(), s3_key="song_data/",
-        jsonpaths="jsonpaths/song_data.json", incremental=True,
+        jsonpaths="jsonpaths/song_data.json", catalog_key="song_id",
     )
     seconds = {}
     for run in ("first_load", "nothing_new"):

@@ -48,7 +48,7 @@ DAY_KEY = "log_data/2018/11/2018-11-01-events.json"
 FIELDS = ["artist", "auth", "firstName", "gender", "itemInSession", "lastName", "length", "level", "location",
           "method", "page", "registration", "sessionId", "song", "status", "ts", "userAgent", "userId"]
 COLUMNS = ("artist, auth, first_name, gender, item_in_session, last_name, length, level, location, method, page, "
-           "registration, session_id, song, status, ts, user_agent, user_id, batch_id")
+           "registration, session_id, song, status, ts, user_agent, user_id, object_key, batch_id")
 
 
 def source_for(events: int) -> Path:
@@ -66,7 +66,7 @@ def count_lines(path: Path) -> int:
 
 def reset(uri: str) -> None:
     with psycopg.connect(uri, autocommit=True) as connection:
-        connection.execute("TRUNCATE staging_events")
+        connection.execute("TRUNCATE staging_events, staged_objects")  # staged once: forget it to stage again
 
 
 def stage_with_operator(uri: str, folder: Path) -> dict:
@@ -91,7 +91,7 @@ def child_stage(folder: Path) -> None:
 
     operator = StageToRedshiftOperator(
         task_id="bench", table="staging_events", source=folder.as_uri(), s3_key=DAY_KEY,
-        jsonpaths="jsonpaths/log_events.json",
+        jsonpaths="jsonpaths/log_events.json", time_field="ts",
     )
     start = DAY.replace(tzinfo=timezone.utc)
     context = {"run_id": "bench", "data_interval_start": start, "data_interval_end": start + timedelta(hours=1)}
@@ -103,7 +103,7 @@ def child_stage(folder: Path) -> None:
 
 def csv_files(folder: Path, streams: int) -> list[Path]:
     """The rows of the day file as CSV, split into ``streams`` files (made once, outside the timing)."""
-    paths = [folder / f"rows-{part}-of-{streams}.csv" for part in range(streams)]
+    paths = [folder / f"keyed-rows-{part}-of-{streams}.csv" for part in range(streams)]
     if all(path.exists() for path in paths):
         return paths
     outputs = [open(path, "w", newline="") for path in paths]
@@ -111,7 +111,7 @@ def csv_files(folder: Path, streams: int) -> list[Path]:
     with open(folder / DAY_KEY, "rb") as stream:
         for number, line in enumerate(line for line in stream if line.strip()):
             record = json.loads(line)
-            writers[number % streams].writerow([record[field] for field in FIELDS] + ["bench"])
+            writers[number % streams].writerow([record[field] for field in FIELDS] + [DAY_KEY, "bench"])
     for output in outputs:
         output.close()
     return paths
@@ -136,7 +136,7 @@ def csv_copy(uri: str, paths: list[Path]) -> float:
 
 def notebook(uri: str, folder: Path, sample: int) -> float:
     """One INSERT per row, each committed on its own, over the first ``sample`` rows."""
-    placeholders = ", ".join(["%s"] * (len(FIELDS) + 1))
+    placeholders = ", ".join(["%s"] * (len(FIELDS) + 2))
     with psycopg.connect(uri, autocommit=True) as connection, open(folder / DAY_KEY, "rb") as stream:
         began = time.perf_counter()
         for number, line in enumerate(stream):
@@ -144,7 +144,7 @@ def notebook(uri: str, folder: Path, sample: int) -> float:
                 break
             record = json.loads(line)
             connection.execute(f"INSERT INTO staging_events ({COLUMNS}) VALUES ({placeholders})",
-                               [record[field] for field in FIELDS] + ["bench"])
+                               [record[field] for field in FIELDS] + [DAY_KEY, "bench"])
         return time.perf_counter() - began
 
 

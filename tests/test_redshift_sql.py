@@ -59,21 +59,21 @@ def test_hourly_layout_over_a_day_copies_each_object_and_tags_its_rows(redshift,
     assert_transaction_safe(redshift)
 
 
-def test_compressed_objects_copy_with_their_compression_and_a_mixed_prefix_fails(redshift, s3):
-    s3["keys"] += ["raw/log_data/2018/11/2018-11-02-events.json.gz", "raw/log_data/2018/11/01/00/part-0.json.zst",
-                   "raw/log_data/2018/11/01/01/part-0.json", "raw/log_data/2018/11/01/01/part-1.json.bz2"]
-    stage(table="staging_events", s3_key="log_data/2018/11/2018-11-02-events.json",
-          jsonpaths="jsonpaths/log_events.json", jsonpaths_uri=f"{SOURCE}/jsonpaths/log_events.json")
+def test_each_object_copies_with_its_compression_and_a_mixed_catalog_fails(redshift, s3):
+    s3["keys"] += ["raw/log_data/2018/11/2018-11-02-events.json.gz", "raw/log_data/2018/11/01/01/part-0.json",
+                   "raw/log_data/2018/11/01/01/part-1.json.bz2"]
+    stage(**{**EVENTS, "s3_key": "log_data/2018/11/2018-11-02-events.json"})  # the day file, compressed
     (copy,) = [s for s in normalized(redshift.statements) if s.startswith("COPY")]
-    assert "FROM 's3://sparkify-bucket/raw/log_data/2018/11/2018-11-02-events.json' IAM_ROLE" in copy
+    assert "FROM 's3://sparkify-bucket/raw/log_data/2018/11/2018-11-02-events.json.gz' IAM_ROLE" in copy
     assert " MAXERROR 0 GZIP REGION " in copy
-    stage(table="staging_events", s3_key="log_data/2018/11/01/00/",
-          jsonpaths="jsonpaths/log_events.json", jsonpaths_uri=f"{SOURCE}/jsonpaths/log_events.json")
-    assert " MAXERROR 0 ZSTD REGION " in [s for s in normalized(redshift.statements) if s.startswith("COPY")][-1]
-    with pytest.raises(AirflowFailException, match=r"s3://sparkify-bucket/raw/log_data/2018/11/01/01/: objects "
-                                                   r"of several compressions \(BZIP2, uncompressed\)"):
-        stage(table="staging_events", s3_key="log_data/2018/11/01/01/",
-              jsonpaths="jsonpaths/log_events.json", jsonpaths_uri=f"{SOURCE}/jsonpaths/log_events.json")
+    redshift.statements.clear()
+    stage(**{**EVENTS, "s3_key": "log_data/2018/11/01/01/"})  # one COPY per object: compressions may mix
+    copies = [s for s in normalized(redshift.statements) if s.startswith("COPY")]
+    assert [" BZIP2 " in copy for copy in copies] == [False, True]
+    s3["keys"].append("raw/song_data/A/A/C/TRAACCC128F429D538.json.zst")
+    with pytest.raises(AirflowFailException, match=r"the new objects of staging_songs: objects of several "
+                                                   r"compressions \(ZSTD, uncompressed\)"):
+        stage(**SONGS)
 
 
 def test_the_audit_record_commits_with_the_copy(redshift, s3):

@@ -57,6 +57,10 @@ def bucket(s3_endpoint, tmp_path_factory) -> Path:
     return folder
 
 
+#: How each staging table is staged: the catalog by key, events by time.
+STAGING_KIND = {"staging_songs": {"catalog_key": "song_id"}, "staging_events": {"time_field": "ts"}}
+
+
 @pytest.fixture
 def aws_default(s3_endpoint, monkeypatch) -> dict:
     connection = {
@@ -74,9 +78,8 @@ def test_stage_from_s3_lists_reads_and_is_incremental(warehouse, bucket, aws_def
     source = f"s3://{BUCKET}/{PREFIX}"
 
     def stage(table, key, jsonpaths, run_id):
-        kind = {"catalog_key": "song_id"} if table == "staging_songs" else {"time_field": "ts"}
         operator = StageToRedshiftOperator(task_id="stage", table=table, source=source, s3_key=key,
-                                           jsonpaths=jsonpaths, **kind)
+                                           jsonpaths=jsonpaths, **STAGING_KIND[table])
         return operator.execute(run_context(START, run_id, hours=24))
 
     events = stage("staging_events", "log_data/%Y/%m/%Y-%m-%d-events.json", "jsonpaths/log_events.json", "run_1")
@@ -106,7 +109,7 @@ def test_compressed_objects_stage_from_s3(warehouse, s3_endpoint, aws_default, t
 
     def stage(source, table, key, jsonpaths):
         operator = StageToRedshiftOperator(task_id="stage", table=table, source=source, s3_key=key,
-                                           jsonpaths=jsonpaths, incremental=table == "staging_songs")
+                                           jsonpaths=jsonpaths, **STAGING_KIND[table])
         return operator.execute(run_context(START, f"run_{small_object}", hours=24))
 
     events = stage(f"s3://{name}/gz", "staging_events", "log_data/%Y/%m/%Y-%m-%d-events.json",
@@ -133,7 +136,7 @@ def test_a_listing_s3_refuses_fails_naming_the_prefix(s3_endpoint, aws_default):
     client.delete_object(Bucket="sparkify-vanishing", Key="raw/song_data/A/A/A/TRAAAAA.json")
     client.delete_bucket(Bucket="sparkify-vanishing")
     with pytest.raises(AirflowException, match=r"cannot list s3://sparkify-vanishing/raw/song_data/: .*NoSuchBucket"):
-        source.list_keys("song_data/")
+        source.list_objects("song_data/")
 
 
 def test_stage_from_a_missing_bucket_is_a_clear_error(warehouse, aws_default, s3_endpoint):

@@ -39,7 +39,7 @@ def test_compressed_objects_read_as_their_plain_bytes(plain, tmp_path, codec):
     generate(tmp_path, START, START + timedelta(days=1), events_per_day=400, songs=30, seed=3, compress=codec)
     extension = COMPRESSED_EXTENSIONS[codec]
     source = LocalSource(tmp_path.as_uri())
-    keys = source.list_keys(DAY_KEY)  # the daily key finds the day's compressed file
+    keys = list(source.list_objects(DAY_KEY))  # the daily key finds the day's compressed file
     assert keys == [DAY_KEY + extension]
     pieces = list(source.read_pieces(keys, 4096))
     expected = (plain / DAY_KEY).read_bytes()
@@ -50,7 +50,7 @@ def test_compressed_objects_read_as_their_plain_bytes(plain, tmp_path, codec):
         assert (key, line) == (keys[0], lines_before + 1)
         lines_before += data.count(b"\n")
 
-    songs = source.list_keys("song_data/")
+    songs = list(source.list_objects("song_data/"))
     assert len(songs) == 30 and all(key.endswith(".json" + extension) for key in songs)
     for key, _, data in source.read_pieces(songs, 1 << 20):
         assert json.loads(data)["song_id"], key
@@ -67,7 +67,7 @@ def test_a_compressed_object_that_expands_a_thousandfold_streams_in_bounded_memo
     source = LocalSource(tmp_path.as_uri())
     tracemalloc.start()
     try:
-        total = sum(len(data) for _, _, data in source.read_pieces(source.list_keys(DAY_KEY), 1 << 20))
+        total = sum(len(data) for _, _, data in source.read_pieces(source.list_objects(DAY_KEY), 1 << 20))
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -86,18 +86,22 @@ def test_an_object_that_does_not_decode_fails_naming_it(plain, tmp_path, codec, 
     (tmp_path / name).write_bytes(data[: len(data) // 2] if damage == "cut short" else (plain / DAY_KEY).read_bytes())
     source = LocalSource(tmp_path.as_uri())
     with pytest.raises(AirflowFailException, match=rf"{tmp_path.as_uri()}/{name}: cannot be read as {codec} "):
-        list(source.read_pieces(source.list_keys(DAY_KEY), 1 << 20))
+        list(source.read_pieces(source.list_objects(DAY_KEY), 1 << 20))
 
 
 def test_a_compressed_day_stages_through_the_operator(warehouse, plain, tmp_path):
     generate(tmp_path, START, START + timedelta(days=1), events_per_day=400, songs=30, seed=3, compress="zstd")
     operator = StageToRedshiftOperator(task_id="stage_events", table="staging_events", source=tmp_path.as_uri(),
                                        s3_key="log_data/%Y/%m/%Y-%m-%d-events.json",
-                                       jsonpaths="jsonpaths/log_events.json")
+                                       jsonpaths="jsonpaths/log_events.json", time_field="ts")
     result = operator.execute(run_context(START, hours=24))
     lines = len((plain / DAY_KEY).read_bytes().splitlines())
     assert (result["object_count"], result["rows_written"]) == (1, lines)
     assert operator.staged_sources == [f"{tmp_path.as_uri()}/{DAY_KEY}"]
+
+
+#: How each staging table is staged: the catalog by key, events by time.
+STAGING_KIND = {"staging_songs": {"catalog_key": "song_id"}, "staging_events": {"time_field": "ts"}}
 
 
 def test_one_copy_reads_one_compression():
@@ -112,8 +116,7 @@ def test_a_wrong_or_empty_source_fails(warehouse, plain, tmp_path):
     def stage(source: str, key: str = "log_data/%Y/%m/%Y-%m-%d-events.json", table="staging_events"):
         jsonpaths = "jsonpaths/log_events.json" if table == "staging_events" else "jsonpaths/song_data.json"
         return StageToRedshiftOperator(task_id="stage", table=table, source=source, s3_key=key,
-                                       jsonpaths=jsonpaths, incremental=table == "staging_songs"
-                                       ).execute(run_context(START))
+                                       jsonpaths=jsonpaths, **STAGING_KIND[table]).execute(run_context(START))
 
     (tmp_path / "empty").mkdir()
     with pytest.raises(AirflowFailException, match=rf"no objects under {(tmp_path / 'empty').as_uri()}/: is the"):
@@ -139,7 +142,7 @@ def test_a_song_folder_that_cannot_be_listed_fails_naming_it(plain, tmp_path):
     script = (
         "import sys; sys.path[:0] = [sys.argv[1], sys.argv[1] + '/plugins']\n"
         "from sparkify.sources import LocalSource\n"
-        "print(len(LocalSource(sys.argv[2]).list_keys('song_data/')))\n"
+        "print(len(LocalSource(sys.argv[2]).list_objects('song_data/')))\n"
     )
     try:
         result = subprocess.run([*without_override, sys.executable, "-c", script, str(REPO),
@@ -155,7 +158,7 @@ def test_file_uris_are_percent_decoded_and_a_raw_hash_is_refused(plain, tmp_path
     shutil.copytree(plain, folder)
     assert folder.as_uri().endswith("/bucket%20%231%20100%25")
     assert local_path(folder.as_uri()) == folder
-    assert LocalSource(folder.as_uri()).list_keys(DAY_KEY) == [DAY_KEY]
+    assert LocalSource(folder.as_uri()).list_objects(DAY_KEY).keys() == {DAY_KEY}
     raw = f"file://{folder}"
     with pytest.raises(AirflowFailException, match="write '#' as %23"):
         LocalSource(raw)
@@ -163,7 +166,7 @@ def test_file_uris_are_percent_decoded_and_a_raw_hash_is_refused(plain, tmp_path
     shutil.copytree(plain, literal)
     with pytest.raises(AirflowFailException, match=r"source folder does not exist: .*/a b \(from file://"):
         LocalSource(f"file://{literal}")
-    assert LocalSource(literal.as_uri()).list_keys(DAY_KEY) == [DAY_KEY]
+    assert LocalSource(literal.as_uri()).list_objects(DAY_KEY).keys() == {DAY_KEY}
     with pytest.raises(AirflowFailException, match="names the host 'tmp'"):
         local_path("file://tmp/bucket")
     with pytest.raises(AirflowFailException, match="write a '%' of the path as %25"):
