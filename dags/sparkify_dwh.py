@@ -7,17 +7,23 @@ share one pipeline: `sparkify_dwh` runs it hourly; `sparkify_dwh_daily`
 same rows, paying Airflow's per-task cost once a day rather than 24 times.
 
 1. **create_tables**: idempotent DDL (`include/sql/create/create_tables.sql`).
-2. **stage_events** and **stage_songs**, in parallel: the hour's event log
-   objects, and the song files not staged before, into `staging_events` and
-   `staging_songs`, each as a batch owned by this run.
-3. **load_songplays**: the hour's `NextSong` events become songplays,
-   replacing whatever that hour held before.
-4. **load_users**, **load_songs**, **load_artists**, **load_time**, in parallel,
+2. **wait_for_events**: an hour that ended recently and has no event objects yet waits for
+   them (reschedule mode: no worker slot held), up to `sparkify_objects_wait_seconds`
+   (default 3600); then, and at once for an hour long past, `sparkify_missing_objects`
+   decides: `fail` (default) or `empty`.
+3. **stage_events** and **stage_songs**, in parallel: every event object of the hour,
+   its spill hours and the `sparkify_restate_lookback_hours` before it (default 24), and every
+   song file, each staged once per version (`staged_objects`). An event object that is new,
+   rewritten or gone since it was staged *restates* the earlier hours it covers: this run's
+   loads and checks cover them too (`restatements`, and the task log names each).
+4. **load_songplays**: the `NextSong` events of those hours, whatever object holds them,
+   become songplays, replacing what the hours held before.
+5. **load_users**, **load_songs**, **load_artists**, **load_time**, in parallel,
    with **match_late_songs**: songplays of the last
    `sparkify_late_song_lookback_hours` (default 168) whose song only now
    reached the catalog get their `song_id` and `artist_id`.
-5. **run_quality_checks**: keys present and unique, songplays equal to the
-   staged plays, every songplay with its user and time rows.
+6. **run_quality_checks**: keys present and unique, songplays equal to the
+   staged plays, every songplay with its user and time rows, over the same hours.
 
 Triggering by hand offers one option, **Re-stage the whole song catalog**
 (`full_restage_songs`, off by default and in scheduled runs): the run forgets
@@ -40,11 +46,11 @@ redshift), the Variable `sparkify_source` (base URI of the bucket:
 `sparkify_log_layout` (`daily`, the public `log_data/YYYY/MM/YYYY-MM-DD-events.json`,
 or `hourly`, every object under `log_data/YYYY/MM/DD/HH/`; objects may be gzip, bzip2 or zstd,
 named `….gz`, `….bz2`, `….zst`: the day file `…-events.json.gz` is found too), `sparkify_log_spill_hours`
-(neighbouring hours whose objects a run reads too: 1 for the daily layout, 0 for hourly) and `sparkify_max_errors`
-(bad records a staging task may set aside in the `quarantine` table, default 0) and
-`sparkify_staging_retention_hours` (stage_events deletes the event batches staged longer ago, default
-168 = the late-song look-back, 0 keeps them all; load_songplays then refuses to reload an hour whose
-batch is gone). On Redshift also
+(neighbouring hours whose objects a run reads too: 1 for the daily layout, 0 for hourly), `sparkify_max_errors`
+(bad records a staging task may set aside in the `quarantine` table, default 0), `sparkify_plausible_hours`
+(how far an event's time may lie from its object's hours before it is a bad record, default 24) and
+`sparkify_staging_retention_hours` (staged event objects no run has listed for that long are dropped,
+default 168 = the late-song look-back, 0 keeps them all; a rerun of an old hour stages them again). On Redshift also
 `sparkify_iam_role`, `sparkify_region` and `sparkify_manifest_prefix`
 (see the README).
 
@@ -102,6 +108,9 @@ DURATION_TOLERANCE = 0.5
 #: Hours before its interval whose objects a run lists too: one that is new, rewritten or gone since it
 #: was staged restates its hours in this run (a day file landing late, a corrected file).
 RESTATE_LOOKBACK_HOURS = "{{ var.value.get('sparkify_restate_lookback_hours', '24') }}"
+#: How far (hours) an event's time may lie from the hours its object's key names; further, or none at
+#: all, and it is a bad record: no run of those hours would load it.
+PLAUSIBLE_HOURS = "{{ var.value.get('sparkify_plausible_hours', '24') }}"
 #: Hours a staged event object stays staged once no run lists it any more (0 keeps them all). The
 #: default is the late-song look-back: a song arriving late can only match events still staged.
 STAGING_RETENTION_HOURS = "{{ var.value.get('sparkify_staging_retention_hours', '168') }}"
@@ -179,6 +188,7 @@ def build_pipeline() -> None:
         time_field="ts",
         spill_hours=LOG_SPILL_HOURS,
         lookback_hours=RESTATE_LOOKBACK_HOURS,
+        plausible_hours=PLAUSIBLE_HOURS,
         retention_hours=STAGING_RETENTION_HOURS,
         jsonpaths="jsonpaths/log_events.json",
         jsonpaths_uri=SOURCE + "/jsonpaths/log_events.json",
