@@ -65,13 +65,13 @@ ONLY = {
 VARIANTS = [
     {"time_column": '"ts"', "catalog_key": None, "restage": False, "manifest": False, "region": None,
      "version_column": None, "max_errors": 0, "object_key": "'log_data/2018/11/2018-11-01-events.json'",
-     "version": "'etag-1'", "time_bounds": (1540944000000, 1541203200000),
+     "version": "'etag-1'", "time_low": 1540944000000, "time_high": 1541203200000,
      "compression": None},
     {"time_column": None, "catalog_key": '"song_id"', "restage": False, "manifest": True, "region": "'us-west-2'",
-     "version_column": '"last_seen_at"', "max_errors": 10, "object_key": None, "time_bounds": None,
+     "version_column": '"last_seen_at"', "max_errors": 10, "object_key": None, "time_low": None, "time_high": None,
      "compression": "GZIP"},
     {"time_column": None, "catalog_key": '"song_id"', "restage": True, "manifest": True, "region": "'eu-west-1'",
-     "version_column": None, "max_errors": 1, "object_key": None, "time_bounds": None,
+     "version_column": None, "max_errors": 1, "object_key": None, "time_low": None, "time_high": None,
      "compression": "ZSTD"},
 ]
 COMMON = {

@@ -73,7 +73,7 @@ def copy_objects(
                 statements = render_statements(
                     "stage/copy_from_s3.sql", **copy_variables, incoming=temp_table_name("incoming"),
                     s3_uri=quote_literal(source.uri(key)), manifest=False, object_key=quote_literal(key),
-                    version=quote_literal(version), time_bounds=(time_bounds or {}).get(key),
+                    version=quote_literal(version), **_plausible_times((time_bounds or {}).get(key)),
                     compression=copy_compression([key], source.uri(key)),
                 )
                 execute_statements(cursor, statements, copy_parameters, secrets=secrets)
@@ -83,7 +83,7 @@ def copy_objects(
             )
             statements = render_statements(
                 "stage/copy_from_s3.sql", **copy_variables, incoming=temp_table_name("incoming"),
-                s3_uri=quote_literal(manifest_uri), manifest=True, object_key=None,
+                s3_uri=quote_literal(manifest_uri), manifest=True, object_key=None, **_plausible_times(None),
                 compression=copy_compression(objects, f"the new objects of {parameters['table_name']}"),
             )
             statements += render_statements(
@@ -106,6 +106,12 @@ def copy_objects(
                 "of this run was staged"
             )
         return rejected
+
+
+def _plausible_times(bounds: tuple[int, int] | None) -> dict[str, int | None]:
+    """The template's ``time_low``/``time_high``: the times an object's records may have (whole numbers)."""
+    low, high = bounds or (None, None)
+    return {"time_low": None if low is None else int(low), "time_high": None if high is None else int(high)}
 
 
 def object_coverage(cursor: Any, parameters: dict[str, Any]) -> dict[str, tuple[int | None, int | None]]:

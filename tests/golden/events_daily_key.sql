@@ -27,12 +27,18 @@ STATUPDATE OFF;
 INSERT INTO quarantine (table_name, batch_id, object_uri, line_number, error, raw_line, recorded_at)
 SELECT
     %(table_name)s, %(batch_id)s, 's3://sparkify-bucket/raw/log_data/2018/11/2018-11-01-events.json', 0,
-    'ts missing or outside 1540944000000 to 1541203200000 (the object''s hours)', NULL, %(staged_at)s
+    'ts missing or outside 1540944000000 to 1541203200000 (the object''s hours)',
+    NULL,
+    %(staged_at)s
 FROM "incoming"
-WHERE "ts" IS NULL OR "ts" < 1540944000000 OR "ts" >= 1541203200000;
+WHERE "ts" IS NULL
+    OR "ts" < 1540944000000
+    OR "ts" >= 1541203200000;
 
 DELETE FROM "incoming"
-WHERE "ts" IS NULL OR "ts" < 1540944000000 OR "ts" >= 1541203200000;
+WHERE "ts" IS NULL
+    OR "ts" < 1540944000000
+    OR "ts" >= 1541203200000;
 
 INSERT INTO "staging_events" ("artist", "auth", "first_name", "gender", "item_in_session", "last_name", "length", "level", "location", "method", "page", "registration", "session_id", "song", "status", "ts", "user_agent", "user_id", object_key, batch_id)
 SELECT "artist", "auth", "first_name", "gender", "item_in_session", "last_name", "length", "level", "location", "method", "page", "registration", "session_id", "song", "status", "ts", "user_agent", "user_id", 'log_data/2018/11/2018-11-01-events.json', %(batch_id)s FROM "incoming";

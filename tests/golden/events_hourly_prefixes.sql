@@ -42,12 +42,18 @@ STATUPDATE OFF;
 INSERT INTO quarantine (table_name, batch_id, object_uri, line_number, error, raw_line, recorded_at)
 SELECT
     %(table_name)s, %(batch_id)s, 's3://sparkify-bucket/raw/log_data/2018/11/01/00/part-0.json', 0,
-    'ts missing or outside 1540944000000 to 1541120400000 (the object''s hours)', NULL, %(staged_at)s
+    'ts missing or outside 1540944000000 to 1541120400000 (the object''s hours)',
+    NULL,
+    %(staged_at)s
 FROM "incoming"
-WHERE "ts" IS NULL OR "ts" < 1540944000000 OR "ts" >= 1541120400000;
+WHERE "ts" IS NULL
+    OR "ts" < 1540944000000
+    OR "ts" >= 1541120400000;
 
 DELETE FROM "incoming"
-WHERE "ts" IS NULL OR "ts" < 1540944000000 OR "ts" >= 1541120400000;
+WHERE "ts" IS NULL
+    OR "ts" < 1540944000000
+    OR "ts" >= 1541120400000;
 
 INSERT INTO "staging_events" ("artist", "auth", "first_name", "gender", "item_in_session", "last_name", "length", "level", "location", "method", "page", "registration", "session_id", "song", "status", "ts", "user_agent", "user_id", object_key, batch_id)
 SELECT "artist", "auth", "first_name", "gender", "item_in_session", "last_name", "length", "level", "location", "method", "page", "registration", "session_id", "song", "status", "ts", "user_agent", "user_id", 'log_data/2018/11/01/00/part-0.json', %(batch_id)s FROM "incoming";
@@ -76,12 +82,18 @@ STATUPDATE OFF;
 INSERT INTO quarantine (table_name, batch_id, object_uri, line_number, error, raw_line, recorded_at)
 SELECT
     %(table_name)s, %(batch_id)s, 's3://sparkify-bucket/raw/log_data/2018/11/01/00/part-1.json', 0,
-    'ts missing or outside 1540944000000 to 1541120400000 (the object''s hours)', NULL, %(staged_at)s
+    'ts missing or outside 1540944000000 to 1541120400000 (the object''s hours)',
+    NULL,
+    %(staged_at)s
 FROM "incoming"
-WHERE "ts" IS NULL OR "ts" < 1540944000000 OR "ts" >= 1541120400000;
+WHERE "ts" IS NULL
+    OR "ts" < 1540944000000
+    OR "ts" >= 1541120400000;
 
 DELETE FROM "incoming"
-WHERE "ts" IS NULL OR "ts" < 1540944000000 OR "ts" >= 1541120400000;
+WHERE "ts" IS NULL
+    OR "ts" < 1540944000000
+    OR "ts" >= 1541120400000;
 
 INSERT INTO "staging_events" ("artist", "auth", "first_name", "gender", "item_in_session", "last_name", "length", "level", "location", "method", "page", "registration", "session_id", "song", "status", "ts", "user_agent", "user_id", object_key, batch_id)
 SELECT "artist", "auth", "first_name", "gender", "item_in_session", "last_name", "length", "level", "location", "method", "page", "registration", "session_id", "song", "status", "ts", "user_agent", "user_id", 'log_data/2018/11/01/00/part-1.json', %(batch_id)s FROM "incoming";
@@ -110,12 +122,18 @@ STATUPDATE OFF;
 INSERT INTO quarantine (table_name, batch_id, object_uri, line_number, error, raw_line, recorded_at)
 SELECT
     %(table_name)s, %(batch_id)s, 's3://sparkify-bucket/raw/log_data/2018/11/01/05/part-0.json', 0,
-    'ts missing or outside 1540962000000 to 1541138400000 (the object''s hours)', NULL, %(staged_at)s
+    'ts missing or outside 1540962000000 to 1541138400000 (the object''s hours)',
+    NULL,
+    %(staged_at)s
 FROM "incoming"
-WHERE "ts" IS NULL OR "ts" < 1540962000000 OR "ts" >= 1541138400000;
+WHERE "ts" IS NULL
+    OR "ts" < 1540962000000
+    OR "ts" >= 1541138400000;
 
 DELETE FROM "incoming"
-WHERE "ts" IS NULL OR "ts" < 1540962000000 OR "ts" >= 1541138400000;
+WHERE "ts" IS NULL
+    OR "ts" < 1540962000000
+    OR "ts" >= 1541138400000;
 
 INSERT INTO "staging_events" ("artist", "auth", "first_name", "gender", "item_in_session", "last_name", "length", "level", "location", "method", "page", "registration", "session_id", "song", "status", "ts", "user_agent", "user_id", object_key, batch_id)
 SELECT "artist", "auth", "first_name", "gender", "item_in_session", "last_name", "length", "level", "location", "method", "page", "registration", "session_id", "song", "status", "ts", "user_agent", "user_id", 'log_data/2018/11/01/05/part-0.json', %(batch_id)s FROM "incoming";

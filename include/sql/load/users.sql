@@ -14,7 +14,8 @@ FROM (
         -- The same event staged from two objects, or two at one ts: the last in the session wins.
         ROW_NUMBER() OVER (
             PARTITION BY e.user_id
-            ORDER BY e.session_id DESC, e.item_in_session DESC, e.level, e.first_name, e.last_name, e.gender
+            ORDER BY e.session_id DESC, e.item_in_session DESC, e.level ASC, e.first_name ASC, e.last_name ASC,
+                e.gender ASC
         ) AS recency
     FROM staging_events AS e
     INNER JOIN (
@@ -23,7 +24,7 @@ FROM (
         INNER JOIN (
             SELECT user_id FROM staging_events
             WHERE user_id <> '' AND ts >= %(start_ms)s AND ts < %(end_ms)s
-            UNION
+            UNION DISTINCT
             SELECT user_id FROM users
             WHERE last_seen_at >= %(interval_start)s AND last_seen_at < %(interval_end)s
         ) AS affected

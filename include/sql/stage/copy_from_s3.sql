@@ -36,18 +36,24 @@ STATUPDATE OFF;
 {% include 'stage/quarantine_from_load_errors.sql' %}
 {%- endif %}
 {%- if object_key %}
-{%- if time_bounds %}
+{%- if time_low is not none %}
 -- Records whose time is missing or outside what the object may hold (its key's hours and the
 -- plausibility window) would land in an hour no run of it loads: they are bad records, kept in the
 -- quarantine without a line number (Redshift keeps none past the COPY) and counted against max_errors.
 INSERT INTO quarantine (table_name, batch_id, object_uri, line_number, error, raw_line, recorded_at)
 SELECT
     %(table_name)s, %(batch_id)s, {{ s3_uri }}, 0,
-    'ts missing or outside {{ time_bounds[0] }} to {{ time_bounds[1] }} (the object''s hours)', NULL, %(staged_at)s
+    'ts missing or outside {{ time_low }} to {{ time_high }} (the object''s hours)',
+    NULL,
+    %(staged_at)s
 FROM {{ incoming }}
-WHERE {{ time_column }} IS NULL OR {{ time_column }} < {{ time_bounds[0] }} OR {{ time_column }} >= {{ time_bounds[1] }};
+WHERE {{ time_column }} IS NULL
+    OR {{ time_column }} < {{ time_low }}
+    OR {{ time_column }} >= {{ time_high }};
 DELETE FROM {{ incoming }}
-WHERE {{ time_column }} IS NULL OR {{ time_column }} < {{ time_bounds[0] }} OR {{ time_column }} >= {{ time_bounds[1] }};
+WHERE {{ time_column }} IS NULL
+    OR {{ time_column }} < {{ time_low }}
+    OR {{ time_column }} >= {{ time_high }};
 {%- endif %}
 INSERT INTO {{ table }} ({{ columns }}, object_key, batch_id)
 SELECT {{ columns }}, {{ object_key }}, %(batch_id)s FROM {{ incoming }};
