@@ -271,6 +271,9 @@ def test_a_lone_load_cleared_after_a_restating_run_still_covers_the_restated_hou
     day_file = bucket / "log_data/2018/11/2018-11-01-events.json"
     held = tmp_path / "held.json"
     shutil.move(day_file, held)
+    # The bucket still holds event objects (the next day's, empty), so the hours without theirs are
+    # late, not a wrong source.
+    (bucket / "log_data/2018/11/2018-11-02-events.json").write_text("")
     finish_runner(start_runner(bucket, warehouse_uri, hour(0), hour(1), hour(2),
                                env={"AIRFLOW_VAR_SPARKIFY_MISSING_OBJECTS": "empty"}))
     shutil.move(held, day_file)

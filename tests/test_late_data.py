@@ -104,13 +104,15 @@ def test_a_day_file_landing_after_its_first_hours_ran_restates_them(bucket, ware
 
 
 def test_a_correction_beyond_the_look_back_is_made_exact_by_a_backfill_of_its_hours(bucket, warehouse_uri):
+    short = {"AIRFLOW_VAR_SPARKIFY_RESTATE_LOOKBACK_HOURS": "2"}
+    next_day = DAY + timedelta(days=1)
     backfill(bucket, warehouse_uri, DAY, DAY + 24 * HOUR)  # the day, as one daily run
+    backfill(bucket, warehouse_uri, next_day, next_day + 5 * HOUR, "--hourly", env=short)
     lines = events(day_file(bucket))
     play = next(index for index, line in enumerate(lines) if json.loads(line)["page"] == "NextSong")
     rewrite(day_file(bucket), lines[:play] + lines[play + 1:])
-    short = {"AIRFLOW_VAR_SPARKIFY_RESTATE_LOOKBACK_HOURS": "2"}
-    next_day = DAY + timedelta(days=1)
-    backfill(bucket, warehouse_uri, next_day, next_day + 6 * HOUR, "--hourly", env=short)
+    # 05:00 of the next day lists 02:00-07:00 (look-back and spill): not the corrected day file.
+    backfill(bucket, warehouse_uri, next_day + 5 * HOUR, next_day + 6 * HOUR, "--hourly", env=short)
     withdrawn = json.loads(lines[play])["ts"]
     assert rows(warehouse_uri, "SELECT COUNT(*) FROM songplays WHERE songplay_id LIKE %s", f"{withdrawn}-%") \
         == [(1,)], "a run whose look-back does not reach the corrected file leaves its hours alone"

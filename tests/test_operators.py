@@ -130,7 +130,7 @@ def test_each_object_version_is_staged_once_and_a_new_version_replaces_its_rows(
     assert rows(warehouse, "SELECT batch_id, count(*) FROM staging_events GROUP BY 1") == [("run_3", 6)]
     # The rewrite covers hour 0 again, before run_3's own hour: restated.
     assert result["restated"] == [{"object_uri": (bucket / DAY_KEY).as_uri(), "change": "changed",
-                                   "hours_start": datetime(2018, 11, 1, 0), "hours_end": datetime(2018, 11, 1, 1)}]
+                                   "hours_start": "2018-11-01T00:00", "hours_end": "2018-11-01T01:00"}]
     assert result["load_interval"] == "2018-11-01T00:00:00Z/2018-11-01T02:00:00Z"
 
 

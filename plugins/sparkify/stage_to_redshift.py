@@ -328,7 +328,9 @@ class StageToRedshiftOperator(BaseOperator):
             "objects_gone": len(plan.gone),
             "objects_set_aside": len(plan.skipped_rejected),
             "objects_purged": purged,
-            "restated": restated,
+            # JSON-native, as an XCom is read back by the run summary and the UI.
+            "restated": [{**record, "hours_start": f"{record['hours_start']:%Y-%m-%dT%H:%M}",
+                          "hours_end": f"{record['hours_end']:%Y-%m-%dT%H:%M}"} for record in restated],
             "load_interval": f"{loads['interval_start'].isoformat()}Z/{loads['interval_end'].isoformat()}Z",
         }
 
