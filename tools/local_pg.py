@@ -75,6 +75,7 @@ def ensure_server() -> str:
     info = _postmaster()
     if info is None:
         import pgserver
+        from pgserver.postgres_server import PostgresServer
 
         with _locked():
             info = _postmaster()
@@ -83,8 +84,13 @@ def ensure_server() -> str:
                     # A record left by a server that no longer runs: pgserver would believe it.
                     (data_dir() / "postmaster.pid").unlink(missing_ok=True)
                 data_dir().mkdir(parents=True, exist_ok=True)
+                # pgserver keeps one handle per data folder for the life of the process and hands it
+                # back without starting anything: a server stopped since (a restart) needs a new one.
+                PostgresServer._instances.pop(data_dir(), None)
                 pgserver.get_server(data_dir(), cleanup_mode=None)
                 info = _postmaster()
+    if info is None:
+        raise RuntimeError(f"the embedded PostgreSQL in {data_dir()} did not start: see {data_dir() / 'log'}")
     return info.get_uri(database="postgres")
 
 
