@@ -136,7 +136,7 @@ def backfill(days: int) -> dict:
         with psycopg.connect(uri) as connection:
             (staged,) = connection.execute(
                 "SELECT COALESCE(SUM(rows_written), 0) FROM load_audit WHERE task_id = 'stage_events'").fetchone()
-        return time.perf_counter() - began, per_run, staged
+        return time.perf_counter() - began, per_run, int(staged)  # SUM is a NUMERIC
 
     by_day, day_runs, _ = timed(last=DAY + timedelta(days=days) - timedelta(hours=1))
     one_day_hourly, hour_runs, staged = timed("--hourly", last=DAY + timedelta(hours=23))

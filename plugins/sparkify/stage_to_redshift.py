@@ -292,8 +292,9 @@ class StageToRedshiftOperator(BaseOperator):
                 execute_statements(cursor, render_statements("stage/begin.sql", **variables), parameters)
                 staged = self._staged(cursor, parameters, restage)
                 plan = self._plan(listed, objects, staged, parameters["batch_id"])
-                for key in [*plan.to_stage, *plan.gone]:
-                    self._forget(cursor, variables, parameters, source, key, staged.get(key))
+                # A new object has nothing to forget: only those with a record (rewritten, gone, set aside).
+                for key in [key for key in [*plan.to_stage, *plan.gone] if key in staged]:
+                    self._forget(cursor, variables, parameters, source, key, staged[key])
                 rows, rejected, ignored, coverage = self._copy(
                     cursor, dialect, source, plan.to_stage, fields, columns, variables, parameters, now, time_bounds
                 )
