@@ -250,17 +250,13 @@ def test_the_catalog_reads_what_was_staged_then_stages_the_new_files_in_one_batc
         {"url": "s3://sparkify-bucket/raw/song_data/A/A/B/TRAABBB128F429D538.json", "mandatory": True}]
     (batch,) = data_api.named("BatchExecuteStatement")
     sqls = normalized(batch["Sqls"])
-    assert sqls[:3] == [
-        'LOCK "staging_songs"',
-        "DELETE FROM quarantine WHERE table_name = :table_name AND object_uri = :object_uri",
-        "DELETE FROM staged_objects WHERE table_name = :table_name AND object_key = :object_key",
-    ]
-    assert sqls[3].startswith('CREATE TEMP TABLE "incoming"')
-    assert sqls[4].startswith('COPY "incoming"') and f"FROM 's3://{base}.manifest'" in sqls[4]
-    assert sqls[5].startswith('INSERT INTO "staging_songs"') and sqls[6] == 'DROP TABLE "incoming"'
-    assert sqls[7].startswith("COPY staged_objects") and f"FROM 's3://{base}.objects.csv'" in sqls[7]
-    assert sqls[8].startswith('DELETE FROM "staging_songs" USING')
-    assert len(batch["Sqls"]) == 12  # and ANALYZE, and the audit record's two
+    assert sqls[0] == 'LOCK "staging_songs"'  # the new file had no record: nothing to forget
+    assert sqls[1].startswith('CREATE TEMP TABLE "incoming"')
+    assert sqls[2].startswith('COPY "incoming"') and f"FROM 's3://{base}.manifest'" in sqls[2]
+    assert sqls[3].startswith('INSERT INTO "staging_songs"') and sqls[4] == 'DROP TABLE "incoming"'
+    assert sqls[5].startswith("COPY staged_objects") and f"FROM 's3://{base}.objects.csv'" in sqls[5]
+    assert sqls[6].startswith('DELETE FROM "staging_songs" USING')
+    assert len(batch["Sqls"]) == 10  # and ANALYZE, and the audit record's two
 
 
 def test_a_full_restage_reads_nothing_and_forgets_every_staged_file(data_api, s3):
@@ -366,5 +362,5 @@ def test_retention_reads_the_unused_objects_ahead_and_drops_them_in_the_batch(da
     touch = next(index for index, sql in enumerate(sqls) if sql.startswith("UPDATE staged_objects SET used_at"))
     assert sqls[touch + 1].startswith('DELETE FROM "staging_events" WHERE object_key = :object_key')
     assert sqls[touch + 4] == 'ANALYZE "staging_events"'
-    assert len(batch["Sqls"]) == 18  # lock, forget 3, COPY 7, touch, drop 3, ANALYZE, the audit's two
+    assert len(batch["Sqls"]) == 15  # lock, COPY 7 (a new object: nothing to forget), touch, drop 3, ANALYZE, audit 2
     assert audit["objects_purged"] == 1

@@ -4,30 +4,6 @@ SELECT object_key, version, first_ts, last_ts, rejected_at, batch_id, row_count
 FROM staged_objects
 WHERE table_name = %(table_name)s;
 
-DELETE FROM "staging_events"
-WHERE object_key = %(object_key)s
-    AND ("ts" BETWEEN %(first_ts)s AND %(last_ts)s OR "ts" IS NULL);
-
-DELETE FROM quarantine WHERE table_name = %(table_name)s AND object_uri = %(object_uri)s;
-
-DELETE FROM staged_objects WHERE table_name = %(table_name)s AND object_key = %(object_key)s;
-
-DELETE FROM "staging_events"
-WHERE object_key = %(object_key)s
-    AND ("ts" BETWEEN %(first_ts)s AND %(last_ts)s OR "ts" IS NULL);
-
-DELETE FROM quarantine WHERE table_name = %(table_name)s AND object_uri = %(object_uri)s;
-
-DELETE FROM staged_objects WHERE table_name = %(table_name)s AND object_key = %(object_key)s;
-
-DELETE FROM "staging_events"
-WHERE object_key = %(object_key)s
-    AND ("ts" BETWEEN %(first_ts)s AND %(last_ts)s OR "ts" IS NULL);
-
-DELETE FROM quarantine WHERE table_name = %(table_name)s AND object_uri = %(object_uri)s;
-
-DELETE FROM staged_objects WHERE table_name = %(table_name)s AND object_key = %(object_key)s;
-
 CREATE TEMP TABLE "incoming" DISTSTYLE EVEN AS SELECT "artist", "auth", "first_name", "gender", "item_in_session", "last_name", "length", "level", "location", "method", "page", "registration", "session_id", "song", "status", "ts", "user_agent", "user_id" FROM "staging_events" LIMIT 0;
 
 COPY "incoming" ("artist", "auth", "first_name", "gender", "item_in_session", "last_name", "length", "level", "location", "method", "page", "registration", "session_id", "song", "status", "ts", "user_agent", "user_id")

@@ -4,10 +4,6 @@ SELECT object_key, version, first_ts, last_ts, rejected_at, batch_id, row_count
 FROM staged_objects
 WHERE table_name = %(table_name)s;
 
-DELETE FROM quarantine WHERE table_name = %(table_name)s AND object_uri = %(object_uri)s;
-
-DELETE FROM staged_objects WHERE table_name = %(table_name)s AND object_key = %(object_key)s;
-
 CREATE TEMP TABLE "incoming" DISTSTYLE EVEN AS SELECT "num_songs", "artist_id", "artist_latitude", "artist_longitude", "artist_location", "artist_name", "song_id", "title", "duration", "year" FROM "staging_songs" LIMIT 0;
 
 COPY "incoming" ("num_songs", "artist_id", "artist_latitude", "artist_longitude", "artist_location", "artist_name", "song_id", "title", "duration", "year")
