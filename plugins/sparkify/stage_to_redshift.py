@@ -17,7 +17,9 @@ from sparkify.lineage import staging_lineage
 from sparkify.records import MAX_RECORD_BYTES
 from sparkify.sources import ObjectSource, open_source
 from sparkify.warehouse import (
+    EPOCH,
     INCLUDE_DIR,
+    epoch_ms,
     execute_statements,
     quote_identifier,
     record_load,
@@ -37,7 +39,6 @@ _JSONPATH = re.compile(r"""\$(?:\['([^']+)'\]|\.([A-Za-z_][A-Za-z0-9_]*))""")
 HOUR = timedelta(hours=1)
 #: How far around a listing window its keys' hours are looked for: a key names at most a month.
 KEY_SPAN = timedelta(days=32)
-_EPOCH = datetime(1970, 1, 1)
 
 
 def _snake_case(key: str) -> str:
@@ -81,7 +82,7 @@ def interval_keys(pattern: str, start: datetime, end: datetime) -> dict[str, tup
 
 def _hour(ms: int) -> datetime:
     """The UTC hour (naive, as the warehouse stores it) an epoch-millisecond time falls in."""
-    moment = _EPOCH + timedelta(milliseconds=ms)
+    moment = EPOCH + timedelta(milliseconds=ms)
     return moment.replace(minute=0, second=0, microsecond=0)
 
 
@@ -283,8 +284,8 @@ class StageToRedshiftOperator(BaseOperator):
         named = interval_keys(self.s3_key, window[0] - KEY_SPAN, window[1] + KEY_SPAN) if window else listed_keys
         nominal = {key: named[prefix] for prefix, found in listed.items() for key in found}
         plausible = timedelta(hours=whole_number(self.plausible_hours, "plausible_hours"))
-        time_bounds = {key: (_ms(first - plausible), _ms(last + plausible)) for key, (first, last) in nominal.items()
-                       } if self.time_field else None
+        time_bounds = {key: (epoch_ms(first - plausible), epoch_ms(last + plausible))
+                       for key, (first, last) in nominal.items()} if self.time_field else None
         now = datetime.now(timezone.utc).replace(tzinfo=None)
         staged: dict[str, tuple] = {}
         try:
@@ -305,7 +306,7 @@ class StageToRedshiftOperator(BaseOperator):
                 purged = 0
                 if self.time_field:
                     restated = self._restate(cursor, parameters, source, plan, staged, coverage, nominal, spill, now)
-                    window_ms = {"window_start_ms": _ms(window[0]), "window_end_ms": _ms(window[1])}
+                    window_ms = {"window_start_ms": epoch_ms(window[0]), "window_end_ms": epoch_ms(window[1])}
                     execute_statements(cursor, render_statements("stage/touch_objects.sql"),
                                        {**parameters, **window_ms, "used_at": now})
                     if retention:
@@ -500,7 +501,3 @@ class _Refused(Exception):
     key: str
     version: str
     message: str
-
-
-def _ms(moment: datetime) -> int:
-    return int((moment - _EPOCH).total_seconds() * 1000)

@@ -160,9 +160,17 @@ def with_restated_hours(cursor: Any, parameters: dict[str, Any], staging_table: 
     if isinstance(first, str):  # the Data API returns timestamps as text
         first, last = datetime.fromisoformat(first), datetime.fromisoformat(last)
     start, end = min(parameters["interval_start"], first), max(parameters["interval_end"], last)
-    epoch = datetime(1970, 1, 1)
-    start_ms, end_ms = (int((moment - epoch).total_seconds() * 1000) for moment in (start, end))
-    return {**parameters, "interval_start": start, "interval_end": end, "start_ms": start_ms, "end_ms": end_ms}
+    return {**parameters, "interval_start": start, "interval_end": end,
+            "start_ms": epoch_ms(start), "end_ms": epoch_ms(end)}
+
+
+#: The epoch, naive UTC like every warehouse timestamp.
+EPOCH = datetime(1970, 1, 1)
+
+
+def epoch_ms(moment: datetime) -> int:
+    """A naive UTC time as epoch milliseconds, the unit of ``ts``."""
+    return int((moment - EPOCH).total_seconds() * 1000)
 
 
 def redact(text: str, secrets: Sequence[str]) -> str:
