@@ -32,7 +32,7 @@ which song files were staged and reads them all again.
 The load tasks update the Assets of the tables they write (`sparkify.songplays`,
 `sparkify.users`, `sparkify.songs`, `sparkify.artists`, `sparkify.time`), and
 **run_quality_checks** updates `sparkify.star_schema_checked`: a DAG scheduled
-on that one sees only checked hours (see the README, "Lineage and Assets").
+on that one sees only checked hours (docs/operations.md, "Lineage and Assets").
 
 A run owns its data interval `[data_interval_start, data_interval_end)`: a
 run with logical date X loads the hour (day) X falls in, whether the schedule,
@@ -40,19 +40,9 @@ a backfill or a trigger made it (15:00 and 15:30 both load 15:00-16:00; an
 interval specified by hand in the trigger form is loaded as given).
 Re-running any run gives the same warehouse.
 
-Configuration: the warehouse connection `sparkify_warehouse` (postgres or
-redshift), the Variable `sparkify_source` (base URI of the bucket:
-`s3://bucket/prefix` or `file:///folder`) and, optionally,
-`sparkify_log_layout` (`daily`, the public `log_data/YYYY/MM/YYYY-MM-DD-events.json`,
-or `hourly`, every object under `log_data/YYYY/MM/DD/HH/`; objects may be gzip, bzip2 or zstd,
-named `….gz`, `….bz2`, `….zst`: the day file `…-events.json.gz` is found too), `sparkify_log_spill_hours`
-(neighbouring hours whose objects a run reads too: 1 for the daily layout, 0 for hourly), `sparkify_max_errors`
-(bad records a staging task may set aside in the `quarantine` table, default 0), `sparkify_plausible_hours`
-(how far an event's time may lie from its object's hours before it is a bad record, default 24) and
-`sparkify_staging_retention_hours` (staged event objects no run has listed for that long are dropped,
-default 168 = the late-song look-back, 0 keeps them all; a rerun of an old hour stages them again). On Redshift also
-`sparkify_iam_role`, `sparkify_region` and `sparkify_manifest_prefix`
-(see the README).
+Configuration: the warehouse connection `sparkify_warehouse` (postgres or redshift) and the
+Variable `sparkify_source` (`s3://bucket/prefix` or `file:///folder`); every other Variable has a
+default (the README's Configuration table lists them).
 
 When a run ends, its note becomes its summary (rows per table, staged events, bad records set
 aside, checks passed), and each load's asset event carries its figures as `extra`.
@@ -60,7 +50,7 @@ aside, checks passed), and each load's asset event carries its figures as `extra
 Alerts (off until configured): a failed or retried task and a failed run notify through the
 notifier the Variable `sparkify_alerts` names (Airflow's SMTP notifier by default), with the run,
 the hour, the task and the first line of the error; so does a scheduled hour of `sparkify_dwh` not
-loaded `SPARKIFY_FRESHNESS_MINUTES` (environment, default 30) after it ended (README, "Alerts").
+loaded `SPARKIFY_FRESHNESS_MINUTES` (environment, default 30) after it ended (docs/operations.md, "Alerts").
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@
 task of every run a success. It shares the services and runs of test_services.py
 (session fixtures), and saves a screenshot of the grid; with
 ``SPARKIFY_UI_SCREENSHOT=docs/ui-grid.png`` (``make ui-screenshot``) it also
-refreshes the one the README shows.
+refreshes the one docs/operations.md shows.
 
 Skipped when Chromium is missing on a developer's machine; in CI (``$CI`` set),
 where ``.ci/run`` installs it, a missing browser fails the test.

@@ -348,7 +348,7 @@ class DataApiCursor:
     which Redshift runs as one transaction, and waits for it: the same statements, committed
     together or not at all, as on a driver. ``fetchall`` runs the statement just given on its
     own and returns its rows: a read runs *before* the writes collected ahead of it and does not
-    see them (the README says why that holds for the two reads the operators make). A write's
+    see them (docs/redshift.md says why that holds for the two reads the operators make). A write's
     row count is known only after the batch: ``rowcount`` is None, and the counts are logged.
     """
 
