@@ -20,7 +20,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from botocore.awsrequest import AWSResponse
 
 from sparkify import DataQualityOperator, LoadDimensionOperator, LoadFactOperator, StageToRedshiftOperator
-from sparkify.warehouse import data_api_sql
+from sparkify.data_api import data_api_sql
 
 from conftest import WAREHOUSE_CONN, run_context, sql_file
 from redshift_recording import IAM_ROLE, SOURCE, etag, normalized, stable_temp_names

@@ -97,6 +97,8 @@ def test_s3_objects_into_redshift(redshift, s3):
 @pytest.mark.parametrize(("connection", "expected"), [
     ({"conn_type": "redshift", "host": "sparkify.c1abcdefgh.us-west-2.redshift.amazonaws.com", "schema": "dev"},
      ("redshift://sparkify.us-west-2:5439", "dev")),
+    ({"conn_type": "redshift", "host": "sparkify.c1abcdefgh.cn-north-1.redshift.amazonaws.com.cn", "schema": "dev"},
+     ("redshift://sparkify.cn-north-1:5439", "dev")),
     ({"conn_type": "redshift", "host": "etl.123456789012.eu-west-1.redshift-serverless.amazonaws.com", "port": 5440,
       "schema": "dev"}, ("redshift://etl.eu-west-1:5440", "dev")),
     ({"conn_type": "redshift", "schema": "dev", "extra": {"use_data_api": True, "workgroup_name": "etl",

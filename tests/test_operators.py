@@ -13,7 +13,7 @@ import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
 from sparkify import DataQualityOperator, LoadDimensionOperator, LoadFactOperator, StageToRedshiftOperator
-from sparkify.warehouse import batch_id
+from sparkify.run_parameters import batch_id
 
 from conftest import run_context, sql_file
 
@@ -525,3 +525,22 @@ def test_a_late_song_fills_in_only_plays_whose_events_are_still_staged(warehouse
     stage_songs(root, run_id="run_2")
     assert match_late_songs("run_2", HOUR.replace(hour=3))["rows_written"] == 0
     assert rows(warehouse, "SELECT song_id FROM songplays") == [(None,)]
+
+
+@pytest.mark.parametrize(("build", "error"), [
+    (lambda: LoadFactOperator(task_id="x", table="songplays", sql="SELECT 1", mode="merge"), "unknown mode"),
+    (lambda: LoadFactOperator(task_id="x", table="songplays", sql="SELECT 1", interval_column="a-b"),
+     "interval_column: not a valid SQL identifier"),
+    (lambda: LoadDimensionOperator(task_id="x", table="users", sql="SELECT 1", mode="upsert"), "needs a key"),
+    (lambda: LoadDimensionOperator(task_id="x", table="users", sql="SELECT 1", mode="upsert", key="id; --"),
+     "key: not a valid SQL identifier"),
+    (lambda: LoadDimensionOperator(task_id="x", table="time", sql="SELECT 1", mode="replace-interval"),
+     "needs an interval_column"),
+    (lambda: DataQualityOperator(task_id="x", checks=[]), "no data quality checks"),
+    (lambda: DataQualityOperator(task_id="x", checks=[{"sql": "SELECT 1", "expected": 1, "comparison": "=~"}]),
+     "needs 'expected' and a comparison"),
+    (lambda: DataQualityOperator(task_id="x", checks=[{"sql": "SELECT 1", "name": "no value"}]), "no value: needs"),
+])
+def test_arguments_that_are_not_templated_are_checked_when_the_dag_is_parsed(build, error):
+    with pytest.raises(AirflowFailException, match=error):
+        build()

@@ -34,7 +34,7 @@ import sqlglot
 from sqlglot import exp
 
 from sparkify import DataQualityOperator, LoadDimensionOperator, LoadFactOperator, StageToRedshiftOperator
-from sparkify.warehouse import render_statements
+from sparkify.sql import render_named, render_statements
 
 from conftest import SQL_DIR, run_context, sql_file
 from redshift_recording import HOUR, IAM_ROLE, SOURCE
@@ -343,3 +343,29 @@ def test_every_statement_the_operators_send_on_redshift_parses(redshift, s3):
     copies = [s for s in redshift.statements if s.startswith("COPY") and "incoming" in s]
     assert len(copies) == 5  # the day file, the two hours' objects, two manifests
     assert all(check_copy_options(copy)[:3] == ["IAM_ROLE", "FORMAT AS JSON", "TIMEFORMAT"] for copy in copies)
+
+
+@pytest.mark.parametrize("template", sorted(path.relative_to(SQL_DIR).as_posix() for path in SQL_DIR.rglob("*.sql")
+                                            if "-- name:" in path.read_text()))
+@pytest.mark.parametrize("dialect", ["postgres", "redshift"])
+def test_named_statements_are_the_statements_sent(template, dialect):
+    """The names are comments: reading a template by name sends exactly what reading it whole would."""
+    variables = {"dialect": dialect, "table": '"t"', "select": "SELECT 1", "key": '"k"', "version_column": '"v"',
+                 "interval_column": '"c"', "incoming": '"i"'}
+    named = render_named(template, **variables)
+    assert named and list(named.values()) == render_statements(template, **variables)
+
+
+def test_a_statement_named_twice_or_not_named_is_refused(tmp_path, monkeypatch):
+    import jinja2
+
+    from sparkify import sql
+
+    templates = {"twice.sql": "-- name: a\nSELECT 1;\n-- name: a\nSELECT 2;\n",
+                 "two_under_one.sql": "-- name: a\nSELECT 1;\nSELECT 2;\n",
+                 "unnamed.sql": "SELECT 0;\n-- name: a\nSELECT 1;\n"}
+    environment = jinja2.Environment(loader=jinja2.DictLoader(templates), undefined=jinja2.StrictUndefined)
+    monkeypatch.setattr(sql, "_template_environment", lambda: environment)
+    for template in templates:
+        with pytest.raises(ValueError, match=template):
+            render_named(template)

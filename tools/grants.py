@@ -16,7 +16,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "plugins")]
 
-from sparkify.warehouse import quote_identifier, quote_literal  # noqa: E402
+from sparkify.sql import quote_identifier, quote_literal  # noqa: E402
 from tools.ddl import SQL_DIR  # noqa: E402
 
 

@@ -62,24 +62,21 @@ def record_asset_events(context: Any, outlets: Iterable[Asset], figures: dict[st
 
 
 def warehouse_namespace(conn_id: str) -> tuple[str, str]:
-    """The warehouse connection's OpenLineage namespace, and its database."""
+    """The warehouse connection's OpenLineage namespace, and its database: the provider hook's
+    (``get_openlineage_database_info``), but for a Unix socket and the Data API, which it does not know."""
     from airflow.sdk import Connection
 
     connection = Connection.get(conn_id)
     extra = connection.extra_dejson
-    if connection.conn_type == "postgres":
+    if connection.conn_type == "postgres" and (connection.host or "").startswith("/"):
         # A Unix socket directory is a path, not a host: the server is on this host.
-        host = "localhost" if (connection.host or "").startswith("/") else connection.host
-        return f"postgres://{host}:{connection.port or 5432}", connection.schema
-    port = connection.port or 5439
+        return f"postgres://localhost:{connection.port or 5432}", connection.schema
     if extra.get("use_data_api"):
         identifier = extra.get("workgroup_name") or extra.get("cluster_identifier")
         region = extra.get("region_name") or _aws_region(extra.get("aws_conn_id", "aws_default"))
-        return f"redshift://{identifier}.{region}:{port}", extra.get("database") or connection.schema
-    # cluster.id.region.redshift.amazonaws.com, or workgroup.account.region.redshift-serverless.amazonaws.com
-    parts = (connection.host or "").split(".")
-    identifier = f"{parts[0]}.{parts[2]}" if len(parts) == 6 and parts[-2:] == ["amazonaws", "com"] else connection.host
-    return f"redshift://{identifier}:{port}", connection.schema
+        return f"redshift://{identifier}.{region}:{connection.port or 5439}", extra.get("database") or connection.schema
+    info = connection.get_hook().get_openlineage_database_info(connection)
+    return f"{info.scheme}://{info.authority}", info.database
 
 
 def _aws_region(aws_conn_id: str) -> str | None:

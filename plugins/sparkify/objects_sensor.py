@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow.sdk.exceptions import AirflowFailException, AirflowRescheduleException
 
+from sparkify.run_parameters import whole_number
 from sparkify.sources import open_source
 from sparkify.stage_to_redshift import interval_keys
-from sparkify.warehouse import whole_number
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

@@ -13,23 +13,13 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
+from sparkify.audit import record_load, with_restated_hours
 from sparkify.lineage import staging_lineage
 from sparkify.records import MAX_RECORD_BYTES
+from sparkify.run_parameters import EPOCH, epoch_ms, run_parameters, whole_number
 from sparkify.sources import ObjectSource, open_source
-from sparkify.warehouse import (
-    EPOCH,
-    INCLUDE_DIR,
-    epoch_ms,
-    execute_statements,
-    quote_identifier,
-    record_load,
-    render_statements,
-    run_parameters,
-    transaction,
-    warehouse_hook,
-    whole_number,
-    with_restated_hours,
-)
+from sparkify.sql import INCLUDE_DIR, quote_identifier, render_statements
+from sparkify.transactions import execute_statements, transaction, warehouse_hook
 
 if TYPE_CHECKING:
     from airflow.providers.openlineage.extractors import OperatorLineage

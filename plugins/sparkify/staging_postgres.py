@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk.exceptions import AirflowFailException
 
 from sparkify.records import Rejected, TooManyBadRecords
-from sparkify.warehouse import execute_statements, render_statements
+from sparkify.sql import render_statements
+from sparkify.transactions import execute_statements
 
 if TYPE_CHECKING:
     from sparkify.binary_copy import StagedRows

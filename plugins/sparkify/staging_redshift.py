@@ -18,15 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
+from sparkify.data_api import DataApiCursor
 from sparkify.sources import copy_compression
-from sparkify.warehouse import (
-    DataApiCursor,
-    execute_statements,
-    quote_literal,
-    render_statements,
-    secrets_redacted,
-    temp_table_name,
-)
+from sparkify.sql import quote_literal, render_statements, temp_table_name
+from sparkify.transactions import execute_statements, secrets_redacted
 
 if TYPE_CHECKING:
     from sparkify.sources import ObjectSource

@@ -1,0 +1,76 @@
+"""The audit: what each task did, in ``load_audit``, and the hours its run restated."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+from sparkify.run_parameters import epoch_ms
+from sparkify.sql import render_statements
+from sparkify.transactions import execute_statements
+
+
+def with_restated_hours(cursor: Any, parameters: dict[str, Any], staging_table: str) -> dict[str, Any]:
+    """The parameters with the interval widened to the hours this run's staging of ``staging_table``
+    restated (recorded in ``restatements``, over all its attempts): what the run's loads and checks cover.
+
+    Read from the warehouse, in the caller's transaction, so a load cleared and run alone still covers them.
+    """
+    execute_statements(cursor, render_statements("audit/restated_hours.sql"),
+                       {**parameters, "table_name": staging_table})
+    first, last = cursor.fetchone() or (None, None)
+    if first is None:
+        return parameters
+    if isinstance(first, str):  # the Data API returns timestamps as text
+        first, last = datetime.fromisoformat(first), datetime.fromisoformat(last)
+    start, end = min(parameters["interval_start"], first), max(parameters["interval_end"], last)
+    return {**parameters, "interval_start": start, "interval_end": end,
+            "start_ms": epoch_ms(start), "end_ms": epoch_ms(end)}
+
+
+#: How many source object URIs an audit record lists before it only counts them.
+AUDIT_OBJECTS_LISTED = 100
+
+
+def record_load(
+    cursor: Any,
+    parameters: dict[str, Any],
+    *,
+    task_id: str,
+    table: str,
+    rows_read: int | None,
+    rows_written: int | None,
+    rows_rejected: int | None = 0,
+    objects: Sequence[str] = (),
+    uri: Callable[[str], str] = str,
+    note: str | None = None,
+) -> dict[str, Any]:
+    """Write the task's audit record in its transaction; the same figures, for the task's XCom.
+
+    ``uri`` names an object in the record: only the first AUDIT_OBJECTS_LISTED are named,
+    so a full catalog load does not format a million URIs. ``note`` follows them (a warning
+    the record keeps, such as an interval without objects).
+    """
+    listed = "\n".join(map(uri, objects[:AUDIT_OBJECTS_LISTED]))
+    if len(objects) > AUDIT_OBJECTS_LISTED:
+        listed += f"\n… and {len(objects) - AUDIT_OBJECTS_LISTED} more"
+    if note:
+        listed = f"{listed}\n{note}".strip()
+    record = {
+        "batch_id": parameters["batch_id"],
+        "task_id": task_id,
+        "table_name": table,
+        "rows_read": rows_read,
+        "rows_written": rows_written,
+        "rows_rejected": rows_rejected,
+        "object_count": len(objects),
+    }
+    audit_parameters = {
+        **parameters,
+        **record,
+        "source_objects": listed or None,
+        "recorded_at": datetime.now(timezone.utc).replace(tzinfo=None),
+    }
+    execute_statements(cursor, render_statements("audit/record_load.sql"), audit_parameters)
+    return record

@@ -1,0 +1,179 @@
+"""The Redshift Data API as a warehouse: HTTPS calls to AWS through the provider's
+``RedshiftDataHook``, a transaction as one ``BatchExecuteStatement``."""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk.exceptions import AirflowFailException
+
+if TYPE_CHECKING:
+    from airflow.providers.amazon.aws.hooks.redshift_data import RedshiftDataHook
+    from airflow.sdk import Connection
+
+log = logging.getLogger(__name__)
+
+#: The most statements one BatchExecuteStatement takes: the Data API's limit.
+DATA_API_BATCH_LIMIT = 40
+_PLACEHOLDER = re.compile(r"%\((\w+)\)s|%%")
+
+
+@dataclass
+class DataApiWarehouse:
+    """A Redshift warehouse reached through the Data API: HTTPS calls to AWS, no driver and no
+    network path to the cluster; a Serverless workgroup or a provisioned cluster.
+
+    Configured on the warehouse connection (type ``redshift``), in its extra: ``use_data_api``
+    true; ``workgroup_name`` or ``cluster_identifier``; ``database`` (default: the connection's
+    schema); for a cluster ``db_user`` (temporary credentials) or ``secret_arn``; optionally
+    ``aws_conn_id`` (default ``aws_default``), ``region_name`` and ``poll_interval`` (seconds).
+    """
+
+    hook: RedshiftDataHook
+    target: dict[str, str]
+    poll_interval: float = 5.0
+
+    @classmethod
+    def from_connection(cls, connection: Connection) -> DataApiWarehouse:
+        from airflow.providers.amazon.aws.hooks.redshift_data import RedshiftDataHook
+
+        extra = connection.extra_dejson
+        target = {
+            "database": extra.get("database") or connection.schema,
+            "workgroup_name": extra.get("workgroup_name"),
+            "cluster_identifier": extra.get("cluster_identifier"),
+            "db_user": extra.get("db_user"),
+            "secret_arn": extra.get("secret_arn"),
+        }
+        target = {key: value for key, value in target.items() if value}
+        if "database" not in target:
+            raise AirflowFailException(f"connection {connection.conn_id!r}: the Data API needs a database")
+        if ("workgroup_name" in target) == ("cluster_identifier" in target):
+            raise AirflowFailException(
+                f"connection {connection.conn_id!r}: the Data API needs exactly one of workgroup_name "
+                "(Serverless) and cluster_identifier (provisioned)"
+            )
+        hook = RedshiftDataHook(
+            aws_conn_id=extra.get("aws_conn_id", "aws_default"), region_name=extra.get("region_name")
+        )
+        return cls(hook, target, float(extra.get("poll_interval", 5)))
+
+    def run(self, sql: str | list[str], bound: dict[str, str]) -> str:
+        """Run one statement, or a list as one transaction, and wait for the end; the statement id."""
+        parameters = [{"name": name, "value": value} for name, value in bound.items()] or None
+        return self.hook.execute_query(
+            sql=sql, parameters=parameters, wait_for_completion=True, poll_interval=self.poll_interval, **self.target
+        ).statement_id
+
+    def rows(self, statement_id: str) -> list[tuple[Any, ...]]:
+        """Every row a finished query returned, page after page."""
+        rows: list[tuple[Any, ...]] = []
+        page = self.hook.conn.get_statement_result(Id=statement_id)
+        while True:
+            rows += [tuple(_field_value(field) for field in record) for record in page["Records"]]
+            if not page.get("NextToken"):
+                return rows
+            page = self.hook.conn.get_statement_result(Id=statement_id, NextToken=page["NextToken"])
+
+
+def _field_value(field: dict[str, Any]) -> Any:
+    """A Data API result field as a Python value (DECIMAL arrives as its string)."""
+    if field.get("isNull"):
+        return None
+    (value,) = field.values()
+    return value
+
+
+def _parameter_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ")
+    return str(value)
+
+
+def data_api_sql(statement: str, parameters: dict[str, Any] | None, bound: dict[str, str]) -> str:
+    """A statement in the Data API's parameter style: ``%(name)s`` becomes ``:name``, its value
+    (as text) added to ``bound``, shared by a batch; a name already bound to another value gets a
+    suffix. NULL and the empty string go inline: the Data API takes neither as a value."""
+    if parameters is None:
+        return statement
+
+    def placeholder(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name is None:
+            return "%"
+        value = parameters[name]
+        if value is None:
+            return "NULL"
+        text = _parameter_text(value)
+        if not text:
+            return "''"
+        key, suffix = name, 1
+        while bound.setdefault(key, text) != text:
+            suffix += 1
+            key = f"{name}_{suffix}"
+        return f":{key}"
+
+    return _PLACEHOLDER.sub(placeholder, statement)
+
+
+class DataApiCursor:
+    """The cursor of a Data API transaction, for :func:`execute_statements` and the operators.
+
+    ``execute`` only collects; ``commit`` sends what was collected as one BatchExecuteStatement,
+    which Redshift runs as one transaction, and waits for it: the same statements, committed
+    together or not at all, as on a driver. ``fetchall`` runs the statement just given on its
+    own and returns its rows: a read runs *before* the writes collected ahead of it and does not
+    see them (docs/redshift.md says why that holds for the two reads the operators make). A write's
+    row count is known only after the batch: ``rowcount`` is None, and the counts are logged.
+    """
+
+    rowcount = None
+
+    def __init__(self, warehouse: DataApiWarehouse) -> None:
+        self.warehouse = warehouse
+        self.statements: list[tuple[str, dict[str, Any] | None]] = []
+        self._fetchable = False
+
+    def execute(self, statement: str, parameters: dict[str, Any] | None = None) -> None:
+        if len(self.statements) == DATA_API_BATCH_LIMIT:
+            raise AirflowFailException(
+                f"a Data API transaction takes at most {DATA_API_BATCH_LIMIT} statements; "
+                "stage fewer keys per run (for example the daily log layout, or a shorter interval)"
+            )
+        self.statements.append((statement, parameters))
+        self._fetchable = True
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        if not self._fetchable:
+            raise AirflowFailException("fetchall() needs a statement given just before")
+        self._fetchable = False
+        statement, parameters = self.statements.pop()
+        bound: dict[str, str] = {}
+        sql = data_api_sql(statement, parameters, bound)
+        if self.statements:
+            log.info("Reading ahead of the %d statements this transaction will commit", len(self.statements))
+        return self.warehouse.rows(self.warehouse.run(sql, bound))
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        rows = self.fetchall()
+        return rows[0] if rows else None
+
+    def commit(self) -> None:
+        self._fetchable = False
+        if not self.statements:
+            return
+        bound: dict[str, str] = {}
+        batch = [data_api_sql(statement, parameters, bound) for statement, parameters in self.statements]
+        self.statements = []
+        statement_id = self.warehouse.run(batch, bound)
+        description = self.warehouse.hook.conn.describe_statement(Id=statement_id)
+        log.info(
+            "Committed %d statements in Data API batch %s; rows per statement: %s",
+            len(batch), statement_id, [sub.get("ResultRows") for sub in description.get("SubStatements", [])],
+        )

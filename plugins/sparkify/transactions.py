@@ -1,0 +1,109 @@
+"""Running statements on the warehouse: its hook and dialect, transactions on both drivers
+(and the Data API), and secrets kept out of logs and errors."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Generator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk.exceptions import AirflowFailException
+
+from sparkify.data_api import DataApiCursor, DataApiWarehouse
+from sparkify.sql import render_statements
+
+if TYPE_CHECKING:
+    from airflow.providers.common.sql.hooks.sql import DbApiHook
+
+log = logging.getLogger(__name__)
+
+DIALECTS = ("postgres", "redshift")
+
+
+def warehouse_hook(conn_id: str, *, log_sql: bool = True) -> tuple[DbApiHook | DataApiWarehouse, str]:
+    """The provider hook of the warehouse connection, and its dialect.
+
+    A ``redshift`` connection whose extra says ``"use_data_api": true`` is reached
+    through the Redshift Data API instead of a driver (see :class:`DataApiWarehouse`).
+    """
+    from airflow.sdk import Connection
+
+    connection = Connection.get(conn_id)
+    dialect = connection.conn_type
+    if dialect not in DIALECTS:
+        raise AirflowFailException(
+            f"connection {conn_id!r} is of type {dialect!r}; the warehouse must be one of {DIALECTS}"
+        )
+    if dialect == "redshift" and connection.extra_dejson.get("use_data_api"):
+        return DataApiWarehouse.from_connection(connection), dialect
+    return connection.get_hook(hook_params={"log_sql": log_sql}), dialect
+
+
+def redact(text: str, secrets: Sequence[str]) -> str:
+    """Text with every secret replaced, for logs and errors."""
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text
+
+
+@contextmanager
+def secrets_redacted(secrets: Sequence[str], failure: str) -> Generator[None]:
+    """Any error inside the block fails the task with ``failure`` and its text, every secret masked."""
+    try:
+        yield
+    except Exception as error:
+        if not secrets:
+            raise
+        raise AirflowFailException(f"{failure}: {redact(str(error), secrets)}") from None
+
+
+def execute_statements(
+    cursor: Any, statements: list[str], parameters: dict[str, Any], *, secrets: Sequence[str] = ()
+) -> list[int]:
+    """Run statements on an open cursor (the caller owns the transaction); their row counts.
+
+    Statements are logged (at debug level) with ``secrets`` masked.
+    """
+    counts = []
+    for statement in statements:
+        log.debug("Running: %s", redact(statement, secrets))
+        cursor.execute(statement, parameters)
+        counts.append(cursor.rowcount)
+    return counts
+
+
+@contextmanager
+def transaction(hook: DbApiHook | DataApiWarehouse, dialect: str) -> Generator[Any]:
+    """A cursor whose statements commit together when the block ends, or not at all.
+
+    Statements use ``%(name)s`` parameters on both drivers: psycopg's native
+    style, and one redshift_connector accepts when told per cursor. The
+    transaction starts with the dialect's load settings (``modes/session.sql``).
+    On the Data API the block's statements become one batch (see :class:`DataApiCursor`).
+    """
+    if isinstance(hook, DataApiWarehouse):
+        cursor = DataApiCursor(hook)
+        execute_statements(cursor, render_statements("modes/session.sql", dialect=dialect), {})
+        yield cursor
+        cursor.commit()
+        return
+    connection = hook.get_conn()
+    try:
+        cursor = connection.cursor()
+        if dialect == "redshift":
+            cursor.paramstyle = "pyformat"
+        execute_statements(cursor, render_statements("modes/session.sql", dialect=dialect), {})
+        yield cursor
+        connection.commit()
+    except BaseException:
+        connection.rollback()
+        raise
+    finally:
+        connection.close()
+
+
+def execute_named(cursor: Any, statements: dict[str, str], parameters: dict[str, Any]) -> dict[str, int]:
+    """Run named statements (:func:`sparkify.sql.render_named`) in order; their row counts by name."""
+    counts = execute_statements(cursor, list(statements.values()), parameters)
+    return dict(zip(statements, counts, strict=True))

@@ -1,0 +1,114 @@
+"""The base of the load and check operators: one warehouse transaction per task, over the run's
+interval widened to the hours its staging restated, then the task's figures on its asset events."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowFailException
+
+from sparkify.audit import with_restated_hours
+from sparkify.lineage import load_lineage, record_asset_events
+from sparkify.run_parameters import run_parameters
+from sparkify.sql import quote_identifier, render_named
+from sparkify.transactions import transaction, warehouse_hook
+
+if TYPE_CHECKING:
+    from airflow.providers.openlineage.extractors import OperatorLineage
+    from airflow.sdk import Context
+
+
+class WarehouseOperator(BaseOperator):
+    """
+    Runs :meth:`run_in_transaction` in one transaction of the warehouse connection.
+
+    Its bound parameters are the run's (``%(batch_id)s``, ``%(interval_start)s``,
+    ``%(interval_end)s``, ``%(start_ms)s``, ``%(end_ms)s``) and any given in ``parameters``.
+
+    :param parameters: extra bound parameters for the SQL (templated)
+    :param restated_table: a staging table staged by time: the task also covers the hours this run's
+        staging of it restated (objects late, changed or gone), read from ``restatements``
+    :param redshift_conn_id: warehouse connection, of type postgres or redshift (templated)
+    """
+
+    template_fields: Sequence[str] = ("parameters", "redshift_conn_id")
+    template_ext: Sequence[str] = (".sql",)
+
+    def __init__(
+        self,
+        *,
+        parameters: dict[str, Any] | None = None,
+        restated_table: str | None = None,
+        redshift_conn_id: str = "sparkify_warehouse",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.parameters = parameters or {}
+        self.restated_table = restated_table
+        self.redshift_conn_id = redshift_conn_id
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        hook, dialect = warehouse_hook(self.redshift_conn_id)
+        parameters = {**run_parameters(context), **self.parameters}
+        with transaction(hook, dialect) as cursor:
+            if self.restated_table:
+                parameters = with_restated_hours(cursor, parameters, self.restated_table)
+            result = self.run_in_transaction(cursor, dialect, parameters)
+        record_asset_events(context, self.outlets, self.asset_figures(result), parameters)
+        return result
+
+    def run_in_transaction(self, cursor: Any, dialect: str, parameters: dict[str, Any]) -> dict[str, Any]:
+        """The task's statements on the open ``cursor``; its figures (the XCom)."""
+        raise NotImplementedError
+
+    def asset_figures(self, result: dict[str, Any]) -> dict[str, Any]:
+        """What the task's asset events carry: its figures."""
+        return result
+
+
+def checked_identifier(name: str | None, argument: str) -> str | None:
+    """An identifier argument that is not templated, checked when the DAG is parsed."""
+    if name is None:
+        return None
+    try:
+        quote_identifier(name)
+    except AirflowFailException as error:
+        raise AirflowFailException(f"{argument}: {error}") from None
+    return name
+
+
+class TableLoadOperator(WarehouseOperator):
+    """
+    Loads one table with a select, wrapped in the statement template of a mode (``modes``).
+
+    :param table: the table (templated)
+    :param sql: a SELECT returning the table's columns in order (an UPDATE in ``update`` mode),
+        or a ``.sql`` file holding one (templated); it may use the bound parameters
+    :param mode: one of the operator's ``modes``, checked when the DAG is parsed
+    """
+
+    #: Each mode's statement template in include/sql/modes.
+    modes: dict[str, str] = {}
+    template_fields: Sequence[str] = ("table", "sql", "parameters", "redshift_conn_id")
+    template_fields_renderers = {"sql": "sql", "parameters": "json"}
+
+    def __init__(self, *, table: str, sql: str, mode: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if mode not in self.modes:
+            raise AirflowFailException(f"unknown mode {mode!r}; use one of {sorted(self.modes)}")
+        self.table = table
+        self.sql = sql
+        self.mode = mode
+
+    def mode_statements(self, dialect: str, **variables: Any) -> dict[str, str]:
+        """The mode's statements, by name, around this task's select."""
+        return render_named(
+            self.modes[self.mode], dialect=dialect, table=quote_identifier(self.table),
+            select=self.sql.strip().rstrip(";"), **variables,
+        )
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage:
+        """OpenLineage: the tables the SQL reads → the loaded table."""
+        return load_lineage(self.redshift_conn_id, self.table, self.sql)
