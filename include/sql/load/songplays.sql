@@ -1,11 +1,10 @@
 -- Selects the songplays of the hours loaded: one row per NextSong event staged in them, whatever
 -- object holds it, matched to the song catalog by title, artist name and duration (within a tolerance).
+{%- import 'macros/songplays.sql' as play %}
 SELECT songplay_id, start_time, user_id, level, song_id, artist_id, session_id, location, user_agent
 FROM (
     SELECT
-        -- The event's own identity, ts first: ids sort by time, so the key index grows at its end.
-        e.ts::VARCHAR || '-' || COALESCE(e.session_id::VARCHAR, '') || '-'
-            || COALESCE(e.item_in_session::VARCHAR, '') || '-' || COALESCE(e.user_id, '') AS songplay_id,
+        {{ play.songplay_id('e') }} AS songplay_id,
         TIMESTAMP 'epoch' + e.ts * INTERVAL '1 millisecond' AS start_time,
         NULLIF(e.user_id, '') AS user_id,
         e.level,
@@ -17,14 +16,12 @@ FROM (
         -- A duplicated event (in one object or two), or a play matching several catalog songs,
         -- yields one row: the matching song with the smallest id, then the first object.
         ROW_NUMBER() OVER (
-            PARTITION BY e.ts, e.session_id, e.item_in_session, e.user_id
+            {{ play.per_event('e') }}
             ORDER BY s.song_id, e.object_key, e.level, e.location, e.user_agent
         ) AS event_rank
     FROM staging_events AS e
     LEFT JOIN staging_songs AS s
-        ON s.title = e.song
-        AND s.artist_name = e.artist
-        AND ABS(s.duration - e.length) <= %(duration_tolerance)s
+        ON {{ play.matches_song('e', 's') }}
     WHERE e.page = 'NextSong'
         AND e.ts >= %(start_ms)s
         AND e.ts < %(end_ms)s

@@ -2,25 +2,23 @@
 -- catalog only with this run's batch: song metadata may land after the plays that need it.
 -- A smaller matching song_id also wins over a stored one, as in the first match, so the result
 -- does not depend on the order in which song files arrive.
+{%- import 'macros/songplays.sql' as play %}
 UPDATE songplays
 SET song_id = late.song_id, artist_id = late.artist_id
 FROM (
     SELECT songplay_id, song_id, artist_id
     FROM (
         SELECT
-            e.ts::VARCHAR || '-' || COALESCE(e.session_id::VARCHAR, '') || '-'
-                || COALESCE(e.item_in_session::VARCHAR, '') || '-' || COALESCE(e.user_id, '') AS songplay_id,
+            {{ play.songplay_id('e') }} AS songplay_id,
             s.song_id,
             s.artist_id,
             ROW_NUMBER() OVER (
-                PARTITION BY e.ts, e.session_id, e.item_in_session, e.user_id
+                {{ play.per_event('e') }}
                 ORDER BY s.song_id
             ) AS match_rank
         FROM staging_songs AS s
         INNER JOIN staging_events AS e
-            ON e.song = s.title
-            AND e.artist = s.artist_name
-            AND ABS(s.duration - e.length) <= %(duration_tolerance)s
+            ON {{ play.matches_song('e', 's') }}
         WHERE s.batch_id = %(batch_id)s
             AND e.page = 'NextSong'
             AND e.ts >= %(start_ms)s - CAST(%(lookback_hours)s AS BIGINT) * 3600000
