@@ -23,11 +23,11 @@ help: ## List the targets
 	@echo "Targets:"
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
-venv: $(STAMP) ## Create .venv with the pinned requirements (requirements.txt, constraints.txt)
+venv: $(STAMP) ## Create .venv with the pinned requirements (requirements-dev.txt, requirements.txt, constraints.txt)
 
-$(STAMP): requirements.txt constraints.txt
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -qq -r requirements.txt -c constraints.txt
+	$(PY) -m pip install -qq -r requirements-dev.txt -c constraints.txt
 	touch $@
 
 sample-data: $(STAMP) ## Generate a week of sample data (2018-11-01..07) into .local/sample
