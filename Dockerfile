@@ -1,6 +1,7 @@
 # The image of every Airflow service in docker-compose.yaml: the official Airflow image,
 # with the Python version and Airflow version the project pins (requirements.txt), plus the
-# project's pinned requirements installed against the full lock (constraints.txt).
+# project's pinned requirements installed against the full lock (constraints.txt). Only what the
+# DAGs and plugins need: the test, lint and local-run tools of requirements-dev.txt stay out.
 FROM apache/airflow:3.3.2-python3.11
 
 COPY --chown=airflow:root requirements.txt constraints.txt /opt/airflow/requirements/

@@ -23,11 +23,11 @@ help: ## List the targets
 	@echo "Targets:"
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
-venv: $(STAMP) ## Create .venv with the pinned requirements (requirements.txt, constraints.txt)
+venv: $(STAMP) ## Create .venv with the pinned requirements (requirements-dev.txt, requirements.txt, constraints.txt)
 
-$(STAMP): requirements.txt constraints.txt
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -qq -r requirements.txt -c constraints.txt
+	$(PY) -m pip install -qq -r requirements-dev.txt -c constraints.txt
 	touch $@
 
 sample-data: $(STAMP) ## Generate a week of sample data (2018-11-01..07) into .local/sample
@@ -60,9 +60,10 @@ test-services: $(STAMP) ## Only the tests that start the real Airflow services (
 ui-screenshot: $(STAMP) ## Refresh docs/ui-grid.png from the browser test (needs chromium, chromium-driver)
 	SPARKIFY_UI_SCREENSHOT=docs/ui-grid.png $(PY) -m pytest -q -m services tests/test_browser.py
 
-lint: $(STAMP) ## Lint the Python with ruff (Airflow rules included) and include/sql with sqlfluff (.sqlfluff)
+lint: $(STAMP) ## ruff (Airflow rules included), sqlfluff on include/sql (.sqlfluff), mypy on dags and plugins
 	$(PY) -m ruff check dags plugins tools tests bench
 	$(PY) tools/lint_sql.py lint include/sql
+	$(PY) -m mypy
 
 bench: $(STAMP) ## Run the benchmarks (minutes; figures in bench/results, see bench/README.md)
 	$(PY) bench/staging.py --memory-gb 2

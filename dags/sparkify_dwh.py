@@ -58,10 +58,13 @@ from __future__ import annotations
 import os
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TypedDict
 
 from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
 from airflow.providers.standard.operators.empty import EmptyOperator
-from airflow.sdk import DAG, AsyncCallback, DeadlineAlert, DeadlineReference, Param, chain
+
+# airflow.sdk exports AsyncCallback, DeadlineAlert and DeadlineReference, but its __init__.pyi (3.3.2) omits them.
+from airflow.sdk import DAG, AsyncCallback, DeadlineAlert, DeadlineReference, Param, chain  # type: ignore[attr-defined]
 
 from sparkify import DataQualityOperator, LoadDimensionOperator, LoadFactOperator, StageToRedshiftOperator
 from sparkify.alerts import RunAlert, TaskAlert, late_hour
@@ -87,7 +90,17 @@ LOG_SPILL_HOURS = (
     "{{ var.value.get('sparkify_log_spill_hours', "
     "'0' if var.value.get('sparkify_log_layout', 'daily') == 'hourly' else '1') }}"
 )
-STAGING = {
+
+
+class StagingArguments(TypedDict):
+    """The arguments both staging tasks share (templates, rendered when each task runs)."""
+
+    max_errors: str
+    iam_role: str
+    region: str
+
+
+STAGING: StagingArguments = {
     # Bad records a staging task may quarantine before it fails (Redshift's MAXERROR).
     "max_errors": "{{ var.value.get('sparkify_max_errors', '0') }}",
     "iam_role": "{{ var.value.get('sparkify_iam_role', '') }}",

@@ -1,6 +1,7 @@
 """docker-compose.yaml and the Dockerfile, checked as far as is honest without a Docker
-engine: the official Airflow 3 structure, pinned images matching requirements.txt, every
-mounted path present in the project, and every connection and Variable the DAGs use provided."""
+engine: the official Airflow 3 structure, pinned images matching requirements.txt, an image
+without the test tools (requirements-dev.txt), every mounted path present in the project, and
+every connection and Variable the DAGs use provided."""
 
 from __future__ import annotations
 
@@ -111,6 +112,44 @@ def test_the_airflow_image_matches_the_pinned_airflow_and_python():
     assert "-c /opt/airflow/requirements/constraints.txt" in install
     copied = re.search(r"^COPY .*?(\S+ \S+) /opt/airflow/requirements/$", DOCKERFILE, re.MULTILINE).group(1)
     assert copied.split() == ["requirements.txt", "constraints.txt"]
+
+
+#: The test, lint and local-run tools: requirements-dev.txt's, never the image's.
+DEV_TOOLS = {"pytest", "hypothesis", "aiosmtpd", "moto", "selenium", "pgserver", "ruff", "sqlfluff", "sqlglot",
+             "mypy", "pre-commit", "matplotlib"}
+
+
+def pins(file: str) -> dict[str, str]:
+    """Name (normalized) → version of each requirement in a requirements or constraints file; every
+    line but comments and ``-r`` includes must pin one exact version."""
+    found = {}
+    for line in (REPO / file).read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if not line or line.startswith("-r "):
+            continue
+        name, version = re.fullmatch(r"([A-Za-z0-9._-]+)(?:\[[\w,]+\])?==(\S+)", line).groups()
+        found[re.sub(r"[-_.]+", "-", name).lower()] = version
+    return found
+
+
+def test_the_image_installs_the_runtime_requirements_only():
+    """The Dockerfile installs requirements.txt, which holds no test or lint tool and includes no
+    other file; those are in requirements-dev.txt, which includes requirements.txt."""
+    instructions = "\n".join(line for line in DOCKERFILE.splitlines() if not line.lstrip().startswith("#"))
+    assert len(re.findall(r"\bpip install\b", instructions)) == 1
+    assert "requirements-dev" not in instructions
+    runtime, dev = pins("requirements.txt"), pins("requirements-dev.txt")
+    assert not DEV_TOOLS & set(runtime), f"test tools in the image: {DEV_TOOLS & set(runtime)}"
+    assert not [line for line in (REPO / "requirements.txt").read_text().splitlines() if line.startswith("-")]
+    assert DEV_TOOLS <= set(dev) and not set(dev) & set(runtime)
+    assert "-r requirements.txt" in (REPO / "requirements-dev.txt").read_text().splitlines()
+
+
+@pytest.mark.parametrize("file", ["requirements.txt", "requirements-dev.txt"])
+def test_every_requirement_is_pinned_as_the_lock_pins_it(file):
+    lock = pins("constraints.txt")
+    for name, version in pins(file).items():
+        assert lock.get(name) == version, f"{file}: {name}=={version}, constraints.txt: {lock.get(name)}"
 
 
 def test_postgres_images_are_one_version():

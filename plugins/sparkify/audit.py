@@ -19,7 +19,8 @@ def with_restated_hours(cursor: Any, parameters: dict[str, Any], staging_table: 
     """
     execute_statements(cursor, render_statements("audit/restated_hours.sql"),
                        {**parameters, "table_name": staging_table})
-    first, last = cursor.fetchone() or (None, None)
+    row: tuple[Any, Any] = cursor.fetchone() or (None, None)
+    first, last = row
     if first is None:
         return parameters
     if isinstance(first, str):  # the Data API returns timestamps as text

@@ -152,7 +152,9 @@ class BinaryRows:
             table = self._parse(data, line_ends)
         if table is None:
             return self._encode_each_line(pieces, refused)
-        runs, before, coverage = [], 0, {}
+        runs: list[tuple[int, str, int]] = []
+        coverage: dict[str, list] = {}
+        before = 0
         time_column = None if self.time_index is None else table.column(self.time_index)
         for (key, line, _), count in zip(pieces, lines, strict=True):
             runs.append((before, key, line))
@@ -213,7 +215,10 @@ class BinaryRows:
                 if self.tag_key:
                     parser.constant = (key, *self.constant)
                 allowed = self.time_bounds.get(key)
-                bounds = TimeBounds(self.time_index, self.time_field, *allowed) if allowed else None
+                bounds = None
+                if allowed:
+                    assert self.time_index is not None and self.time_field, "time bounds need a time field"
+                    bounds = TimeBounds(self.time_index, self.time_field, *allowed)
                 _, spans = parser.stage(self.uri(key), io.BytesIO(data), rows.append, refused.get(key, {}), line,
                                         bounds)
                 runs += [(before + written, key, number) for written, number in spans]
@@ -246,7 +251,8 @@ class StagedRows:
         self.unknown_keys: Counter[str] = Counter()
         #: Per object key: ``[rows, smallest, largest]`` time value staged.
         self.coverage: dict[str, list] = {}
-        self._run_rows, self._run_lines, self._run_keys = array("q"), array("q"), []
+        self._run_rows, self._run_lines = array("q"), array("q")
+        self._run_keys: list[str] = []
 
     def add(self, segment: Segment) -> None:
         """Count a segment, in stream order; fail once the run has more bad records than allowed."""

@@ -42,14 +42,14 @@ class DataApiWarehouse:
         from airflow.providers.amazon.aws.hooks.redshift_data import RedshiftDataHook
 
         extra = connection.extra_dejson
-        target = {
+        given: dict[str, str | None] = {
             "database": extra.get("database") or connection.schema,
             "workgroup_name": extra.get("workgroup_name"),
             "cluster_identifier": extra.get("cluster_identifier"),
             "db_user": extra.get("db_user"),
             "secret_arn": extra.get("secret_arn"),
         }
-        target = {key: value for key, value in target.items() if value}
+        target = {key: value for key, value in given.items() if value}
         if "database" not in target:
             raise AirflowFailException(f"connection {connection.conn_id!r}: the Data API needs a database")
         if ("workgroup_name" in target) == ("cluster_identifier" in target):
@@ -66,7 +66,12 @@ class DataApiWarehouse:
         """Run one statement, or a list as one transaction, and wait for the end; the statement id."""
         parameters = [{"name": name, "value": value} for name, value in bound.items()] or None
         return self.hook.execute_query(
-            sql=sql, parameters=parameters, wait_for_completion=True, poll_interval=self.poll_interval, **self.target
+            sql=sql, parameters=parameters, wait_for_completion=True,
+            # The hook sleeps this many seconds between polls: a fraction is fine, whatever its annotation says.
+            poll_interval=self.poll_interval,  # type: ignore[arg-type]
+            database=self.target["database"], workgroup_name=self.target.get("workgroup_name"),
+            cluster_identifier=self.target.get("cluster_identifier"), db_user=self.target.get("db_user"),
+            secret_arn=self.target.get("secret_arn"),
         ).statement_id
 
     def rows(self, statement_id: str) -> list[tuple[Any, ...]]:

@@ -63,6 +63,8 @@ class ObjectsLandedSensor(BaseSensorOperator):
         if self.policy not in POLICIES:
             raise AirflowFailException(f"policy must be one of {POLICIES}, got {self.policy!r}")
         start, end = context["data_interval_start"], context["data_interval_end"]
+        if start is None or end is None:
+            raise AirflowFailException("this run has no data interval; trigger it with a logical date")
         source = open_source(self.source, self.aws_conn_id)
         keys = list(interval_keys(self.s3_key, start, end))
         if any(source.list_objects(key) for key in keys):

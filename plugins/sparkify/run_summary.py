@@ -78,6 +78,7 @@ def write_note(dag_run: DagRun) -> None:
         return
     # dag.test() hands listeners a run out of any session: write through one of our own (it takes
     # no lock the run's own transaction holds: the note is a row of its own).
+    assert settings.NonScopedSession is not None, "Airflow configures its ORM before it calls listeners"
     with settings.NonScopedSession() as own, own.begin():
         _write_note(dag_run, own.get(DagRun, dag_run.id), own)
 

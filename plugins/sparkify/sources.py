@@ -115,11 +115,12 @@ def _decoded(key: str, stream: BinaryIO, size: int) -> Iterator[bytes]:
     kind = compression(key)
     if kind == "ZSTD":
         return _zstd_blocks(stream, size)
+    reader: BinaryIO | gzip.GzipFile | bz2.BZ2File = stream
     if kind == "GZIP":
-        stream = gzip.GzipFile(fileobj=stream, mode="rb")
+        reader = gzip.GzipFile(fileobj=stream, mode="rb")
     elif kind == "BZIP2":
-        stream = bz2.BZ2File(stream)
-    return iter(lambda: stream.read(size), b"")
+        reader = bz2.BZ2File(stream)
+    return iter(lambda: reader.read(size), b"")
 
 
 def _blocks(uri: str, key: str, stream: BinaryIO, size: int) -> Iterator[bytes]:

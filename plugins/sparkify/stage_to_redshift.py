@@ -295,6 +295,7 @@ class StageToRedshiftOperator(BaseOperator):
                 restated: list[dict[str, Any]] = []
                 purged = 0
                 if self.time_field:
+                    assert window is not None  # a table staged by time has a listing window
                     restated = self._restate(cursor, parameters, source, plan, staged, coverage, nominal, spill, now)
                     window_ms = {"window_start_ms": epoch_ms(window[0]), "window_end_ms": epoch_ms(window[1])}
                     execute_statements(cursor, render_statements("stage/touch_objects.sql"),
@@ -391,12 +392,12 @@ class StageToRedshiftOperator(BaseOperator):
             raise _Refused(refused.key, to_stage[refused.key],
                            f"{self.table}: {refused.message}; nothing of this run was staged") from None
         staging_postgres.quarantine(cursor, staged.rejected, parameters, now)
-        coverage = {key: staged.coverage.get(key, [0, None, None]) for key in keys}
+        covered = {key: staged.coverage.get(key, [0, None, None]) for key in keys}
         staging_postgres.record_objects(cursor, [
-            (self.table, key, to_stage[key], parameters["batch_id"], now, now, *coverage[key], None) for key in keys
+            (self.table, key, to_stage[key], parameters["batch_id"], now, now, *covered[key], None) for key in keys
         ])
         return staged.rows, len(staged.rejected), dict(staged.unknown_keys), {
-            key: (first, last) for key, (_, first, last) in coverage.items()
+            key: (first, last) for key, (_, first, last) in covered.items()
         }
 
     def _restate(
@@ -411,14 +412,14 @@ class StageToRedshiftOperator(BaseOperator):
         restated = []
         for key in [*plan.to_stage, *plan.gone]:
             old = staged.get(key)
-            spans = [_span(old[1], old[2])] if old else []
+            found = [_span(old[1], old[2])] if old else []
             if key in plan.to_stage:
                 if key in coverage:
-                    spans.append(_span(*coverage[key]))
+                    found.append(_span(*coverage[key]))
                 else:
                     first, last = nominal[key]
-                    spans.append((first - timedelta(hours=spill), last + timedelta(hours=spill)))
-            spans = [span for span in spans if span]
+                    found.append((first - timedelta(hours=spill), last + timedelta(hours=spill)))
+            spans = [span for span in found if span]
             if not spans:
                 continue
             # Hours after the run's interval are left to their own runs; its own it loads anyway.
