@@ -60,9 +60,9 @@ test-services: $(STAMP) ## Only the tests that start the real Airflow services (
 ui-screenshot: $(STAMP) ## Refresh docs/ui-grid.png from the browser test (needs chromium, chromium-driver)
 	SPARKIFY_UI_SCREENSHOT=docs/ui-grid.png $(PY) -m pytest -q -m services tests/test_browser.py
 
-lint: $(STAMP) ## ruff (Airflow rules included), sqlfluff on include/sql (.sqlfluff), mypy on dags and plugins
+lint: $(STAMP) ## ruff (Airflow rules included), sqlfluff on include/sql and plugins/sparkify/sql (.sqlfluff), mypy on dags and plugins
 	$(PY) -m ruff check dags plugins tools tests bench
-	$(PY) tools/lint_sql.py lint include/sql
+	$(PY) tools/lint_sql.py lint include/sql plugins/sparkify/sql
 	$(PY) -m mypy
 
 bench: $(STAMP) ## Run the benchmarks (minutes; figures in bench/results, see bench/README.md)

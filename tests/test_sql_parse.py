@@ -34,25 +34,22 @@ import sqlglot
 from sqlglot import exp
 
 from sparkify import DataQualityOperator, LoadDimensionOperator, LoadFactOperator, StageToRedshiftOperator
-from sparkify.sql import render_named, render_statements
+from sparkify.sql import TEMPLATE_DIR, render_named, render_statements
 
 from conftest import SQL_DIR, run_context, sql_file
 from redshift_recording import HOUR, IAM_ROLE, SOURCE
 
 DIALECTS = ("redshift", "postgres")
-#: Every SQL file but the macros, which render to nothing on their own.
-SQL_FILES = sorted(str(path.relative_to(SQL_DIR)) for path in SQL_DIR.rglob("*.sql") if path.parts[-2] != "macros")
-#: Files one warehouse never receives: the COPY variants of the other one, and the local report.
+#: Every SQL file, the pipeline's and the operators' templates, but the macros, which render to
+#: nothing on their own (the Redshift COPY's authorization macro included).
+SQL_FILES = sorted(
+    str(path.relative_to(folder)) for folder in (SQL_DIR, TEMPLATE_DIR) for path in folder.rglob("*.sql")
+    if path.parts[-2] != "macros" and path.name != "authorization.sql"
+)
+#: Files one warehouse never receives: the operators' templates of the other one (their folder says
+#: which), and the local report.
 ONLY = {
-    "stage/copy_from_s3.sql": "redshift",
-    "stage/record_objects_from_s3.sql": "redshift",
-    "stage/copy_from_stdin.sql": "postgres",
-    "stage/record_objects_from_stdin.sql": "postgres",
-    "stage/column_types.sql": "postgres",  # the binary COPY's column types, from pg_attribute
-    "stage/quarantine.sql": "postgres",  # Redshift fills the quarantine from SYS_LOAD_ERROR_DETAIL
-    "stage/object_coverage.sql": "redshift",  # PostgreSQL's staging counts each object's rows as it sends them
-    "stage/quarantine_from_load_errors.sql": "redshift",
-    "stage/count_rejected.sql": "redshift",
+    **{name: name.split("/")[0] for name in SQL_FILES if name.split("/")[0] in DIALECTS},
     # tools/report.py runs these through psycopg on the local PostgreSQL (= ANY of an array parameter).
     "report/count_rows.sql": "postgres",
     "report/existing_tables.sql": "postgres",
@@ -345,8 +342,11 @@ def test_every_statement_the_operators_send_on_redshift_parses(redshift, s3):
     assert all(check_copy_options(copy)[:3] == ["IAM_ROLE", "FORMAT AS JSON", "TIMEFORMAT"] for copy in copies)
 
 
-@pytest.mark.parametrize("template", sorted(path.relative_to(SQL_DIR).as_posix() for path in SQL_DIR.rglob("*.sql")
-                                            if "-- name:" in path.read_text()))
+def source_text(name: str) -> str:
+    return next(folder / name for folder in (TEMPLATE_DIR, SQL_DIR) if (folder / name).exists()).read_text()
+
+
+@pytest.mark.parametrize("template", [name for name in SQL_FILES if "-- name:" in source_text(name)])
 @pytest.mark.parametrize("dialect", ["postgres", "redshift"])
 def test_named_statements_are_the_statements_sent(template, dialect):
     """The names are comments: reading a template by name sends exactly what reading it whole would."""

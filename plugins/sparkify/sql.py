@@ -1,11 +1,11 @@
 """SQL text: quoting what goes into it, and rendering the operators' statement templates.
 
-SQL reaches the warehouse in two ways. Files an operator takes as parameters
-(``load/songplays.sql``…) are rendered by Airflow with the task context and
-carry values as bound parameters (``%(batch_id)s``). The statement templates
-that wrap them (``modes/upsert.sql``, ``stage/copy_from_s3.sql``…) are
-rendered here, with identifiers that passed :func:`quote_identifier` and the
-dialect macros of ``include/sql/macros/dialect.sql``.
+SQL reaches the warehouse in two ways. The pipeline's SQL files, which an operator takes as
+parameters (``include/sql/load/songplays.sql``…), are rendered by Airflow with the task context
+and carry values as bound parameters (``%(batch_id)s``). The operators' own statement templates
+that wrap them (``plugins/sparkify/sql/``: ``modes/upsert.sql``, ``redshift/copy_from_s3.sql``…)
+are rendered here, with identifiers that passed :func:`quote_identifier`; both import the dialect
+macros of ``include/sql/macros/dialect.sql``, which read ``dialect`` from the template's context.
 """
 
 from __future__ import annotations
@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 #: ``include/`` beside ``plugins/``: the SQL, JSONPaths and other non-code files.
 INCLUDE_DIR = Path(__file__).resolve().parents[2] / "include"
 SQL_DIR = INCLUDE_DIR / "sql"
+#: The operators' statement templates: ``modes/``, ``audit/``, ``stage/`` (both warehouses),
+#: ``postgres/`` and ``redshift/`` (one warehouse only).
+TEMPLATE_DIR = Path(__file__).resolve().parent / "sql"
 
 _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 #: A template's mark before each statement it names: ``-- name: insert``.
@@ -58,14 +61,14 @@ def _template_environment() -> jinja2.Environment:
     import jinja2
 
     return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(SQL_DIR),
+        loader=jinja2.FileSystemLoader([TEMPLATE_DIR, SQL_DIR]),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
     )
 
 
 def render_statements(template: str, **variables: Any) -> list[str]:
-    """Render an operator-side template from ``include/sql`` and split it into statements."""
+    """Render an operator's statement template (or a pipeline SQL file) and split it into statements."""
     return _split(_template_environment().get_template(template).render(**variables))
 
 

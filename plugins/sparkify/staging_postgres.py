@@ -62,7 +62,7 @@ def copy_objects(
     if not hasattr(cursor, "copy"):
         raise AirflowFailException("staging into PostgreSQL needs psycopg 3 (see requirements.txt)")
     table = parameters["table_name"]
-    execute_statements(cursor, render_statements("stage/column_types.sql"), parameters)
+    execute_statements(cursor, render_statements("postgres/column_types.sql"), parameters)
     types = {name: type_name for name, type_name, _ in cursor.fetchall()}
     tagged = time_field is not None
     extra = ["object_key", "batch_id"] if tagged else ["batch_id"]
@@ -77,7 +77,7 @@ def copy_objects(
         )
     except ValueError as error:
         raise AirflowFailException(f"{table}: {error}") from None
-    (copy_sql,) = render_statements("stage/copy_from_stdin.sql", **variables)
+    (copy_sql,) = render_statements("postgres/copy_from_stdin.sql", **variables)
     server_rejected: dict[str, dict[int, str]] = {}
     keys_by_uri = {source.uri(key): key for key in objects}
     while True:
@@ -121,7 +121,7 @@ def quarantine(cursor: Any, rejected: list[Rejected], parameters: dict[str, Any]
     """Keep the rejected records, with their object and line."""
     if not rejected:
         return
-    (statement,) = render_statements("stage/quarantine.sql")
+    (statement,) = render_statements("postgres/quarantine.sql")
     cursor.executemany(statement, [
         {**parameters, "object_uri": bad.uri, "line_number": bad.line, "error": bad.error[:1024],
          "raw_line": bad.raw or None, "recorded_at": recorded_at}
@@ -133,7 +133,7 @@ def record_objects(cursor: Any, records: list[tuple]) -> None:
     """Record object versions (staged_objects rows, in its column order) with one COPY."""
     if not records:
         return
-    (statement,) = render_statements("stage/record_objects_from_stdin.sql")
+    (statement,) = render_statements("postgres/record_objects_from_stdin.sql")
     with cursor.copy(statement) as copy:
         for record in records:
             copy.write_row(record)

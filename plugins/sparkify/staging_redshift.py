@@ -66,7 +66,7 @@ def copy_objects(
         if time_field:  # one COPY per object version, its rows tagged with its key
             for key, version in objects.items():
                 statements = render_statements(
-                    "stage/copy_from_s3.sql", **copy_variables, incoming=temp_table_name("incoming"),
+                    "redshift/copy_from_s3.sql", **copy_variables, incoming=temp_table_name("incoming"),
                     s3_uri=quote_literal(source.uri(key)), manifest=False, object_key=quote_literal(key),
                     version=quote_literal(version), **_plausible_times((time_bounds or {}).get(key)),
                     compression=copy_compression([key], source.uri(key)),
@@ -77,12 +77,12 @@ def copy_objects(
                 source, objects, parameters, staged_at, aws_conn_id, manifest_prefix
             )
             statements = render_statements(
-                "stage/copy_from_s3.sql", **copy_variables, incoming=temp_table_name("incoming"),
+                "redshift/copy_from_s3.sql", **copy_variables, incoming=temp_table_name("incoming"),
                 s3_uri=quote_literal(manifest_uri), manifest=True, object_key=None, **_plausible_times(None),
                 compression=copy_compression(objects, f"the new objects of {parameters['table_name']}"),
             )
             statements += render_statements(
-                "stage/record_objects_from_s3.sql", **copy_variables, s3_uri=quote_literal(objects_csv_uri)
+                "redshift/record_objects_from_s3.sql", **copy_variables, s3_uri=quote_literal(objects_csv_uri)
             )
             execute_statements(cursor, statements, copy_parameters, secrets=secrets)
         max_errors = variables["max_errors"]
@@ -92,7 +92,7 @@ def copy_objects(
             # Its reads run ahead of the batch: each COPY holds MAXERROR, the quarantine has the rest.
             return None
         # MAXERROR holds per COPY; the run's limit holds over all of them, records out of their hours included.
-        execute_statements(cursor, render_statements("stage/count_rejected.sql"), parameters)
+        execute_statements(cursor, render_statements("redshift/count_rejected.sql"), parameters)
         (rejected,) = cursor.fetchone()
         if rejected > max_errors:
             raise AirflowFailException(
@@ -114,7 +114,7 @@ def object_coverage(cursor: Any, parameters: dict[str, Any]) -> dict[str, tuple[
     Empty on the Data API, whose reads run ahead of the batch that stages them."""
     if isinstance(cursor, DataApiCursor):
         return {}
-    execute_statements(cursor, render_statements("stage/object_coverage.sql"), parameters)
+    execute_statements(cursor, render_statements("redshift/object_coverage.sql"), parameters)
     return {key: (first, last) for key, first, last in cursor.fetchall()}
 
 

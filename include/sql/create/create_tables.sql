@@ -1,9 +1,9 @@
 -- Creates the staging tables, the load record and the star schema if they do not exist (idempotent).
-{%- import 'macros/dialect.sql' as d %}
 {%- set dialect = conn.get(task.conn_id).conn_type %}
-{{ d.ddl_lock(dialect) }}
+{%- import 'macros/dialect.sql' as d with context %}
+{{ d.ddl_lock() }}
 
-{{ d.rebuild_batch_staging(dialect) }}
+{{ d.rebuild_batch_staging() }}
 
 -- Raw events as the app writes them, one row per JSON line of the object version staged last
 -- (object_key, under the source's base URI); batch_id is the run that staged it. Loads read
@@ -29,8 +29,8 @@ CREATE TABLE IF NOT EXISTS staging_events (
     user_id          VARCHAR(64),
     object_key       VARCHAR(1024) NOT NULL,
     batch_id         VARCHAR(256) NOT NULL
-){{ d.table_layout(dialect, 'EVEN', sortkey='ts') }};
-{{ d.index(dialect, 'staging_events_ts_idx', 'staging_events', 'ts') }}
+){{ d.table_layout('EVEN', sortkey='ts') }};
+{{ d.index('staging_events_ts_idx', 'staging_events', 'ts') }}
 
 -- The song catalog as staged so far, one row per song file.
 CREATE TABLE IF NOT EXISTS staging_songs (
@@ -45,9 +45,9 @@ CREATE TABLE IF NOT EXISTS staging_songs (
     duration          DOUBLE PRECISION,
     year              INTEGER,
     batch_id          VARCHAR(256) NOT NULL
-){{ d.table_layout(dialect, 'ALL', sortkey='title') }};
-{{ d.index(dialect, 'staging_songs_batch_idx', 'staging_songs', 'batch_id') }}
-{{ d.index(dialect, 'staging_songs_title_idx', 'staging_songs', 'title, artist_name') }}
+){{ d.table_layout('ALL', sortkey='title') }};
+{{ d.index('staging_songs_batch_idx', 'staging_songs', 'batch_id') }}
+{{ d.index('staging_songs_title_idx', 'staging_songs', 'title, artist_name') }}
 
 -- Every object version staged into a staging table: the version (ETag on S3, size and modification
 -- time in a folder) decides whether a listed object must be staged again; row_count, first_ts and
@@ -66,7 +66,7 @@ CREATE TABLE IF NOT EXISTS staged_objects (
     last_ts      BIGINT,
     rejected_at  TIMESTAMP,
     PRIMARY KEY (table_name, object_key)
-){{ d.table_layout(dialect, 'ALL') }};
+){{ d.table_layout('ALL') }};
 
 -- The hours a staging task found changed outside its own interval (an object new, rewritten or gone
 -- since it was staged), with the object that caused it: the run's loads and checks cover them too.
@@ -79,8 +79,8 @@ CREATE TABLE IF NOT EXISTS restatements (
     hours_start  TIMESTAMP     NOT NULL,
     hours_end    TIMESTAMP     NOT NULL,
     recorded_at  TIMESTAMP     NOT NULL
-){{ d.table_layout(dialect, 'ALL', sortkey='recorded_at') }};
-{{ d.index(dialect, 'restatements_batch_idx', 'restatements', 'batch_id') }}
+){{ d.table_layout('ALL', sortkey='recorded_at') }};
+{{ d.index('restatements_batch_idx', 'restatements', 'batch_id') }}
 
 -- Records a staging task rejected (bad JSON, wrong type, too large…), kept with their object and
 -- line so they can be fixed and reloaded; staging a new version of the object replaces them. raw_line is NULL on
@@ -93,8 +93,8 @@ CREATE TABLE IF NOT EXISTS quarantine (
     error        VARCHAR(1024)  NOT NULL,
     raw_line     VARCHAR(65535),
     recorded_at  TIMESTAMP      NOT NULL
-){{ d.table_layout(dialect, 'ALL', sortkey='recorded_at') }};
-{{ d.index(dialect, 'quarantine_object_idx', 'quarantine', 'table_name, object_uri') }}
+){{ d.table_layout('ALL', sortkey='recorded_at') }};
+{{ d.index('quarantine_object_idx', 'quarantine', 'table_name, object_uri') }}
 
 -- What each staging and load task did, per run and table, so a run can be reconciled later.
 -- rows_written and rows_rejected are NULL where the warehouse does not report them to the client
@@ -111,8 +111,8 @@ CREATE TABLE IF NOT EXISTS load_audit (
     object_count    INTEGER        NOT NULL,
     source_objects  VARCHAR(65535),
     recorded_at     TIMESTAMP      NOT NULL
-){{ d.table_layout(dialect, 'ALL', sortkey='interval_start') }};
-{{ d.index(dialect, 'load_audit_batch_idx', 'load_audit', 'batch_id') }}
+){{ d.table_layout('ALL', sortkey='interval_start') }};
+{{ d.index('load_audit_batch_idx', 'load_audit', 'batch_id') }}
 
 -- Fact: one row per NextSong event. songplay_id is the event's identity
 -- (ts-sessionId-itemInSession-userId), so a re-run produces the same ids.
@@ -131,8 +131,8 @@ CREATE TABLE IF NOT EXISTS songplays (
     session_id   INTEGER,
     location     VARCHAR(512),
     user_agent   VARCHAR(1024)
-){{ d.table_layout(dialect, 'KEY', distkey='start_time', sortkey='start_time') }};
-{{ d.index(dialect, 'songplays_start_time_idx', 'songplays', 'start_time') }}
+){{ d.table_layout('KEY', distkey='start_time', sortkey='start_time') }};
+{{ d.index('songplays_start_time_idx', 'songplays', 'start_time') }}
 
 -- last_seen_at is the ts of the event the row was taken from: it lets hours
 -- load in any order and still keep each user's latest event.
@@ -145,7 +145,7 @@ CREATE TABLE IF NOT EXISTS users (
     gender        VARCHAR(16),
     level         VARCHAR(16),
     last_seen_at  TIMESTAMP   NOT NULL
-){{ d.table_layout(dialect, 'ALL', sortkey='user_id') }};
+){{ d.table_layout('ALL', sortkey='user_id') }};
 
 -- Redshift layout: the big dimension (the catalog, about a million songs, growing every hour) is
 -- too large to copy to every node. DISTKEY (song_id) spreads it evenly on its unique key, and the
@@ -157,7 +157,7 @@ CREATE TABLE IF NOT EXISTS songs (
     artist_id  VARCHAR(32),
     year       INTEGER,
     duration   DOUBLE PRECISION
-){{ d.table_layout(dialect, 'KEY', distkey='song_id', sortkey='song_id') }};
+){{ d.table_layout('KEY', distkey='song_id', sortkey='song_id') }};
 
 -- Redshift layout: DISTSTYLE ALL, fewer artists than songs and joined from both songs and
 -- songplays on artist_id, which then never redistributes; SORTKEY (artist_id) for the upsert by key.
@@ -167,7 +167,7 @@ CREATE TABLE IF NOT EXISTS artists (
     location   VARCHAR(512),
     latitude   DOUBLE PRECISION,
     longitude  DOUBLE PRECISION
-){{ d.table_layout(dialect, 'ALL', sortkey='artist_id') }};
+){{ d.table_layout('ALL', sortkey='artist_id') }};
 
 -- Redshift layout: one row per distinct songplay start_time, so nearly as many rows as songplays:
 -- too big for ALL. DISTKEY (start_time) puts each row on the slice of its songplays (see above);
@@ -180,4 +180,4 @@ CREATE TABLE IF NOT EXISTS "time" (
     month       INTEGER,
     year        INTEGER,
     weekday     INTEGER
-){{ d.table_layout(dialect, 'KEY', distkey='start_time', sortkey='start_time') }};
+){{ d.table_layout('KEY', distkey='start_time', sortkey='start_time') }};

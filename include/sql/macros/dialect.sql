@@ -1,10 +1,12 @@
-{#- Every difference between the PostgreSQL and the Redshift SQL lives here.
-    Templates import this file and call a macro with the warehouse dialect,
-    "postgres" or "redshift" (the warehouse connection's conn_type). -#}
+{#- Every difference between the PostgreSQL and the Redshift SQL inside a statement lives here
+    (statements that exist on one warehouse only are files of their own, in the operators'
+    plugins/sparkify/sql/postgres/ and redshift/ folders). Templates import this file with their
+    context, `{% import 'macros/dialect.sql' as d with context %}`, whose `dialect` is "postgres"
+    or "redshift" (the warehouse connection's conn_type). -#}
 
 {#- Redshift places rows by DISTSTYLE/DISTKEY and orders blocks by SORTKEY;
     PostgreSQL has neither and uses the indexes below instead. -#}
-{% macro table_layout(dialect, diststyle, distkey=none, sortkey=none) -%}
+{% macro table_layout(diststyle, distkey=none, sortkey=none) -%}
 {%- if dialect == 'redshift' %}
 DISTSTYLE {{ diststyle }}{% if distkey %} DISTKEY ({{ distkey }}){% endif %}{% if sortkey %} SORTKEY ({{ sortkey }}){% endif %}
 {%- endif -%}
@@ -15,7 +17,7 @@ DISTSTYLE {{ diststyle }}{% if distkey %} DISTKEY ({{ distkey }}){% endif %}{% i
     so create_tables would wait behind every load in flight and, holding the locks
     of the tables before, deadlock with a load that then writes load_audit: the
     index is looked up first and created only when missing. -#}
-{% macro index(dialect, name, table, columns) -%}
+{% macro index(name, table, columns) -%}
 {%- if dialect != 'redshift' -%}
 DO $$ BEGIN
     IF to_regclass('{{ name }}') IS NULL THEN
@@ -28,7 +30,7 @@ END $$;
 {#- Serialises concurrent writers of one table until commit. Redshift's LOCK
     takes no mode (always exclusive); on PostgreSQL EXCLUSIVE still lets
     readers query the table while a load runs. -#}
-{% macro lock(dialect, table) -%}
+{% macro lock(table) -%}
 {%- if dialect == 'redshift' -%}
 LOCK {{ table }}
 {%- else -%}
@@ -39,7 +41,7 @@ LOCK TABLE {{ table }} IN EXCLUSIVE MODE
 {#- Concurrent CREATE TABLE IF NOT EXISTS can race on PostgreSQL's catalog;
     a transaction-scoped advisory lock makes the DDL one-at-a-time.
     Redshift serialises DDL itself. -#}
-{% macro ddl_lock(dialect) -%}
+{% macro ddl_lock() -%}
 {%- if dialect != 'redshift' -%}
 SELECT pg_advisory_xact_lock(hashtext('sparkify_dwh.create_tables'));
 {%- endif -%}
@@ -47,7 +49,7 @@ SELECT pg_advisory_xact_lock(hashtext('sparkify_dwh.create_tables'));
 
 {#- Memory for one load's sorts and hashes, for its transaction only. Redshift
     sizes query memory through WLM instead. -#}
-{% macro load_settings(dialect) -%}
+{% macro load_settings() -%}
 {%- if dialect != 'redshift' -%}
 SET LOCAL work_mem = '256MB';
 {%- endif -%}
@@ -56,7 +58,7 @@ SET LOCAL work_mem = '256MB';
 {#- Fresh planner statistics after a big load, so the next statements of the run
     plan for the rows that are there (PostgreSQL does not wait for autovacuum here).
     Redshift analyzes on its own after COPY and large inserts. -#}
-{% macro analyze(dialect, table) -%}
+{% macro analyze(table) -%}
 {%- if dialect != 'redshift' -%}
 ANALYZE {{ table }};
 {%- endif -%}
@@ -65,7 +67,7 @@ ANALYZE {{ table }};
 {#- One staging task at a time per staging table, until commit: two runs that meet the same new
     object stage it once (the second finds it staged). PostgreSQL: an advisory lock, so loads
     still read the table meanwhile; Redshift: the table lock. -#}
-{% macro staging_lock(dialect, table) -%}
+{% macro staging_lock(table) -%}
 {%- if dialect == 'redshift' -%}
 LOCK {{ table }}
 {%- else -%}
@@ -76,7 +78,7 @@ SELECT pg_advisory_xact_lock(hashtext('sparkify_dwh.staging.{{ table }}'))
 {#- Staging tables of the earlier model (a batch of rows per run, staged_objects without versions)
     are dropped so they are built anew and staged again from the bucket; they hold nothing the
     bucket does not. PostgreSQL only: on Redshift drop them by hand once (docs/upgrading.md). -#}
-{% macro rebuild_batch_staging(dialect) -%}
+{% macro rebuild_batch_staging() -%}
 {%- if dialect != 'redshift' -%}
 DO $$ BEGIN
     IF to_regclass('staged_objects') IS NOT NULL AND NOT EXISTS (

@@ -3,7 +3,7 @@
 -- The temporary table holds the JSON columns only (COPY cannot fill object_key or batch_id). Its DISTSTYLE is explicit:
 -- CTAS would pick one from the query plan (best effort with a LIMIT), and COPY into a table left to AUTO
 -- distribution runs a COPY ANALYZE that STATUPDATE OFF does not stop.
-{%- import 'macros/copy.sql' as copy %}
+{%- import 'redshift/authorization.sql' as copy %}
 CREATE TEMP TABLE {{ incoming }} DISTSTYLE EVEN AS SELECT {{ columns }} FROM {{ table }} LIMIT 0;  -- noqa: AM09
 -- FORMAT AS JSON with the JSONPaths file maps keys to columns by position: 'auto' matches key names
 -- to column names and would leave the camelCase keys (firstName, userId...) NULL.
@@ -33,7 +33,7 @@ REGION {{ region }}
 COMPUPDATE OFF
 STATUPDATE OFF;
 {%- if max_errors %}
-{% include 'stage/quarantine_from_load_errors.sql' %}
+{% include 'redshift/quarantine_from_load_errors.sql' %}
 {%- endif %}
 {%- if object_key %}
 {%- if time_low is not none %}

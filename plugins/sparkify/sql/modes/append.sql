@@ -1,7 +1,7 @@
 -- Appends the selected rows; the select itself leaves out rows the table already has.
-{%- import 'macros/dialect.sql' as d %}
+{%- import 'macros/dialect.sql' as d with context %}
 -- name: lock
-{{ d.lock(dialect, table) }};
+{{ d.lock(table) }};
 -- name: insert
 INSERT INTO {{ table }}
 {{ select }};

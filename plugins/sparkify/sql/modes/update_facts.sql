@@ -1,6 +1,6 @@
 -- Runs an UPDATE of a fact table under the table lock, so it serialises with the interval loads.
-{%- import 'macros/dialect.sql' as d %}
+{%- import 'macros/dialect.sql' as d with context %}
 -- name: lock
-{{ d.lock(dialect, table) }};
+{{ d.lock(table) }};
 -- name: update
 {{ select }};

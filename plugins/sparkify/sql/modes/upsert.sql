@@ -2,9 +2,9 @@
 -- row newer than the incoming one wins, so loads may arrive in any order, unless its version lies in
 -- the hours loaded: the select re-derives those, and a stored row versioned there that the select no
 -- longer returns is deleted (the events it came from were withdrawn).
-{%- import 'macros/dialect.sql' as d %}
+{%- import 'macros/dialect.sql' as d with context %}
 -- name: lock
-{{ d.lock(dialect, table) }};
+{{ d.lock(table) }};
 -- name: create_incoming
 CREATE TEMP TABLE {{ incoming }} (LIKE {{ table }});
 -- name: fill_incoming
