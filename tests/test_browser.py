@@ -460,10 +460,12 @@ def test_the_run_page_shows_the_run_summary_with_the_warehouse_figures(chromium,
     with psycopg.connect(airflow_stack.warehouse) as connection:
         (earlier,) = connection.execute("SELECT COUNT(*) FROM songplays WHERE song_id = %s AND start_time < %s",
                                         (song["song_id"], UI_TRIGGER_LOGICAL_DATE.replace(tzinfo=None))).fetchone()
+        (restated,) = connection.execute("SELECT COUNT(*) FROM restatements WHERE batch_id = %s",
+                                         (f"{DAG_ID}/{run['dag_run_id']}",)).fetchone()
     assert shown["late"] == earlier >= 1, text
     # The day's event file was staged by the scenario's first run: this one stages no events.
     assert (shown["events"], shown["event_objects"], shown["quarantined"]) == (0, 0, 0), text
-    assert summary["restated"] == "none", text
+    assert (summary["restated"], restated) == ("none", 0), text
     assert shown["passed"] == shown["checks"] == QUALITY_CHECKS, text
     (ti,) = [ti for ti in api.call("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{quote(run['dag_run_id'], safe='')}"
                                           "/taskInstances")["task_instances"] if ti["task_id"] == "run_quality_checks"]
