@@ -57,8 +57,8 @@ test: $(STAMP) ## Run the test suite (it starts the embedded PostgreSQL itself)
 test-services: $(STAMP) ## Only the tests that start the real Airflow services (part of `make test` too)
 	$(PY) -m pytest -q -m services tests
 
-ui-screenshot: $(STAMP) ## Refresh docs/ui-grid.png from the browser test (needs chromium, chromium-driver)
-	SPARKIFY_UI_SCREENSHOT=docs/ui-grid.png $(PY) -m pytest -q -m services tests/test_browser.py
+ui-screenshot: $(STAMP) ## Refresh the README's UI screenshots, docs/ui-*.png, from the browser test (needs chromium)
+	SPARKIFY_UI_SCREENSHOTS=docs $(PY) -m pytest -q -m services tests/test_browser.py
 
 lint: $(STAMP) ## ruff (Airflow rules included), sqlfluff on include/sql and plugins/sparkify/sql (.sqlfluff), mypy on dags and plugins
 	$(PY) -m ruff check dags plugins tools tests bench

@@ -26,13 +26,25 @@ from tools.airflow_env import file_uri
 from tools.generate_data import generate
 
 DAG_ID = "sparkify_dwh"
-#: The generated hours: a backfill loads the first six, a run triggered by hand the seventh.
+#: The generated hours: the scenario's backfill loads the first six, its run triggered by hand the
+#: seventh; the browser test (test_browser.py) triggers the eighth from the UI's form and backfills
+#: the three after it from the UI's dialog.
 DATA_START = datetime(2018, 11, 1, tzinfo=timezone.utc)
 BACKFILL_HOURS = 6
-DATA_END = DATA_START + timedelta(hours=BACKFILL_HOURS + 1)
 #: A manual run at X loads the hour X falls in: this one loads [06:00, 07:00).
 TRIGGER_LOGICAL_DATE = DATA_START + timedelta(hours=BACKFILL_HOURS)
+#: The end of the hours the scenario loads.
+SCENARIO_END = TRIGGER_LOGICAL_DATE + timedelta(hours=1)
+UI_TRIGGER_LOGICAL_DATE = SCENARIO_END
+UI_BACKFILL_START = UI_TRIGGER_LOGICAL_DATE + timedelta(hours=1)
+UI_BACKFILL_HOURS = 3
+DATA_END = UI_BACKFILL_START + timedelta(hours=UI_BACKFILL_HOURS)
 RUNS_TIMEOUT = 420
+
+
+def hours(start: datetime, end: datetime) -> list[datetime]:
+    """The hours from start (included) to end (excluded)."""
+    return [start + timedelta(hours=hour) for hour in range((end - start) // timedelta(hours=1))]
 
 
 @dataclass

@@ -4,7 +4,7 @@ interval widened to the hours its staging restated, then the task's figures on i
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
@@ -68,6 +68,10 @@ class WarehouseOperator(BaseOperator):
         return result
 
 
+@overload
+def checked_identifier(name: str, argument: str) -> str: ...
+@overload
+def checked_identifier(name: str | None, argument: str) -> str | None: ...
 def checked_identifier(name: str | None, argument: str) -> str | None:
     """An identifier argument that is not templated, checked when the DAG is parsed."""
     if name is None:
