@@ -154,6 +154,32 @@ def test_bad_records_up_to_max_errors_go_to_the_quarantine_from_the_load_error_v
     assert_transaction_safe(redshift)
 
 
+#: Options of COPY that would make Redshift read the same bytes otherwise than the PostgreSQL path does
+#: (README "Bad input"): load invalid UTF-8 or over-long strings instead of rejecting the record, turn
+#: empty or blank strings of text columns into NULL, round numbers, pad short records, skip lines, or
+#: match keys by name ('auto', which leaves the camelCase keys NULL).
+READING_OPTIONS = ("ACCEPTINVCHARS", "TRUNCATECOLUMNS", "EMPTYASNULL", "BLANKSASNULL", "ROUNDEC", "FILLRECORD",
+                   "IGNOREHEADER", "IGNOREBLANKLINES", "ACCEPTANYDATE", "DATEFORMAT", "'auto'", "NOSHRED")
+
+
+@pytest.mark.parametrize("table", ["events", "songs"])
+def test_copy_reads_json_by_jsonpaths_with_no_option_that_changes_what_the_bytes_give(redshift, s3, table):
+    """How Redshift reads a record (several on a line or one over several lines, a number for text, a
+    number written as text, an empty string for a number, a top-level array, a record over 4 MB) is
+    FORMAT AS JSON with the JSONPaths file: the COPY is exactly that, MAXERROR and the per-run options."""
+    redshift.results.extend([[], [(0,)]])
+    stage(**(EVENTS if table == "events" else SONGS))
+    (copy,) = [s for s in normalized(redshift.statements) if s.startswith('COPY "incoming"')]
+    source = ("'s3://sparkify-bucket/raw/log_data/2018/11/2018-11-01-events.json'" if table == "events" else
+              "'s3://sparkify-work/manifests/staging_songs/scheduled__2018-11-01T00_00_00_00_00.manifest'")
+    jsonpaths = "log_events.json" if table == "events" else "song_data.json"
+    assert copy.split(") FROM ", 1)[1] == (
+        f"{source} IAM_ROLE '{IAM_ROLE}' FORMAT AS JSON 's3://sparkify-bucket/raw/jsonpaths/{jsonpaths}' "
+        f"TIMEFORMAT 'epochmillisecs' MAXERROR 0{' MANIFEST' if table == 'songs' else ''} REGION 'us-west-2' "
+        "COMPUPDATE OFF STATUPDATE OFF")
+    assert not [option for option in READING_OPTIONS if option.upper() in copy.upper()]
+
+
 def test_more_bad_records_than_max_errors_fail_the_run_and_roll_it_back(redshift, s3):
     redshift.results.extend([[], [(6,)]])  # six rejected over the COPYs, each within its own MAXERROR
     with pytest.raises(AirflowFailException, match="6 records rejected by COPY or outside their object's hours, "
