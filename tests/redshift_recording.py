@@ -32,6 +32,9 @@ class RecordingCursor:
 
     def execute(self, statement: str, parameters=None) -> None:
         self.connection.statements.append(statement)
+        self.connection.parameters.append(parameters)
+        if self.connection.failures and statement.startswith(self.connection.failures[0][0]):
+            raise self.connection.failures.pop(0)[1]
         if parameters and re.search(r"%\(\w+\)s", statement):
             # What redshift_connector would send: the statement with $n placeholders.
             self.connection.sent.append(redshift_connector.core.convert_paramstyle(self.paramstyle, statement)[0])
@@ -53,9 +56,13 @@ class RecordingCursor:
 class RecordingConnection:
     def __init__(self) -> None:
         self.statements: list[str] = []
+        #: The parameters each statement was given, in the same order.
+        self.parameters: list[dict | None] = []
         #: The statements as the driver puts them on the wire (%(name)s made $n).
         self.sent: list[str] = []
         self.results: list[list] = []
+        #: ``(statement prefix, error)``: the next statement that starts so raises the error, once.
+        self.failures: list[tuple[str, Exception]] = []
         self.commits = 0
         self.rollbacks = 0
 

@@ -1,7 +1,10 @@
 """Bad input on the PostgreSQL path, for real: every kind of bad record is named by object
 and line, quarantined below ``max_errors`` and fails the run above it, with nothing of
 the run committed; schema drift, duplicates and misfiled events have defined outcomes.
-(The Redshift path's MAXERROR and quarantine SQL are in test_redshift_sql.py.)
+The same bytes give the rows Redshift's COPY with JSONPaths gives: objects over several
+lines or several on one line, numbers for text and numbers written as text; a top-level
+array is one bad record, and a record over the size limit fails its object.
+(The Redshift path's MAXERROR, COPY options and quarantine SQL are in test_redshift_sql.py.)
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sparkify import StageToRedshiftOperator
+from sparkify.records import RAW_TEXT_KEPT
 from sparkify.stage_to_redshift import read_jsonpaths
 from test_operators import DAY_KEY, HOUR, HOUR_MS, event, load_songplays, rows, write_lines
 
@@ -58,13 +62,16 @@ BAD_LINES = {
     "truncated": (VALID[: len(VALID) // 2], r"not valid JSON"),
     "not json at all": (b"timestamp=1541030594 user=39 page=NextSong", r"not valid JSON"),
     "invalid utf-8": (VALID.replace(b'"Song A"', b'"Song \xff\xfe"'), r"not valid JSON \(.*UTF-8"),
-    "not an object": (b'[1, 2, 3]', r"expected a JSON object, got list"),
-    "text for a number": (with_field(itemInSession="3"), r"field 'itemInSession': \"3\" is not a valid integer"),
+    "an array": (b'[1, 2, 3]', r"expected a JSON object, got an array of 3 values \(a top-level array is one record"),
+    "a bare number": (b'42', r"expected a JSON object, got a number"),
+    "text for a number": (with_field(itemInSession="three"),
+                          r"field 'itemInSession': \"three\" is not a valid integer"),
+    "a fraction written as text for an integer": (with_field(sessionId="7.5"),
+                                                  r"field 'sessionId': \"7.5\" is not a valid integer"),
     "float for an integer": (with_field(ts=1541030410000.5), r"field 'ts': 1541030410000.5 is not a valid bigint"),
     "integer out of range": (with_field(sessionId=2**40), r"field 'sessionId': 1099511627776 is not a valid integer"),
     "boolean for a number": (with_field(status=True), r"field 'status': true is not a valid integer"),
-    "number for text": (with_field(userId=39), r"field 'userId': 39 is not a valid character varying"),
-    "object for text": (with_field(artist={"name": "A"}), r"field 'artist': \{\"name\":\"A\"\} is not a valid"),
+    "boolean for text": (with_field(userId=True), r"field 'userId': true is not a valid character varying"),
     "text too long for its column": (with_field(gender="M" * 17), r"value too long for type character varying\(16\)"),
     "NUL character": (with_field(song="Night\u0000Song"), r"invalid byte sequence for encoding \"UTF8\": 0x00"),
 }
@@ -123,8 +130,9 @@ def test_server_rejections_map_back_to_their_object_and_line_across_objects(ware
 
 def test_a_record_over_the_size_limit_is_rejected_with_its_size(warehouse, tmp_path):
     write_raw(tmp_path, [VALID, with_field(location="x" * 500)])
-    with pytest.raises(AirflowFailException, match=r"line 2: record of \d+ bytes is over the limit of 500"):
-        stage(tmp_path, max_record_bytes=500)
+    with pytest.raises(AirflowFailException, match=r"line 2: record of \d+ bytes is over the limit of 500 "
+                                                   r"\(Redshift's COPY fails on a JSON record over its limit"):
+        stage(tmp_path, max_record_bytes=500, max_errors=5)  # whatever max_errors, as on Redshift
 
 
 def test_an_empty_object_stages_nothing_and_succeeds(warehouse, tmp_path):
@@ -179,6 +187,95 @@ def test_an_event_filed_in_the_previous_days_file_loads_into_its_hour(warehouse,
     assert rows(warehouse, "SELECT session_id FROM songplays ORDER BY start_time") == [(7,), (1,)]
     later = next_day + timedelta(hours=5)
     assert stage(tmp_path, run_id="later", key=pattern, start=later, spill_hours="1")["object_count"] == 0
+
+
+# The same bytes as Redshift's COPY with JSONPaths reads them (README "Bad input").
+
+EVENTS = [event(10, item=1, song='Song "A" \u00e9'), event(20, item=2, user=""), event(30, item=3, mood="calm"),
+          event(40, item=4)]
+
+
+def staged_rows(warehouse) -> list[tuple]:
+    return rows(warehouse, f"SELECT {_COLUMNS} FROM staging_events ORDER BY item_in_session")
+
+
+LAYOUTS = {
+    "pretty-printed": b"".join(orjson.dumps(record, option=orjson.OPT_INDENT_2) + b"\n" for record in EVENTS),
+    "several on a line": orjson.dumps(EVENTS[0]) + b" " + orjson.dumps(EVENTS[1]) + b"\n" + b"".join(
+        orjson.dumps(record) for record in EVENTS[2:]),
+    "blank lines and CRLF": b"\r\n\r\n".join(orjson.dumps(record) for record in EVENTS) + b"\r\n",
+    "indented, without a last newline": b"\n".join(b"  " + orjson.dumps(record) for record in EVENTS),
+}
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_objects_over_several_lines_or_several_on_a_line_stage_the_rows_of_one_a_line(warehouse, tmp_path, layout):
+    write_lines(tmp_path / DAY_KEY, EVENTS)
+    stage(tmp_path, run_id="one_a_line")
+    expected = staged_rows(warehouse)
+    warehouse.execute("DELETE FROM staging_events")
+    write_raw(tmp_path, [LAYOUTS[layout]], key="log_data/2018/11/2018-11-01-events-2.json")
+    result = stage(tmp_path, run_id=layout, key="log_data/2018/11/2018-11-01-events-2.json")
+    assert (result["rows_written"], result["rows_rejected"], result["ignored_keys"]) == (4, 0, {"mood": 1})
+    assert staged_rows(warehouse) == expected
+
+
+def test_a_bad_record_over_several_lines_is_one_named_by_the_line_it_starts_on(warehouse, tmp_path):
+    pretty = [orjson.dumps(record, option=orjson.OPT_INDENT_2) for record in EVENTS]
+    broken = pretty[1].replace(b'"firstName"', b'"firstName" "oops"')  # a value without its key, on its 4th line
+    write_raw(tmp_path, [pretty[0], broken, pretty[2] + b" " + orjson.dumps(EVENTS[3])[:-1], b""])
+    starts = [1, pretty[0].count(b"\n") + 2, pretty[0].count(b"\n") + broken.count(b"\n") + 3]
+    with pytest.raises(AirflowFailException, match=rf"events\.json line {starts[1]}: not valid JSON \(unexpected "):
+        stage(tmp_path)
+    assert nothing_staged(warehouse)
+    result = stage(tmp_path, max_errors=2)
+    assert (result["rows_written"], result["rows_rejected"]) == (2, 2)
+    # The last record of the last line is cut short: named by that line, where it starts.
+    assert rows(warehouse, "SELECT line_number, left(raw_line, 1) FROM quarantine ORDER BY 1") == [
+        (starts[1], "{"), (starts[2] + pretty[2].count(b"\n"), "{")]
+
+
+def test_values_load_as_copy_converts_them(warehouse, tmp_path):
+    """Redshift's COPY reads each JSON value as the text of its field: a number for a text column loads as
+    its text (an integer userId), an object as its JSON text, a number written as text loads into a
+    number column, an empty string there is NULL."""
+    write_raw(tmp_path, [
+        b'{"ts": %d, "userId": 39, "itemInSession": "3", "length": "210.50", "sessionId": "", "status": 200,'
+        b' "artist": {"name": "A", "id": [1, 2]}, "location": 1.50, "registration": -1.5e3}' % (HOUR_MS + 1000),
+    ])
+    assert stage(tmp_path)["rows_written"] == 1
+    assert rows(warehouse, "SELECT user_id, item_in_session, length, session_id, status, artist, location, registration"
+                           " FROM staging_events") == [("39", 3, 210.5, None, 200, '{"name":"A","id":[1,2]}', "1.50",
+                                                        -1500.0)]
+
+
+def test_a_top_level_array_is_one_bad_record_its_raw_text_cut_saying_so(warehouse, tmp_path):
+    """A day written as one JSON array is one record for COPY (an array, not one row per element): a
+    bad record on its first line, never its elements loaded one by one."""
+    day = [event(seconds, item=number) for number, seconds in enumerate(range(0, 3600, 60))]
+    array = orjson.dumps(day, option=orjson.OPT_INDENT_2)
+    write_raw(tmp_path, [orjson.dumps(event(5, item=99)), array, orjson.dumps(event(6, item=98))])
+    with pytest.raises(AirflowFailException, match=r"events\.json line 2: expected a JSON object, got an array "
+                                                   r"of 60 values \(a top-level array is one record"):
+        stage(tmp_path)
+    assert stage(tmp_path, max_errors=1)["rows_written"] == 2
+    ((line, raw),) = rows(warehouse, "SELECT line_number, raw_line FROM quarantine")
+    assert line == 2 and len(array) > RAW_TEXT_KEPT
+    assert raw == array[:RAW_TEXT_KEPT].decode() + f" … [cut: the first {RAW_TEXT_KEPT} of {len(array)} bytes]"
+
+
+@pytest.mark.parametrize("layout", ["one line", "pretty-printed"])
+def test_an_array_over_the_record_limit_fails_its_object_whatever_max_errors_and_is_set_aside(warehouse, tmp_path,
+                                                                                                layout):
+    day = [event(seconds, item=number) for number, seconds in enumerate(range(0, 3600, 10))]
+    array = orjson.dumps(day, option=orjson.OPT_INDENT_2 if layout == "pretty-printed" else 0)
+    write_raw(tmp_path, [orjson.dumps(event(5, item=99)), array])
+    assert len(array) > 10 * 4096
+    with pytest.raises(AirflowFailException, match=r"events\.json line 2: record of (more than )?\d+ bytes is over "
+                                                   r"the limit of 4096 \(Redshift's COPY fails"):
+        stage(tmp_path, max_record_bytes=4096, max_errors=100)
+    assert nothing_staged(warehouse)
+    assert rows(warehouse, "SELECT count(*) FROM staged_objects WHERE rejected_at IS NOT NULL") == [(1,)]
 
 
 # Property-based: any valid event round-trips exactly; any invalid line is reported.

@@ -7,8 +7,10 @@ The warehouse connection is of type redshift and records statements
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 import pytest
+import redshift_connector
 from airflow.sdk.exceptions import AirflowFailException
 
 from sparkify import DataQualityOperator, LoadDimensionOperator, LoadFactOperator, StageToRedshiftOperator
@@ -154,6 +156,32 @@ def test_bad_records_up_to_max_errors_go_to_the_quarantine_from_the_load_error_v
     assert_transaction_safe(redshift)
 
 
+#: Options of COPY that would make Redshift read the same bytes otherwise than the PostgreSQL path does
+#: (README "Bad input"): load invalid UTF-8 or over-long strings instead of rejecting the record, turn
+#: empty or blank strings of text columns into NULL, round numbers, pad short records, skip lines, or
+#: match keys by name ('auto', which leaves the camelCase keys NULL).
+READING_OPTIONS = ("ACCEPTINVCHARS", "TRUNCATECOLUMNS", "EMPTYASNULL", "BLANKSASNULL", "ROUNDEC", "FILLRECORD",
+                   "IGNOREHEADER", "IGNOREBLANKLINES", "ACCEPTANYDATE", "DATEFORMAT", "'auto'", "NOSHRED")
+
+
+@pytest.mark.parametrize("table", ["events", "songs"])
+def test_copy_reads_json_by_jsonpaths_with_no_option_that_changes_what_the_bytes_give(redshift, s3, table):
+    """How Redshift reads a record (several on a line or one over several lines, a number for text, a
+    number written as text, an empty string for a number, a top-level array, a record over 4 MB) is
+    FORMAT AS JSON with the JSONPaths file: the COPY is exactly that, MAXERROR and the per-run options."""
+    redshift.results.extend([[], [(0,)]])
+    stage(**(EVENTS if table == "events" else SONGS))
+    (copy,) = [s for s in normalized(redshift.statements) if s.startswith('COPY "incoming"')]
+    source = ("'s3://sparkify-bucket/raw/log_data/2018/11/2018-11-01-events.json'" if table == "events" else
+              "'s3://sparkify-work/manifests/staging_songs/scheduled__2018-11-01T00_00_00_00_00.manifest'")
+    jsonpaths = "log_events.json" if table == "events" else "song_data.json"
+    assert copy.split(") FROM ", 1)[1] == (
+        f"{source} IAM_ROLE '{IAM_ROLE}' FORMAT AS JSON 's3://sparkify-bucket/raw/jsonpaths/{jsonpaths}' "
+        f"TIMEFORMAT 'epochmillisecs' MAXERROR 0{' MANIFEST' if table == 'songs' else ''} REGION 'us-west-2' "
+        "COMPUPDATE OFF STATUPDATE OFF")
+    assert not [option for option in READING_OPTIONS if option.upper() in copy.upper()]
+
+
 def test_more_bad_records_than_max_errors_fail_the_run_and_roll_it_back(redshift, s3):
     redshift.results.extend([[], [(6,)]])  # six rejected over the COPYs, each within its own MAXERROR
     with pytest.raises(AirflowFailException, match="6 records rejected by COPY or outside their object's hours, "
@@ -167,6 +195,90 @@ def test_a_record_outside_its_hours_fails_the_run_even_without_max_errors(redshi
     with pytest.raises(AirflowFailException, match="1 records rejected .* more than max_errors=0"):
         stage(**EVENTS)
     assert redshift.rollbacks == 1
+
+
+# A COPY that fails on bad records: the objects its load errors name are set aside, as on PostgreSQL.
+
+#: What redshift_connector raises when a COPY meets more bad records than its MAXERROR.
+LOAD_FAILED = redshift_connector.ProgrammingError({
+    "S": "ERROR", "C": "XX000",
+    "M": "Load into table 'incoming_0123456789ab' failed. Check 'sys_load_error_detail' system table for details.",
+})
+BAD_SONG = "song_data/A/A/B/TRAABBB128F429D538.json"
+GOOD_SONG = "song_data/A/A/A/TRAAAAA128F429D538.json"
+LOAD_ERRORS = ("SELECT TRIM(file_name), line_number, TRIM(column_name), TRIM(error_message) FROM sys_load_error_detail "
+               "WHERE query_id = PG_LAST_COPY_ID() ORDER BY file_name, line_number")
+SET_ASIDE = [
+    "DELETE FROM staged_objects WHERE table_name = %(table_name)s AND object_key = %(object_key)s",
+    "INSERT INTO staged_objects ( table_name, object_key, version, batch_id, staged_at, used_at, row_count, "
+    "first_ts, last_ts, rejected_at ) VALUES ( %(table_name)s, %(object_key)s, %(version)s, %(batch_id)s, "
+    "%(rejected_at)s, %(rejected_at)s, %(row_count)s, %(first_ts)s, %(last_ts)s, %(rejected_at)s )",
+]
+
+
+def set_aside_versions(connection) -> list[tuple[str, str]]:
+    return [(parameters["object_key"], parameters["version"]) for statement, parameters
+            in zip(connection.statements, connection.parameters, strict=True)
+            if statement.startswith("INSERT INTO staged_objects") and "rejected_at)s )" in " ".join(statement.split())]
+
+
+def test_a_catalog_copy_failing_on_bad_records_sets_aside_the_files_its_load_errors_name(redshift, s3):
+    """The manifest COPY names no file when it fails: after the rollback its load errors do. The run
+    fails with the first of them (file, line, column), nothing of it staged, and each file they name is
+    recorded as set aside in a transaction of its own."""
+    redshift.failures.append(('COPY "incoming', LOAD_FAILED))
+    redshift.results.extend([
+        [],  # nothing staged before: both song files are new
+        [(f"{SOURCE}/{BAD_SONG}", 1, "year", "Invalid digit, Value 'x', Pos 0, Type: Integer")],
+    ])
+    with pytest.raises(AirflowFailException, match=(
+            rf"^staging_songs: {SOURCE}/{BAD_SONG} line 1: year: Invalid digit, Value 'x', Pos 0, Type: Integer \(the "
+            r"COPY failed on more bad records than max_errors=0; set aside until they change: 1 of its 2 objects, "
+            r"those its load errors name\); nothing of this run was staged$")):
+        stage(**SONGS)
+    statements = normalized(redshift.statements)
+    copy = statements.index(next(s for s in statements if s.startswith('COPY "incoming"')))
+    # The COPY fails; after the rollback, its load errors; then the set-aside transaction, under the lock.
+    assert statements[copy + 1:] == [LOAD_ERRORS, 'LOCK "staging_songs"', *SET_ASIDE]
+    assert set_aside_versions(redshift) == [(BAD_SONG, etag(f"raw/{BAD_SONG}"))]
+    assert (redshift.commits, redshift.rollbacks) == (1, 2)  # the failed COPY's, then the task's; the set-aside
+    assert not any(s.upper().startswith(("TRUNCATE", "COMMIT", "BEGIN")) for s in redshift.statements)
+
+
+def test_after_a_file_is_set_aside_the_next_run_copies_the_others_and_its_retries_try_it_again(redshift, s3):
+    rejected = datetime(2018, 11, 1, 0, 30)
+    redshift.results.append([staged(BAD_SONG, etag(f"raw/{BAD_SONG}"), rejected_at=rejected, batch="earlier")])
+    result = stage(**SONGS)
+    base = "sparkify-work/manifests/staging_songs/scheduled__2018-11-01T00_00_00_00_00"
+    assert [entry["url"] for entry in json.loads(s3["written"][f"s3://{base}.manifest"])["entries"]] == [
+        f"{SOURCE}/{GOOD_SONG}"]
+    assert (result["object_count"], result["objects_set_aside"]) == (1, 1)
+    assert_transaction_safe(redshift)
+    # A retry of the run that set it aside (same batch) tries it again, as on PostgreSQL.
+    redshift.statements.clear()
+    redshift.results.append([staged(BAD_SONG, etag(f"raw/{BAD_SONG}"), rejected_at=rejected,
+                                    batch="scheduled__2018-11-01T00:00:00+00:00")])
+    assert stage(**SONGS)["object_count"] == 2
+
+
+def test_a_copy_failing_for_another_reason_fails_as_it_is_and_sets_nothing_aside(redshift, s3):
+    redshift.failures.append(('COPY "incoming', redshift_connector.ProgrammingError({
+        "S": "ERROR", "M": "S3ServiceException:Access Denied,Status 403"})))
+    redshift.results.extend([[], [(f"{SOURCE}/song_data/Z/Z/Z/TRZZZ.json", 3, "year", "an older COPY's error")]])
+    with pytest.raises(redshift_connector.ProgrammingError, match="Access Denied"):
+        stage(**SONGS)
+    assert LOAD_ERRORS in normalized(redshift.statements)  # read, but naming none of this COPY's files
+    assert set_aside_versions(redshift) == [] and redshift.commits == 0
+
+
+def test_an_event_copy_failing_on_bad_records_sets_aside_its_object(redshift, s3):
+    redshift.failures.append(('COPY "incoming', LOAD_FAILED))
+    redshift.results.extend([[], [(f"{SOURCE}/{DAY_KEY}", 7, "ts", "Invalid digit, Value '.', Pos 13, Type: Long"),
+                                  (f"{SOURCE}/{DAY_KEY}", 9, "ts", "Invalid digit, Value '.', Pos 13, Type: Long")]])
+    with pytest.raises(AirflowFailException, match=rf"^staging_events: {SOURCE}/{DAY_KEY} line 7: ts: Invalid digit"):
+        stage(**EVENTS)
+    assert set_aside_versions(redshift) == [(DAY_KEY, etag(f"raw/{DAY_KEY}"))]
+    assert normalized(redshift.statements)[-4:] == [LOAD_ERRORS, 'LOCK "staging_events"', *SET_ASIDE]
 
 
 @pytest.mark.parametrize("max_errors", ["-1", "5; DROP TABLE songplays", "1e3"])

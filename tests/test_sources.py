@@ -43,17 +43,17 @@ def test_compressed_objects_read_as_their_plain_bytes(plain, tmp_path, codec):
     assert keys == [DAY_KEY + extension]
     pieces = list(source.read_pieces(keys, 4096))
     expected = (plain / DAY_KEY).read_bytes()
-    assert b"".join(data for _, _, data in pieces) == expected
-    assert len(pieces) > 5 and all(len(data) <= 2 * 4096 for _, _, data in pieces)  # a block and a line held
+    assert b"".join(piece.data for piece in pieces) == expected
+    assert len(pieces) > 5 and all(len(piece.data) <= 2 * 4096 for piece in pieces)  # a block and a line held
     lines_before = 0
-    for key, line, data in pieces:
-        assert (key, line) == (keys[0], lines_before + 1)
-        lines_before += data.count(b"\n")
+    for piece in pieces:
+        assert (piece.key, piece.line) == (keys[0], lines_before + 1)
+        lines_before += piece.data.count(b"\n")
 
     songs = list(source.list_objects("song_data/"))
     assert len(songs) == 30 and all(key.endswith(".json" + extension) for key in songs)
-    for key, _, data in source.read_pieces(songs, 1 << 20):
-        assert json.loads(data)["song_id"], key
+    for piece in source.read_pieces(songs, 1 << 20):
+        assert json.loads(piece.data)["song_id"], piece.key
 
 
 def test_a_compressed_object_that_expands_a_thousandfold_streams_in_bounded_memory(tmp_path):
@@ -67,7 +67,7 @@ def test_a_compressed_object_that_expands_a_thousandfold_streams_in_bounded_memo
     source = LocalSource(tmp_path.as_uri())
     tracemalloc.start()
     try:
-        total = sum(len(data) for _, _, data in source.read_pieces(source.list_objects(DAY_KEY), 1 << 20))
+        total = sum(len(piece.data) for piece in source.read_pieces(source.list_objects(DAY_KEY), 1 << 20))
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()

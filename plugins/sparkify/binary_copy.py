@@ -1,23 +1,23 @@
-"""JSON lines to PostgreSQL's binary COPY format, parsed on every core.
+"""JSON records to PostgreSQL's binary COPY format, parsed on every core.
 
 Staging into PostgreSQL is bound by parsing: the server takes binary rows
 faster than one Python thread can make them. So objects are cut into segments
-of whole lines; a few threads parse segments with Arrow's JSON reader (C++,
+of whole records; a few threads parse segments with Arrow's JSON reader (C++,
 without the GIL) and pgpq writes the Arrow columns as binary COPY tuples, while
 the caller sends finished segments, in order, to one COPY. Memory is a few
 segments, whatever the size of an object.
 
 Arrow takes a segment only when every line in it is one valid record of known
-keys; anything else (a bad record, an unknown key, a blank line, a line the
-server refused on an earlier pass) sends the segment through ``RecordParser``
-line by line, which names, quarantines or counts each case exactly. Both paths
-give the same row for a valid record (``tests/test_binary_copy.py`` holds
-them to it).
+keys and of its columns' types; anything else (a bad record, an unknown key, a
+blank line, a record over several lines or several on one, a value to convert,
+a record the server refused on an earlier pass) sends the segment through
+``RecordParser`` record by record, which names, quarantines, converts or counts
+each case exactly. Both paths give the same row for a valid record
+(``tests/test_binary_copy.py`` holds them to it).
 """
 
 from __future__ import annotations
 
-import io
 import os
 from array import array
 from bisect import bisect_right
@@ -36,6 +36,7 @@ from sparkify.records import (
     COLUMN_TYPES,
     MAX_RECORD_BYTES,
     RecordParser,
+    RecordTooLarge,
     Rejected,
     TimeBounds,
     TooManyBadRecords,
@@ -43,7 +44,11 @@ from sparkify.records import (
 )
 from sparkify.sources import Piece
 
-#: Bytes of JSON lines parsed at a time: big enough that Arrow's per-call cost vanishes,
+#: Per object key, the records (line, place among that line's records) the server refused on an
+#: earlier pass, and why.
+Refused = Mapping[str, Mapping[tuple[int, int], str]]
+
+#: Bytes of JSON records parsed at a time: big enough that Arrow's per-call cost vanishes,
 #: small enough that a few in flight stay a few megabytes.
 SEGMENT_BYTES = 1 << 20
 #: Threads parsing segments while the caller sends the previous ones.
@@ -51,7 +56,7 @@ PARSERS = max(1, min(4, os.cpu_count() or 1))
 
 #: The end of a binary COPY stream: a tuple of -1 fields.
 _TRAILER = b"\xff\xff"
-_NEWLINE, _OPEN_BRACE = ord("\n"), ord("{")
+_NEWLINE, _RETURN, _OPEN_BRACE, _CLOSE_BRACE = ord("\n"), ord("\r"), ord("{"), ord("}")
 
 
 @dataclass
@@ -60,9 +65,9 @@ class Segment:
 
     data: list[bytes]
     rows: int
-    #: ``(first row, key, its line number)``: from that row on, rows and the object's lines
-    #: count together, until the next entry.
-    runs: list[tuple[int, str, int]]
+    #: ``(first row, key, its line, its place among that line's records)``: from that row on, rows and
+    #: the object's lines count together (one record a line), until the next entry.
+    runs: list[tuple[int, str, int, int]]
     rejected: list[Rejected] = field(default_factory=list)
     unknown_keys: Counter[str] = field(default_factory=Counter)
     #: Per object key: ``[rows, smallest, largest]`` value of the time field (None: no row had one).
@@ -124,40 +129,46 @@ class BinaryRows:
     def trailer() -> bytes:
         return _TRAILER
 
-    def encode_all(self, pieces: Iterable[Piece], refused: Mapping[str, Mapping[int, str]]) -> Iterator[Segment]:
+    def encode_all(self, pieces: Iterable[Piece], refused: Refused) -> Iterator[Segment]:
         """Every piece, encoded by ``PARSERS`` threads, in the order of ``pieces``."""
         with ThreadPoolExecutor(PARSERS, thread_name_prefix="staging-parser") as pool:
             pending: deque = deque()
             try:
-                for segment in _segments(pieces):
-                    pending.append(pool.submit(self.encode, segment, refused))
-                    if len(pending) > PARSERS:
+                try:
+                    for segment in _segments(pieces):
+                        pending.append(pool.submit(self.encode, segment, refused))
+                        if len(pending) > PARSERS:
+                            yield pending.popleft().result()
+                except RecordTooLarge:  # found reading: the segments before it come first, in stream order
+                    while pending:
                         yield pending.popleft().result()
+                    raise
                 while pending:
                     yield pending.popleft().result()
             finally:
                 for future in pending:
                     future.cancel()
 
-    def encode(self, pieces: list[Piece], refused: Mapping[str, Mapping[int, str]]) -> Segment:
-        """One segment: with Arrow when every line is one good record, else line by line."""
-        pieces = [(key, line, data if data.endswith(b"\n") else data + b"\n") for key, line, data in pieces]
-        data = b"".join(data for _, _, data in pieces)
+    def encode(self, pieces: list[Piece], refused: Refused) -> Segment:
+        """One segment: with Arrow when every line is one good record, else record by record."""
+        pieces = [piece if piece.data.endswith(b"\n") else piece._replace(data=piece.data + b"\n") for piece in pieces]
+        data = b"".join(piece.data for piece in pieces)
         line_ends = np.flatnonzero(np.frombuffer(data, np.uint8) == _NEWLINE)
-        piece_ends = np.cumsum([len(data) for _, _, data in pieces])
+        piece_ends = np.cumsum([len(piece.data) for piece in pieces])
         lines = np.diff(np.searchsorted(line_ends, piece_ends), prepend=0).tolist()
         table = None
-        if not any(refused.get(key) and any(line <= number < line + count for number in refused[key])
-                   for (key, line, _), count in zip(pieces, lines, strict=True)):
+        if not any(refused.get(piece.key) and any(piece.line <= number <= piece.line + count
+                                                  for number, _ in refused[piece.key])
+                   for piece, count in zip(pieces, lines, strict=True)):
             table = self._parse(data, line_ends)
         if table is None:
-            return self._encode_each_line(pieces, refused)
-        runs: list[tuple[int, str, int]] = []
+            return self._encode_each_record(pieces, refused)
+        runs: list[tuple[int, str, int, int]] = []
         coverage: dict[str, list] = {}
         before = 0
         time_column = None if self.time_index is None else table.column(self.time_index)
-        for (key, line, _), count in zip(pieces, lines, strict=True):
-            runs.append((before, key, line))
+        for (key, line, _, ordinal), count in zip(pieces, lines, strict=True):
+            runs.append((before, key, line, ordinal))
             if time_column is None:
                 _cover(coverage, key, count, None, None)
             else:
@@ -165,20 +176,27 @@ class BinaryRows:
                 low, high = (value.as_py() for value in pc.min_max(times).values())
                 allowed = self.time_bounds.get(key)
                 if allowed and count and (times.null_count or low < allowed[0] or high >= allowed[1]):
-                    return self._encode_each_line(pieces, refused)  # names each record out of bounds
+                    return self._encode_each_record(pieces, refused)  # names each record out of bounds
                 _cover(coverage, key, count, low, high)
             before += count
         if self.tag_key:
-            keys = pa.array([key for (key, _, _), count in zip(pieces, lines, strict=True) for _ in range(count)],
+            keys = pa.array([piece.key for piece, count in zip(pieces, lines, strict=True) for _ in range(count)],
                             self.schema.field(len(self.fields)).type)
             table = table.set_column(len(self.fields), self.schema.field(len(self.fields)).name, keys)
         return Segment(self._binary(table), table.num_rows, runs, coverage=coverage)
 
     def _parse(self, data: bytes, line_ends: np.ndarray) -> pa.Table | None:
         """The segment's rows as Arrow columns, or None if some line is not exactly one good record."""
+        raw = np.frombuffer(data, np.uint8)
         line_starts = np.concatenate(([0], line_ends[:-1] + 1))
-        # Every line starts a JSON object: no blank line (Arrow skips those), no byte order mark.
-        if not (np.frombuffer(data, np.uint8)[line_starts] == _OPEN_BRACE).all():
+        # Every line starts a JSON object (no blank line, which Arrow skips, no byte order mark) and ends
+        # one (before a carriage return, if any): in JSON a "}" then a "{" on the next line can only be
+        # between two records, so each line holds whole records, and as many rows as lines, one each.
+        if not (raw[line_starts] == _OPEN_BRACE).all():
+            return None
+        last = raw[line_ends - 1]
+        last = np.where(last == _RETURN, raw[np.maximum(line_ends - 2, 0)], last)
+        if not (last == _CLOSE_BRACE).all():
             return None
         if len(data) > self.max_record_bytes and (line_ends - line_starts).max() >= self.max_record_bytes:
             return None
@@ -203,14 +221,14 @@ class BinaryRows:
                      for index, value in enumerate(self.constant, start=first_constant)]
         return pa.Table.from_arrays([*table.select(self.fields).columns, *keys, *constants], schema=self.schema)
 
-    def _encode_each_line(self, pieces: list[Piece], refused: Mapping[str, Mapping[int, str]]) -> Segment:
+    def _encode_each_record(self, pieces: list[Piece], refused: Refused) -> Segment:
         parser = RecordParser(self.fields, self.column_types, constant=self.constant, max_errors=self.max_errors,
                               max_record_bytes=self.max_record_bytes)
         rows: list[tuple] = []
         runs = []
         coverage: dict[str, list] = {}
         try:
-            for key, line, data in pieces:
+            for key, line, data, ordinal in pieces:
                 before = len(rows)
                 if self.tag_key:
                     parser.constant = (key, *self.constant)
@@ -219,9 +237,12 @@ class BinaryRows:
                 if allowed:
                     assert self.time_index is not None and self.time_field, "time bounds need a time field"
                     bounds = TimeBounds(self.time_index, self.time_field, *allowed)
-                _, spans = parser.stage(self.uri(key), io.BytesIO(data), rows.append, refused.get(key, {}), line,
-                                        bounds)
-                runs += [(before + written, key, number) for written, number in spans]
+                try:
+                    _, spans = parser.stage(self.uri(key), data, rows.append, refused.get(key, {}), line, ordinal,
+                                            bounds)
+                except RecordTooLarge as error:
+                    raise RecordTooLarge(key, error.line, error.reason) from None
+                runs += [(before + written, key, number, place) for written, number, place in spans]
                 times = [] if self.time_index is None else [
                     row[self.time_index] for row in rows[before:] if row[self.time_index] is not None]
                 _cover(coverage, key, len(rows) - before, min(times, default=None), max(times, default=None))
@@ -242,7 +263,7 @@ class BinaryRows:
 
 
 class StagedRows:
-    """The running account of a COPY: rows, rejects, ignored keys, and which line each row came from."""
+    """The running account of a COPY: rows, rejects, ignored keys, and which record each row came from."""
 
     def __init__(self, max_errors: int) -> None:
         self.max_errors = max_errors
@@ -251,7 +272,7 @@ class StagedRows:
         self.unknown_keys: Counter[str] = Counter()
         #: Per object key: ``[rows, smallest, largest]`` time value staged.
         self.coverage: dict[str, list] = {}
-        self._run_rows, self._run_lines = array("q"), array("q")
+        self._run_rows, self._run_lines, self._run_ordinals = array("q"), array("q"), array("q")
         self._run_keys: list[str] = []
 
     def add(self, segment: Segment) -> None:
@@ -262,18 +283,21 @@ class StagedRows:
         self.unknown_keys += segment.unknown_keys
         for key, (rows, low, high) in segment.coverage.items():
             _cover(self.coverage, key, rows, low, high)
-        for first, key, line in segment.runs:
+        for first, key, line, ordinal in segment.runs:
             self._run_rows.append(self.rows + first)
             self._run_lines.append(line)
+            self._run_ordinals.append(ordinal)
             self._run_keys.append(key)
         self.rows += segment.rows
 
-    def locate(self, row: int) -> tuple[str, int] | None:
-        """The object key and line of the row numbered ``row`` (from 0) in the stream."""
+    def locate(self, row: int) -> tuple[str, int, int] | None:
+        """The object key, line and place among its line's records of the row numbered ``row``
+        (from 0) in the stream."""
         index = bisect_right(self._run_rows, row) - 1
         if index < 0:
             return None
-        return self._run_keys[index], self._run_lines[index] + row - self._run_rows[index]
+        after = row - self._run_rows[index]
+        return self._run_keys[index], self._run_lines[index] + after, 0 if after else self._run_ordinals[index]
 
 
 def _segments(pieces: Iterable[Piece]) -> Iterator[list[Piece]]:

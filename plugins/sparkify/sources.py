@@ -26,10 +26,12 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Protocol
+from typing import TYPE_CHECKING, BinaryIO, NamedTuple, Protocol
 from urllib.parse import unquote, urlsplit
 
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+from sparkify.records import MAX_RECORD_BYTES, TOO_LARGE, UNFINISHED, RecordTooLarge, positioned, split_records
 
 if TYPE_CHECKING:
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
@@ -37,8 +39,18 @@ if TYPE_CHECKING:
 
 #: Objects up to this size are read whole, ahead of their turn; larger ones are streamed.
 SMALL_OBJECT = 1 << 20
-#: A piece of an object: its key, the number of its first line, and whole lines of bytes.
-Piece = tuple[str, int, bytes]
+
+
+class Piece(NamedTuple):
+    """A piece of an object: whole records of bytes (see :func:`_pieces`)."""
+
+    key: str
+    #: The number of the line the piece starts on.
+    line: int
+    data: bytes
+    #: How many records of that line come before the piece (it may start inside a line of several).
+    ordinal: int = 0
+
 
 #: Concurrent S3 reads, and how many objects may be fetched ahead (memory: at most
 #: READ_AHEAD small objects).
@@ -150,8 +162,9 @@ class ObjectSource(Protocol):
         the task fails). The version changes whenever the object is rewritten (S3: its ETag; a
         folder: its size and modification time)."""
 
-    def read_pieces(self, keys: list[str], size: int) -> Iterator[Piece]:
-        """The objects of ``keys`` in order, decompressed, in pieces of about ``size`` bytes that end a line."""
+    def read_pieces(self, keys: list[str], size: int, record_limit: int = MAX_RECORD_BYTES) -> Iterator[Piece]:
+        """The objects of ``keys`` in order, decompressed, in pieces of about ``size`` bytes of whole
+        records; a record over ``record_limit`` bytes fails the object (:class:`RecordTooLarge`)."""
 
     def uri(self, key: str) -> str:
         """The object's full URI, for messages and for Redshift COPY."""
@@ -211,10 +224,10 @@ class LocalSource:
             self._require_objects(key_or_prefix)
         return dict(sorted(objects.items()))
 
-    def read_pieces(self, keys: list[str], size: int) -> Iterator[Piece]:
+    def read_pieces(self, keys: list[str], size: int, record_limit: int = MAX_RECORD_BYTES) -> Iterator[Piece]:
         for key in keys:
             with open(self.root / key, "rb") as stream:
-                yield from _pieces(key, _blocks(self.uri(key), key, stream, size))
+                yield from _pieces(key, _blocks(self.uri(key), key, stream, size), record_limit)
 
     def uri(self, key: str) -> str:
         return f"{self.base_uri}/{key}"
@@ -272,14 +285,14 @@ class S3Source:
             self._require_objects(key_or_prefix)
         return dict(sorted(objects.items()))
 
-    def _stream(self, key: str, size: int) -> Iterator[Piece]:
+    def _stream(self, key: str, size: int, record_limit: int) -> Iterator[Piece]:
         body = self.hook.get_conn().get_object(Bucket=self.bucket, Key=self._full_key(key))["Body"]
         try:
-            yield from _pieces(key, _blocks(self.uri(key), key, body, size))
+            yield from _pieces(key, _blocks(self.uri(key), key, body, size), record_limit)
         finally:
             body.close()
 
-    def read_pieces(self, keys: list[str], size: int) -> Iterator[Piece]:
+    def read_pieces(self, keys: list[str], size: int, record_limit: int = MAX_RECORD_BYTES) -> Iterator[Piece]:
         """Small objects are fetched ahead by a few threads (one boto3 client: it is thread-safe),
         at most READ_AHEAD at a time; larger ones are streamed when their turn comes."""
         client = self.hook.get_conn()
@@ -288,8 +301,8 @@ class S3Source:
             response = client.get_object(Bucket=self.bucket, Key=self._full_key(key))
             if response["ContentLength"] > SMALL_OBJECT:
                 response["Body"].close()
-                return self._stream(key, size)
-            pieces = _pieces(key, _blocks(self.uri(key), key, io.BytesIO(response["Body"].read()), size))
+                return self._stream(key, size, record_limit)
+            pieces = _pieces(key, _blocks(self.uri(key), key, io.BytesIO(response["Body"].read()), size), record_limit)
             # A compressed one is decompressed in its turn, not ahead: it may hold far more than it weighs.
             return pieces if compression(key) else list(pieces)
 
@@ -324,21 +337,66 @@ def _file_version(path: str | Path, folder_fd: int | None = None) -> str:
     return version
 
 
-def _pieces(key: str, blocks: Iterable[bytes]) -> Iterator[Piece]:
-    """Cut blocks of bytes after their last line end; a line longer than a block is held (in parts,
-    joined once) until it ends."""
-    line, held = 1, []
+#: Where a piece may end: after a line whose last byte closes a value ("}" or "]") when the next line
+#: opens one ("{" or "["). JSON strings hold no line break and values in an object or array are
+#: separated by commas, so in valid JSON this is always between two records.
+_CUT = re.compile(rb"[}\]][ \t\r]*\n[ \t\r\n]*(?=[{\[])")
+
+
+def _pieces(key: str, blocks: Iterable[bytes], record_limit: int = MAX_RECORD_BYTES) -> Iterator[Piece]:
+    """Cut blocks of bytes into pieces of whole records: after the last place between two records at a
+    line's end (one object a line, pretty-printed objects). A stretch without one (several records on
+    one long line, a top-level array) is cut after its last whole record once it is longer than
+    ``record_limit`` and a block; a record longer than that fails the object, as COPY fails on it,
+    rather than being held. Memory stays within a record and two blocks."""
+    line, ordinal, held, searched = 1, 0, b"", 0
     for block in blocks:
-        end = block.rfind(b"\n") + 1
-        if not end:
-            held.append(block)
-            continue
-        data = b"".join([*held, block[:end]])
-        held = [block[end:]]
-        yield key, line, data
-        line += data.count(b"\n")
-    if rest := b"".join(held):
-        yield key, line, rest
+        data = held + block if held else block
+        cut = _last_cut(data, max(0, searched - 64))  # a little before: a place may span two blocks
+        if cut:
+            yield Piece(key, line, data[:cut], ordinal)
+            line, ordinal, data = line + data.count(b"\n", 0, cut), 0, data[cut:]
+        held, searched = data, len(data)
+        if len(held) > record_limit + len(block):
+            cut, next_line, next_ordinal = _after_last_record(key, held, line, ordinal, record_limit)
+            yield Piece(key, line, held[:cut], ordinal)
+            line, ordinal, held = next_line, next_ordinal, held[cut:]
+            searched = len(held)
+    if held:
+        yield Piece(key, line, held, ordinal)
+
+
+def _last_cut(data: bytes, start: int) -> int:
+    """The end of the last place between records at a line's end in ``data[start:]``; 0 if none
+    (looked for in the last few KiB first: one object a line has one every line)."""
+    for window in (1 << 12, 1 << 16, len(data)):
+        begin = max(start, len(data) - window)
+        ends = [match.end() for match in _CUT.finditer(data, begin)]
+        if ends:
+            return ends[-1]
+        if begin == start:
+            return 0
+    return 0
+
+
+def _after_last_record(key: str, data: bytes, line: int, ordinal: int, record_limit: int) -> tuple[int, int, int]:
+    """Where to cut a long stretch without a line between records: before the last record, which
+    may go on, with the line and the place among that line's records of what follows the cut."""
+    last = None
+    for found, found_line, found_ordinal in positioned(data, split_records(data, record_limit, final=False), line,
+                                                       ordinal):
+        if found.kind == TOO_LARGE:
+            raise RecordTooLarge(key, found_line, found.value)
+        if found.kind == UNFINISHED:
+            if found.start == 0:
+                raise RecordTooLarge(key, line, f"record of more than {record_limit} bytes is over the limit of "
+                                                f"{record_limit}")
+            return found.start, found_line, found_ordinal
+        last = found, found_ordinal
+    # All of it read: what follows goes on the line the stretch ends on.
+    if b"\n" in data[last[0].start if last else 0:]:
+        return len(data), line + data.count(b"\n"), 0
+    return len(data), line + data.count(b"\n"), last[1] + 1 if last else ordinal
 
 
 def open_source(base_uri: str, aws_conn_id: str | None) -> ObjectSource:

@@ -122,11 +122,11 @@ class StageToRedshiftOperator(BaseOperator):
 
     Bad records follow Redshift's MAXERROR rule: up to ``max_errors`` of them go to the
     ``quarantine`` table (object, line, reason, raw text) and the task succeeds with a
-    warning. One more fails the task, naming the first, with nothing staged; on
-    PostgreSQL that object version is then set aside (``staged_objects.rejected_at``):
-    the run's retries try it again (and keep failing on it), while later runs stage
-    every other object and warn until it changes, so one bad object never blocks the
-    pipeline.
+    warning. One more fails the task, naming the first, with nothing staged; that object
+    version is then set aside (``staged_objects.rejected_at``; on Redshift, every object
+    the failed COPY's load errors name): the run's retries try it again (and keep failing
+    on it), while later runs stage every other object and warn until it changes, so one
+    bad object never blocks the pipeline.
 
     :param table: staging table (templated)
     :param source: base URI of the bucket, ``s3://bucket/prefix`` or ``file:///folder`` (templated)
@@ -310,7 +310,7 @@ class StageToRedshiftOperator(BaseOperator):
                     rows_rejected=rejected, objects=list(plan.to_stage), uri=source.uri, note=note,
                 )
         except _Refused as refused:
-            self._set_aside(hook, dialect, variables, parameters, refused, staged.get(refused.key), now)
+            self._set_aside(hook, dialect, variables, parameters, refused, staged, now)
             raise AirflowFailException(refused.message) from None
         self.staged_sources = [source.uri(key) for key, found in listed.items() if found.keys() & plan.to_stage.keys()]
         self._report(source, plan, rows, rejected, max_errors, ignored, restated, purged)
@@ -370,12 +370,16 @@ class StageToRedshiftOperator(BaseOperator):
         if dialect == "redshift":
             from sparkify import staging_redshift
 
-            rejected = staging_redshift.copy_objects(
-                cursor, source, to_stage, variables=variables, parameters=parameters, staged_at=now,
-                time_field=variables["time_column"], time_bounds=time_bounds, iam_role=self.iam_role or None,
-                aws_conn_id=self.aws_conn_id,
-                region=self.region or None, jsonpaths_uri=self.jsonpaths_uri, manifest_prefix=self.manifest_prefix,
-            )
+            try:
+                rejected = staging_redshift.copy_objects(
+                    cursor, source, to_stage, variables=variables, parameters=parameters, staged_at=now,
+                    time_field=variables["time_column"], time_bounds=time_bounds, iam_role=self.iam_role or None,
+                    aws_conn_id=self.aws_conn_id, region=self.region or None, jsonpaths_uri=self.jsonpaths_uri,
+                    manifest_prefix=self.manifest_prefix,
+                )
+            except staging_redshift.RefusedObjects as refused:
+                raise _Refused({key: to_stage[key] for key in refused.keys},
+                               f"{self.table}: {refused}; nothing of this run was staged") from None
             coverage = staging_redshift.object_coverage(cursor, parameters) if self.time_field and to_stage else {}
             return None, rejected, {}, coverage
         from sparkify import staging_postgres
@@ -389,7 +393,7 @@ class StageToRedshiftOperator(BaseOperator):
                 time_field=self.time_field, time_bounds=time_bounds, max_record_bytes=self.max_record_bytes,
             )
         except staging_postgres.RefusedObject as refused:
-            raise _Refused(refused.key, to_stage[refused.key],
+            raise _Refused({refused.key: to_stage[refused.key]},
                            f"{self.table}: {refused.message}; nothing of this run was staged") from None
         staging_postgres.quarantine(cursor, staged.rejected, parameters, now)
         covered = {key: staged.coverage.get(key, [0, None, None]) for key in keys}
@@ -449,18 +453,20 @@ class StageToRedshiftOperator(BaseOperator):
         return len(expired)
 
     def _set_aside(self, hook: Any, dialect: str, variables: dict[str, Any], parameters: dict[str, Any],
-                   refused: _Refused, record: tuple | None, now: datetime) -> None:
-        """Record an object version refused as bad, in its own transaction, so later runs skip it."""
-        _, first_ts, last_ts, _, _, row_count = record or (None,) * 6
+                   refused: _Refused, staged: dict[str, tuple], now: datetime) -> None:
+        """Record object versions refused as bad, in their own transaction, so later runs skip them."""
         with transaction(hook, dialect) as cursor:
             execute_statements(cursor, render_statements("stage/begin.sql", **{**variables, "restage": False}),
                                parameters)
-            execute_statements(cursor, render_statements("stage/set_aside.sql"), {
-                **parameters, "object_key": refused.key, "version": refused.version, "rejected_at": now,
-                "row_count": row_count, "first_ts": first_ts, "last_ts": last_ts,
-            })
-        self.log.error("%s is set aside as bad: this run fails on it; later runs stage the other objects and skip "
-                       "it until it changes", refused.key)
+            for key, version in refused.versions.items():
+                _, first_ts, last_ts, _, _, row_count = staged.get(key) or (None,) * 6
+                execute_statements(cursor, render_statements("stage/set_aside.sql"), {
+                    **parameters, "object_key": key, "version": version, "rejected_at": now,
+                    "row_count": row_count, "first_ts": first_ts, "last_ts": last_ts,
+                })
+        for key in refused.versions:
+            self.log.error("%s is set aside as bad: this run fails on it; later runs stage the other objects and "
+                           "skip it until it changes", key)
 
     def _report(self, source: ObjectSource, plan: _Plan, rows: int | None,
                 rejected: int | None, max_errors: int, ignored: dict[str, int], restated: list[dict[str, Any]],
@@ -487,8 +493,7 @@ class StageToRedshiftOperator(BaseOperator):
 
 @dataclass
 class _Refused(Exception):
-    """An object version with more bad records than allowed: the run fails, the version is set aside."""
+    """Object versions (key → version) with more bad records than allowed: the run fails, they are set aside."""
 
-    key: str
-    version: str
+    versions: dict[str, str]
     message: str

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
-from sparkify.records import Rejected, TooManyBadRecords
+from sparkify.records import RecordTooLarge, Rejected, TooManyBadRecords
 from sparkify.sql import render_statements
 from sparkify.transactions import execute_statements
 
@@ -51,8 +51,9 @@ def copy_objects(
     and what each object covers.
 
     A value the server refuses (a string longer than its column, a NUL character) stops the COPY
-    at a row it names: the pass is undone to its savepoint and run again without that line, which
-    then counts as rejected. More bad records than ``max_errors`` raise :class:`RefusedObject`.
+    at a row it names: the pass is undone to its savepoint and run again without that record, which
+    then counts as rejected. More bad records than ``max_errors``, or a record over
+    ``max_record_bytes``, raise :class:`RefusedObject`.
     """
     import psycopg
 
@@ -78,7 +79,7 @@ def copy_objects(
     except ValueError as error:
         raise AirflowFailException(f"{table}: {error}") from None
     (copy_sql,) = render_statements("postgres/copy_from_stdin.sql", **variables)
-    server_rejected: dict[str, dict[int, str]] = {}
+    server_rejected: dict[str, dict[tuple[int, int], str]] = {}
     keys_by_uri = {source.uri(key): key for key in objects}
     while True:
         staged = StagedRows(variables["max_errors"])
@@ -86,7 +87,8 @@ def copy_objects(
             # A savepoint: a row the server refuses undoes this pass, not the deletes before it.
             with cursor.connection.transaction(), cursor.copy(copy_sql) as copy:
                 copy.write(encoder.header())
-                for segment in encoder.encode_all(source.read_pieces(objects, SEGMENT_BYTES), server_rejected):
+                pieces = source.read_pieces(objects, SEGMENT_BYTES, max_record_bytes)
+                for segment in encoder.encode_all(pieces, server_rejected):
                     staged.add(segment)
                     for data in segment.data:
                         copy.write(data)
@@ -94,21 +96,26 @@ def copy_objects(
             return staged
         except TooManyBadRecords as error:
             raise RefusedObject(keys_by_uri[error.last.uri], str(error)) from None
+        except RecordTooLarge as error:
+            assert error.key is not None, "binary_copy names the object of a record too large"
+            raise RefusedObject(error.key, f"{source.uri(error.key)} line {error.line}: {error.reason} (Redshift's "
+                                           "COPY fails on a JSON record over its limit, whatever MAXERROR)") from None
         except psycopg.errors.DataError as error:
-            key, line = _locate(error, staged)
+            key, line, ordinal = _locate(error, staged)
             reason = f"{error.diag.message_primary} ({error.diag.context})"
-            if line in server_rejected.get(key, {}):  # a pass must never stop twice on one line
-                raise AirflowFailException(f"{source.uri(key)} line {line}: {reason}") from error
-            server_rejected.setdefault(key, {})[line] = reason
+            where = f"{source.uri(key)} line {line}" + (f" (record {ordinal + 1} on it)" if ordinal else "")
+            if (line, ordinal) in server_rejected.get(key, {}):  # a pass must never stop twice on one record
+                raise AirflowFailException(f"{where}: {reason}") from error
+            server_rejected.setdefault(key, {})[line, ordinal] = reason
             refused = sum(map(len, server_rejected.values()))
             if refused > staged.max_errors:
-                raise RefusedObject(key, f"{source.uri(key)} line {line}: {reason} ({refused} bad records, "
+                raise RefusedObject(key, f"{where}: {reason} ({refused} bad records, "
                                          f"more than max_errors={staged.max_errors})") from None
-            log.warning("%s line %d: %s; staging again without it", source.uri(key), line, reason)
+            log.warning("%s: %s; staging again without it", where, reason)
 
 
-def _locate(error: Exception, staged: StagedRows) -> tuple[str, int]:
-    """The object and line of the COPY row a server error names."""
+def _locate(error: Exception, staged: StagedRows) -> tuple[str, int, int]:
+    """The object, line and place among the line's records of the COPY row a server error names."""
     context = getattr(getattr(error, "diag", None), "context", None) or ""
     match = _COPY_LINE.search(context)
     found = staged.locate(int(match.group(1)) - 1) if match else None

@@ -4,7 +4,8 @@ IAM role (or, failing that, the AWS connection's keys, masked everywhere).
 COPY cannot tag a row with the object it came from, so the unit differs by table: a table staged
 by time (events) gets one COPY per object version through a temporary table, whose rows are then
 tagged with the object's key; a catalog gets one COPY of every new or changed object through a
-manifest, its rows replacing by key the ones staged before.
+manifest, its rows replacing by key the ones staged before. A COPY that fails on bad records names
+no object: its load errors do, and those objects are set aside, as on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -27,6 +28,14 @@ if TYPE_CHECKING:
     from sparkify.sources import ObjectSource
 
 
+class RefusedObjects(Exception):
+    """A COPY failed on more bad records than MAXERROR: the objects its load errors name, and the first error."""
+
+    def __init__(self, keys: list[str], message: str) -> None:
+        super().__init__(message)
+        self.keys = keys
+
+
 def copy_objects(
     cursor: Any,
     source: ObjectSource,
@@ -46,7 +55,9 @@ def copy_objects(
     """COPY the objects (key → version) and record them; the records rejected (None: not told).
 
     Records of a table staged by time outside ``time_bounds`` (or without a time) go to the
-    quarantine, without their line number, which Redshift does not keep past the COPY."""
+    quarantine, without their line number, which Redshift does not keep past the COPY. A COPY that
+    fails on more bad records than ``max_errors`` raises :class:`RefusedObjects` naming the objects its
+    load errors name (the transaction is rolled back first, to read them)."""
     if not source.base_uri.startswith("s3://"):
         raise AirflowFailException("Redshift stages from S3 only: set the source to an s3:// URI")
     if not jsonpaths_uri:
@@ -63,6 +74,7 @@ def copy_objects(
             "region": quote_literal(region) if region else None,
         }
         copy_parameters = {**parameters, "staged_at": staged_at}
+        refused = None
         if time_field:  # one COPY per object version, its rows tagged with its key
             for key, version in objects.items():
                 statements = render_statements(
@@ -71,7 +83,10 @@ def copy_objects(
                     version=quote_literal(version), **_plausible_times((time_bounds or {}).get(key)),
                     compression=copy_compression([key], source.uri(key)),
                 )
-                execute_statements(cursor, statements, copy_parameters, secrets=secrets)
+                refused = _copy(cursor, statements, copy_parameters, secrets, {source.uri(key): key},
+                                variables["max_errors"])
+                if refused:
+                    break
         else:  # the catalog: every new or changed object in one COPY, through a manifest
             manifest_uri, objects_csv_uri = _write_manifest(
                 source, objects, parameters, staged_at, aws_conn_id, manifest_prefix
@@ -84,23 +99,52 @@ def copy_objects(
             statements += render_statements(
                 "redshift/record_objects_from_s3.sql", **copy_variables, s3_uri=quote_literal(objects_csv_uri)
             )
-            execute_statements(cursor, statements, copy_parameters, secrets=secrets)
-        max_errors = variables["max_errors"]
-        if not max_errors and not time_field:
-            return 0  # any bad record has failed its COPY
-        if isinstance(cursor, DataApiCursor):
-            # Its reads run ahead of the batch: each COPY holds MAXERROR, the quarantine has the rest.
-            return None
-        # MAXERROR holds per COPY; the run's limit holds over all of them, records out of their hours included.
-        execute_statements(cursor, render_statements("redshift/count_rejected.sql"), parameters)
-        (rejected,) = cursor.fetchone()
-        if rejected > max_errors:
-            raise AirflowFailException(
-                f"{parameters['table_name']}: {rejected} records rejected by COPY or outside their object's hours, "
-                f"more than max_errors={max_errors} (the quarantine and SYS_LOAD_ERROR_DETAIL name them); nothing "
-                "of this run was staged"
-            )
-        return rejected
+            refused = _copy(cursor, statements, copy_parameters, secrets, {source.uri(key): key for key in objects},
+                            variables["max_errors"])
+    if refused:
+        raise refused
+    max_errors = variables["max_errors"]
+    if not max_errors and not time_field:
+        return 0  # any bad record has failed its COPY
+    if isinstance(cursor, DataApiCursor):
+        # Its reads run ahead of the batch: each COPY holds MAXERROR, the quarantine has the rest.
+        return None
+    # MAXERROR holds per COPY; the run's limit holds over all of them, records out of their hours included.
+    execute_statements(cursor, render_statements("redshift/count_rejected.sql"), parameters)
+    (rejected,) = cursor.fetchone()
+    if rejected > max_errors:
+        raise AirflowFailException(
+            f"{parameters['table_name']}: {rejected} records rejected by COPY or outside their object's hours, "
+            f"more than max_errors={max_errors} (the quarantine and SYS_LOAD_ERROR_DETAIL name them); nothing "
+            "of this run was staged"
+        )
+    return rejected
+
+
+def _copy(cursor: Any, statements: list[str], parameters: dict[str, Any], secrets: list[str],
+          keys_by_uri: dict[str, str], max_errors: int) -> RefusedObjects | None:
+    """Run a COPY's statements. If the COPY fails on its data (more bad records than MAXERROR), roll
+    the transaction back (Redshift takes no statement in it after an error) and return the objects the
+    load errors name; any other failure is raised as it is. On the Data API nothing runs before the
+    batch: a failing COPY fails the batch."""
+    import redshift_connector
+
+    try:
+        execute_statements(cursor, statements, parameters, secrets=secrets)
+    except redshift_connector.DatabaseError:
+        cursor.connection.rollback()
+        execute_statements(cursor, render_statements("redshift/load_errors.sql"), {})
+        errors = [row for row in cursor.fetchall() if row[0] in keys_by_uri]
+        if not errors:
+            raise
+        uri, line, column, message = errors[0]
+        keys = sorted({keys_by_uri[row[0]] for row in errors})
+        return RefusedObjects(keys, (
+            f"{uri} line {line}: {column}: {message} (the COPY failed on more bad records than "
+            f"max_errors={max_errors}; set aside until they change: {len(keys)} of its {len(keys_by_uri)} "
+            "objects, those its load errors name)"
+        ))
+    return None
 
 
 def _plausible_times(bounds: tuple[int, int] | None) -> dict[str, int | None]:
