@@ -11,7 +11,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowRescheduleExcept
 
 from sparkify.run_parameters import whole_number
 from sparkify.sources import open_source
-from sparkify.stage_to_redshift import interval_keys
+from sparkify.staging_bookkeeping import interval_keys
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,9 +16,10 @@ from airflow.sdk.exceptions import AirflowFailException
 from sparkify.audit import record_load, with_restated_hours
 from sparkify.lineage import staging_lineage
 from sparkify.records import MAX_RECORD_BYTES
-from sparkify.run_parameters import EPOCH, epoch_ms, run_parameters, whole_number
+from sparkify.run_parameters import epoch_ms, run_parameters, whole_number
 from sparkify.sources import ObjectSource, open_source
 from sparkify.sql import INCLUDE_DIR, quote_identifier, render_statements
+from sparkify.staging_bookkeeping import Bookkeeping, Plan, StagedObject, interval_keys, plan_listing, set_aside
 from sparkify.transactions import execute_statements, transaction, warehouse_hook
 
 if TYPE_CHECKING:
@@ -26,7 +27,6 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 _JSONPATH = re.compile(r"""\$(?:\['([^']+)'\]|\.([A-Za-z_][A-Za-z0-9_]*))""")
-HOUR = timedelta(hours=1)
 #: How far around a listing window its keys' hours are looked for: a key names at most a month.
 KEY_SPAN = timedelta(days=32)
 
@@ -55,41 +55,6 @@ def _flag(value: bool | str, name: str) -> bool:
     if text not in ("true", "false"):
         raise AirflowFailException(f"{name} must be true or false, got {value!r}")
     return text == "true"
-
-
-def interval_keys(pattern: str, start: datetime, end: datetime) -> dict[str, tuple[datetime, datetime]]:
-    """The keys a pattern names for an interval (its strftime codes filled in for each hour), each
-    with the hours that name it."""
-    keys: dict[str, tuple[datetime, datetime]] = {}
-    hour = start
-    while hour < end:
-        key = hour.strftime(pattern)
-        first, _ = keys.get(key, (hour, hour))
-        keys[key] = (first, hour + HOUR)
-        hour += HOUR
-    return keys
-
-
-def _hour(ms: int) -> datetime:
-    """The UTC hour (naive, as the warehouse stores it) an epoch-millisecond time falls in."""
-    moment = EPOCH + timedelta(milliseconds=ms)
-    return moment.replace(minute=0, second=0, microsecond=0)
-
-
-def _span(first_ts: int | None, last_ts: int | None) -> tuple[datetime, datetime] | None:
-    """The whole hours from the first to the last time, or None for rows without a time."""
-    if first_ts is None or last_ts is None:
-        return None
-    return _hour(first_ts), _hour(last_ts) + HOUR
-
-
-@dataclass
-class _Plan:
-    """What a run's listing means against what is staged."""
-
-    to_stage: dict[str, str] = field(default_factory=dict)  # key → listed version
-    gone: list[str] = field(default_factory=list)
-    skipped_rejected: list[str] = field(default_factory=list)
 
 
 class StageToRedshiftOperator(BaseOperator):
@@ -277,15 +242,18 @@ class StageToRedshiftOperator(BaseOperator):
         time_bounds = {key: (epoch_ms(first - plausible), epoch_ms(last + plausible))
                        for key, (first, last) in nominal.items()} if self.time_field else None
         now = datetime.now(timezone.utc).replace(tzinfo=None)
-        staged: dict[str, tuple] = {}
+        staged: dict[str, StagedObject] = {}
         try:
             with transaction(hook, dialect) as cursor:
                 execute_statements(cursor, render_statements("stage/begin.sql", **variables), parameters)
-                staged = self._staged(cursor, parameters, restage)
-                plan = self._plan(listed, objects, staged, parameters["batch_id"])
+                books = Bookkeeping(cursor, variables, parameters, source, self.log)
+                staged = books.staged(restage)
+                plan = plan_listing(listed, objects, staged, parameters["batch_id"], by_time=bool(self.time_field))
+                self.log.info("%d objects listed: %d to stage, %d gone, %d set aside as bad", len(objects),
+                              len(plan.to_stage), len(plan.gone), len(plan.skipped_rejected))
                 # A new object has nothing to forget: only those with a record (rewritten, gone, set aside).
                 for key in [key for key in [*plan.to_stage, *plan.gone] if key in staged]:
-                    self._forget(cursor, variables, parameters, source, key, staged[key])
+                    books.forget(key, staged[key])
                 rows, rejected, ignored, coverage = self._copy(
                     cursor, dialect, source, plan.to_stage, fields, columns, variables, parameters, now, time_bounds
                 )
@@ -296,12 +264,10 @@ class StageToRedshiftOperator(BaseOperator):
                 purged = 0
                 if self.time_field:
                     assert window is not None  # a table staged by time has a listing window
-                    restated = self._restate(cursor, parameters, source, plan, staged, coverage, nominal, spill, now)
-                    window_ms = {"window_start_ms": epoch_ms(window[0]), "window_end_ms": epoch_ms(window[1])}
-                    execute_statements(cursor, render_statements("stage/touch_objects.sql"),
-                                       {**parameters, **window_ms, "used_at": now})
+                    restated = books.restate(plan, staged, coverage, nominal, spill, now)
+                    books.touch(window, now)
                     if retention:
-                        purged = self._purge(cursor, variables, parameters, source, objects, now, retention)
+                        purged = books.purge(objects, now, retention)
                 loads = with_restated_hours(cursor, parameters, self.table) if self.time_field else parameters
                 if plan.to_stage or plan.gone or purged:
                     execute_statements(cursor, render_statements("stage/analyze.sql", **variables), parameters)
@@ -310,7 +276,7 @@ class StageToRedshiftOperator(BaseOperator):
                     rows_rejected=rejected, objects=list(plan.to_stage), uri=source.uri, note=note,
                 )
         except _Refused as refused:
-            self._set_aside(hook, dialect, variables, parameters, refused, staged, now)
+            set_aside(hook, dialect, variables, parameters, refused.versions, staged, now, self.log)
             raise AirflowFailException(refused.message) from None
         self.staged_sources = [source.uri(key) for key, found in listed.items() if found.keys() & plan.to_stage.keys()]
         self._report(source, plan, rows, rejected, max_errors, ignored, restated, purged)
@@ -326,40 +292,6 @@ class StageToRedshiftOperator(BaseOperator):
                           "hours_end": f"{record['hours_end']:%Y-%m-%dT%H:%M}"} for record in restated],
             "load_interval": f"{loads['interval_start'].isoformat()}Z/{loads['interval_end'].isoformat()}Z",
         }
-
-    def _staged(self, cursor: Any, parameters: dict[str, Any], restage: bool) -> dict[str, tuple]:
-        """key → (version, first_ts, last_ts, rejected_at, batch_id, row_count) of every object staged."""
-        if restage:
-            return {}  # forgotten by stage/begin.sql
-        execute_statements(cursor, render_statements("stage/staged_objects.sql"), parameters)
-        return {key: tuple(record) for key, *record in cursor.fetchall()}
-
-    def _plan(self, listed: dict[str, dict[str, str]], objects: dict[str, str], staged: dict[str, tuple],
-              batch: str) -> _Plan:
-        plan = _Plan()
-        for key, version in objects.items():
-            record = staged.get(key)
-            # A version set aside as bad is tried again only by the run that set it aside (a retry,
-            # perhaps with a higher max_errors): that run keeps failing on it, later runs go on.
-            if record is None or record[0] != version or (record[3] is not None and record[4] == batch):
-                plan.to_stage[key] = version
-            elif record[3] is not None:
-                plan.skipped_rejected.append(key)
-        if self.time_field:  # an object staged under a listed key or prefix, no longer there, is gone
-            prefixes = tuple(key for key in listed if key.endswith("/"))
-            plan.gone = sorted(key for key in staged.keys() - objects.keys()
-                               if key in listed or (prefixes and key.startswith(prefixes)))
-        self.log.info("%d objects listed: %d to stage, %d gone, %d set aside as bad", len(objects),
-                      len(plan.to_stage), len(plan.gone), len(plan.skipped_rejected))
-        return plan
-
-    def _forget(self, cursor: Any, variables: dict[str, Any], parameters: dict[str, Any], source: ObjectSource,
-                key: str, record: tuple | None) -> None:
-        """Remove what a staged version of the object left: its rows, rejected records and record."""
-        first_ts, last_ts = (record[1], record[2]) if record else (None, None)
-        execute_statements(cursor, render_statements("stage/forget_object.sql", **variables), {
-            **parameters, "object_key": key, "object_uri": source.uri(key), "first_ts": first_ts, "last_ts": last_ts,
-        })
 
     def _copy(
         self, cursor: Any, dialect: str, source: ObjectSource, to_stage: dict[str, str], fields: list[str],
@@ -404,71 +336,7 @@ class StageToRedshiftOperator(BaseOperator):
             key: (first, last) for key, (_, first, last) in covered.items()
         }
 
-    def _restate(
-        self, cursor: Any, parameters: dict[str, Any], source: ObjectSource, plan: _Plan, staged: dict[str, tuple],
-        coverage: dict[str, tuple[int | None, int | None]], nominal: dict[str, tuple[datetime, datetime]],
-        spill: int, now: datetime,
-    ) -> list[dict[str, Any]]:
-        """Record the hours before the run's interval that new, changed or gone objects cover; return them.
-        Where the new rows' times are not known (the Data API) the object's key names them: its hours,
-        widened by the spill."""
-        start = parameters["interval_start"]
-        restated = []
-        for key in [*plan.to_stage, *plan.gone]:
-            old = staged.get(key)
-            found = [_span(old[1], old[2])] if old else []
-            if key in plan.to_stage:
-                if key in coverage:
-                    found.append(_span(*coverage[key]))
-                else:
-                    first, last = nominal[key]
-                    found.append((first - timedelta(hours=spill), last + timedelta(hours=spill)))
-            spans = [span for span in found if span]
-            if not spans:
-                continue
-            # Hours after the run's interval are left to their own runs; its own it loads anyway.
-            hours_start, hours_end = min(s for s, _ in spans), min(max(e for _, e in spans), start)
-            if hours_start >= hours_end:
-                continue
-            change = "gone" if key in plan.gone else "changed" if old else "late"
-            record = {"object_uri": source.uri(key), "change": change, "hours_start": hours_start,
-                      "hours_end": hours_end}
-            execute_statements(cursor, render_statements("stage/record_restatement.sql"),
-                               {**parameters, **record, "recorded_at": now})
-            restated.append(record)
-        return restated
-
-    def _purge(self, cursor: Any, variables: dict[str, Any], parameters: dict[str, Any], source: ObjectSource,
-               listed: dict[str, str], now: datetime, retention: int) -> int:
-        """Drop the staged objects no run has listed for ``retention`` hours (a few per run); how many."""
-        purge_before = now - timedelta(hours=retention)
-        execute_statements(cursor, render_statements("stage/expired_objects.sql"),
-                           {**parameters, "purge_before": purge_before})
-        expired = [(key, first, last) for key, first, last in cursor.fetchall() if key not in listed]
-        for key, first, last in expired:
-            self._forget(cursor, variables, parameters, source, key, (None, first, last))
-        if expired:
-            self.log.info("Dropped %d staged objects no run listed since %s (retention %d hours), the oldest %s",
-                          len(expired), purge_before, retention, source.uri(expired[0][0]))
-        return len(expired)
-
-    def _set_aside(self, hook: Any, dialect: str, variables: dict[str, Any], parameters: dict[str, Any],
-                   refused: _Refused, staged: dict[str, tuple], now: datetime) -> None:
-        """Record object versions refused as bad, in their own transaction, so later runs skip them."""
-        with transaction(hook, dialect) as cursor:
-            execute_statements(cursor, render_statements("stage/begin.sql", **{**variables, "restage": False}),
-                               parameters)
-            for key, version in refused.versions.items():
-                _, first_ts, last_ts, _, _, row_count = staged.get(key) or (None,) * 6
-                execute_statements(cursor, render_statements("stage/set_aside.sql"), {
-                    **parameters, "object_key": key, "version": version, "rejected_at": now,
-                    "row_count": row_count, "first_ts": first_ts, "last_ts": last_ts,
-                })
-        for key in refused.versions:
-            self.log.error("%s is set aside as bad: this run fails on it; later runs stage the other objects and "
-                           "skip it until it changes", key)
-
-    def _report(self, source: ObjectSource, plan: _Plan, rows: int | None,
+    def _report(self, source: ObjectSource, plan: Plan, rows: int | None,
                 rejected: int | None, max_errors: int, ignored: dict[str, int], restated: list[dict[str, Any]],
                 purged: int) -> None:
         self.log.info("Staged %s rows from %d objects into %s", "?" if rows is None else rows,

@@ -1,0 +1,179 @@
+"""What a staging run knows of what is staged: the ``staged_objects`` records, the plan its listing
+makes against them (stage, forget, skip), and the hours its changes restate.
+
+The statements run in the staging transaction the operator opens (``Bookkeeping``), but for the
+record of a version set aside as bad, which commits on its own so that later runs skip it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, NamedTuple
+
+from sparkify.run_parameters import EPOCH, epoch_ms
+from sparkify.sources import ObjectSource
+from sparkify.sql import render_statements
+from sparkify.transactions import execute_statements, transaction
+
+HOUR = timedelta(hours=1)
+
+
+class StagedObject(NamedTuple):
+    """One object's record in ``staged_objects`` (``stage/staged_objects.sql``), by column name."""
+
+    version: str | None
+    first_ts: int | None
+    last_ts: int | None
+    rejected_at: datetime | None = None
+    batch_id: str | None = None
+    row_count: int | None = None
+
+
+def interval_keys(pattern: str, start: datetime, end: datetime) -> dict[str, tuple[datetime, datetime]]:
+    """The keys a pattern names for an interval (its strftime codes filled in for each hour), each
+    with the hours that name it."""
+    keys: dict[str, tuple[datetime, datetime]] = {}
+    hour = start
+    while hour < end:
+        key = hour.strftime(pattern)
+        first, _ = keys.get(key, (hour, hour))
+        keys[key] = (first, hour + HOUR)
+        hour += HOUR
+    return keys
+
+
+def _hour(ms: int) -> datetime:
+    """The UTC hour (naive, as the warehouse stores it) an epoch-millisecond time falls in."""
+    moment = EPOCH + timedelta(milliseconds=ms)
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
+def _span(first_ts: int | None, last_ts: int | None) -> tuple[datetime, datetime] | None:
+    """The whole hours from the first to the last time, or None for rows without a time."""
+    if first_ts is None or last_ts is None:
+        return None
+    return _hour(first_ts), _hour(last_ts) + HOUR
+
+
+@dataclass
+class Plan:
+    """What a run's listing means against what is staged."""
+
+    to_stage: dict[str, str] = field(default_factory=dict)  # key → listed version
+    gone: list[str] = field(default_factory=list)
+    skipped_rejected: list[str] = field(default_factory=list)
+
+
+def plan_listing(listed: dict[str, dict[str, str]], objects: dict[str, str], staged: dict[str, StagedObject],
+                 batch: str, by_time: bool) -> Plan:
+    """Which listed versions to stage, which staged objects are gone (``by_time``: events; a catalog
+    only grows) and which stay set aside as bad."""
+    plan = Plan()
+    for key, version in objects.items():
+        record = staged.get(key)
+        # A version set aside as bad is tried again only by the run that set it aside (a retry,
+        # perhaps with a higher max_errors): that run keeps failing on it, later runs go on.
+        if record is None or record.version != version or (record.rejected_at is not None
+                                                           and record.batch_id == batch):
+            plan.to_stage[key] = version
+        elif record.rejected_at is not None:
+            plan.skipped_rejected.append(key)
+    if by_time:  # an object staged under a listed key or prefix, no longer there, is gone
+        prefixes = tuple(key for key in listed if key.endswith("/"))
+        plan.gone = sorted(key for key in staged.keys() - objects.keys()
+                           if key in listed or (prefixes and key.startswith(prefixes)))
+    return plan
+
+
+@dataclass
+class Bookkeeping:
+    """The bookkeeping statements of one staging transaction."""
+
+    cursor: Any
+    variables: dict[str, Any]
+    parameters: dict[str, Any]
+    source: ObjectSource
+    log: Any  # the task's logger
+
+    def staged(self, restage: bool) -> dict[str, StagedObject]:
+        """The record of every object staged (or set aside) into the table, by key."""
+        if restage:
+            return {}  # forgotten by stage/begin.sql
+        execute_statements(self.cursor, render_statements("stage/staged_objects.sql"), self.parameters)
+        return {key: StagedObject(*record) for key, *record in self.cursor.fetchall()}
+
+    def forget(self, key: str, record: StagedObject | None) -> None:
+        """Remove what a staged version of the object left: its rows, rejected records and record."""
+        execute_statements(self.cursor, render_statements("stage/forget_object.sql", **self.variables), {
+            **self.parameters, "object_key": key, "object_uri": self.source.uri(key),
+            "first_ts": record.first_ts if record else None, "last_ts": record.last_ts if record else None,
+        })
+
+    def restate(self, plan: Plan, staged: dict[str, StagedObject],
+                coverage: dict[str, tuple[int | None, int | None]], nominal: dict[str, tuple[datetime, datetime]],
+                spill: int, now: datetime) -> list[dict[str, Any]]:
+        """Record the hours before the run's interval that new, changed or gone objects cover; return them.
+        Where the new rows' times are not known (the Data API) the object's key names them: its hours,
+        widened by the spill."""
+        start = self.parameters["interval_start"]
+        restated = []
+        for key in [*plan.to_stage, *plan.gone]:
+            old = staged.get(key)
+            found = [_span(old.first_ts, old.last_ts)] if old else []
+            if key in plan.to_stage:
+                if key in coverage:
+                    found.append(_span(*coverage[key]))
+                else:
+                    first, last = nominal[key]
+                    found.append((first - timedelta(hours=spill), last + timedelta(hours=spill)))
+            spans = [span for span in found if span]
+            if not spans:
+                continue
+            # Hours after the run's interval are left to their own runs; its own it loads anyway.
+            hours_start, hours_end = min(s for s, _ in spans), min(max(e for _, e in spans), start)
+            if hours_start >= hours_end:
+                continue
+            change = "gone" if key in plan.gone else "changed" if old else "late"
+            record = {"object_uri": self.source.uri(key), "change": change, "hours_start": hours_start,
+                      "hours_end": hours_end}
+            execute_statements(self.cursor, render_statements("stage/record_restatement.sql"),
+                               {**self.parameters, **record, "recorded_at": now})
+            restated.append(record)
+        return restated
+
+    def touch(self, window: tuple[datetime, datetime], now: datetime) -> None:
+        """Mark the staged objects covering the listed hours as used now (the retention's clock)."""
+        window_ms = {"window_start_ms": epoch_ms(window[0]), "window_end_ms": epoch_ms(window[1])}
+        execute_statements(self.cursor, render_statements("stage/touch_objects.sql"),
+                           {**self.parameters, **window_ms, "used_at": now})
+
+    def purge(self, listed: dict[str, str], now: datetime, retention: int) -> int:
+        """Drop the staged objects no run has listed for ``retention`` hours (a few per run); how many."""
+        purge_before = now - timedelta(hours=retention)
+        execute_statements(self.cursor, render_statements("stage/expired_objects.sql"),
+                           {**self.parameters, "purge_before": purge_before})
+        expired = [(key, first, last) for key, first, last in self.cursor.fetchall() if key not in listed]
+        for key, first, last in expired:
+            self.forget(key, StagedObject(None, first, last))
+        if expired:
+            self.log.info("Dropped %d staged objects no run listed since %s (retention %d hours), the oldest %s",
+                          len(expired), purge_before, retention, self.source.uri(expired[0][0]))
+        return len(expired)
+
+
+def set_aside(hook: Any, dialect: str, variables: dict[str, Any], parameters: dict[str, Any],
+              versions: dict[str, str], staged: dict[str, StagedObject], now: datetime, log: Any) -> None:
+    """Record object versions refused as bad, in their own transaction, so later runs skip them."""
+    with transaction(hook, dialect) as cursor:
+        execute_statements(cursor, render_statements("stage/begin.sql", **{**variables, "restage": False}),
+                           parameters)
+        for key, version in versions.items():
+            record = staged.get(key) or StagedObject(None, None, None)
+            execute_statements(cursor, render_statements("stage/set_aside.sql"), {
+                **parameters, "object_key": key, "version": version, "rejected_at": now,
+                "row_count": record.row_count, "first_ts": record.first_ts, "last_ts": record.last_ts,
+            })
+    for key in versions:
+        log.error("%s is set aside as bad: this run fails on it; later runs stage the other objects and "
+                  "skip it until it changes", key)
