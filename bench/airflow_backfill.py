@@ -31,6 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import psycopg  # noqa: E402
+from airflow_client.client import DAGPatchBody  # noqa: E402
 
 from tools import airflow_services, local_pg  # noqa: E402
 from tools.airflow_api import AirflowApi  # noqa: E402
@@ -65,10 +66,6 @@ def snapshot(uri: str) -> dict[str, list[tuple]]:
         return {table: connection.execute(query).fetchall() for table, query in TABLES.items()}
 
 
-def when(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
 def timed_backfill(api: AirflowApi, environ: dict, dag_id: str, first: datetime, last: datetime,
                    max_active_runs: int) -> dict:
     """`airflow backfill create` from first to last logical date (both included), timed from the
@@ -81,12 +78,12 @@ def timed_backfill(api: AirflowApi, environ: dict, dag_id: str, first: datetime,
         env=environ, check=True, stdout=subprocess.DEVNULL,
     )
     command = time.monotonic() - began
-    runs = api.wait_for_runs(dag_id, expected, TIMEOUT, run_type="backfill")
+    runs = api.wait_for_runs(dag_id, expected, TIMEOUT, run_type=["backfill"])
     wall = time.monotonic() - began
-    failed = [run["dag_run_id"] for run in runs if run["state"] != "success"]
+    failed = [run.dag_run_id for run in runs if run.state != "success"]
     if failed or len(runs) != expected:
         raise SystemExit(f"{dag_id}: {len(runs)} runs, expected {expected}; failed: {failed}")
-    durations = [(when(run["end_date"]) - when(run["start_date"])).total_seconds() for run in runs]
+    durations = [(run.end_date - run.start_date).total_seconds() for run in runs]
     return {
         "dag_id": dag_id,
         "runs": expected,
@@ -94,8 +91,8 @@ def timed_backfill(api: AirflowApi, environ: dict, dag_id: str, first: datetime,
         "wall_s": wall,
         "command_s": command,
         "run_median_s": statistics.median(durations),
-        "first_start_to_last_end_s": (max(when(run["end_date"]) for run in runs)
-                                      - min(when(run["start_date"]) for run in runs)).total_seconds(),
+        "first_start_to_last_end_s": (max(run.end_date for run in runs)
+                                      - min(run.start_date for run in runs)).total_seconds(),
     }
 
 
@@ -129,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         port = int(api.url.rsplit(":", 1)[1])
         environ = airflow_services.service_environ(port, file_uri(source), warehouse, home, METADATA_DB)
         api.wait_for_dag(DAILY)
-        api.call("PATCH", f"/api/v2/dags/{DAILY}", {"is_paused": False})
+        api.dag_api.patch_dag(DAILY, DAGPatchBody(is_paused=False))
         print(f"airflow backfill create --dag-id {DAILY} over {args.days} days "
               f"(--max-active-runs {args.max_active_runs})...", flush=True)
         report["daily"] = timed_backfill(api, environ, DAILY, DAY, last_day, args.max_active_runs)
@@ -137,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit("the warehouse differs from make backfill's")
         report["same_warehouse_as_make_backfill"] = True
         if args.hourly_days:
-            api.call("PATCH", f"/api/v2/dags/{HOURLY}", {"is_paused": False})
+            api.dag_api.patch_dag(HOURLY, DAGPatchBody(is_paused=False))
             print(f"airflow backfill create --dag-id {HOURLY} over {args.hourly_days} days...", flush=True)
             hourly = timed_backfill(api, environ, HOURLY, DAY, DAY + timedelta(days=args.hourly_days, hours=-1), 4)
             hourly["estimate_for_all_days_s"] = hourly["wall_s"] * args.days / args.hourly_days

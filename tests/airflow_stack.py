@@ -1,5 +1,5 @@
 """The real Airflow services for the service-level and browser tests, and what
-they do through the REST API the UI uses.
+they do through the REST API the UI uses (with Airflow's official client).
 
 Started once per test session (fixtures in conftest.py) with a home, metadata
 database and warehouse database of their own on a free local port, so they run
@@ -18,6 +18,14 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import psycopg
+from airflow_client.client import (
+    BackfillPostBody,
+    BackfillResponse,
+    DAGPatchBody,
+    DAGRunResponse,
+    ReprocessBehavior,
+    TriggerDAGRunPostBody,
+)
 
 from smtp_inbox import Inbox, smtp_server
 from tools import airflow_services, local_pg
@@ -61,9 +69,9 @@ class AirflowStack:
 class Scenario:
     """What the scenario asked for and what Airflow answered."""
 
-    triggered: dict
-    backfill: dict
-    runs: list[dict]
+    triggered: DAGRunResponse
+    backfill: BackfillResponse
+    runs: list[DAGRunResponse]
     seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -95,22 +103,22 @@ def run_scenario(api: AirflowApi) -> Scenario:
     REST API; wait for every run and for the backfill to be marked complete."""
     began = time.monotonic()
     api.wait_for_dag(DAG_ID)
-    api.call("PATCH", f"/api/v2/dags/{DAG_ID}", {"is_paused": False})
-    triggered = api.call(
-        "POST", f"/api/v2/dags/{DAG_ID}/dagRuns", {"logical_date": TRIGGER_LOGICAL_DATE.isoformat(), "conf": {}}
+    api.dag_api.patch_dag(DAG_ID, DAGPatchBody(is_paused=False))
+    triggered = api.dag_run_api.trigger_dag_run(
+        DAG_ID, TriggerDAGRunPostBody(logical_date=TRIGGER_LOGICAL_DATE, conf={})
     )
-    backfill = api.call("POST", "/api/v2/backfills", {
-        "dag_id": DAG_ID,
-        "from_date": DATA_START.isoformat(),
-        "to_date": (DATA_START + timedelta(hours=BACKFILL_HOURS - 1)).isoformat(),
-        "max_active_runs": 4,
-        "reprocess_behavior": "failed",
-    })
+    backfill = api.backfill_api.create_backfill(BackfillPostBody(
+        dag_id=DAG_ID,
+        from_date=DATA_START,
+        to_date=DATA_START + timedelta(hours=BACKFILL_HOURS - 1),
+        max_active_runs=4,
+        reprocess_behavior=ReprocessBehavior.FAILED,
+    ))
     submitted = time.monotonic()
     # The backfill's runs, the triggered one and the one the schedule makes on unpausing.
     runs = api.wait_for_runs(DAG_ID, BACKFILL_HOURS + 2, RUNS_TIMEOUT)
     finished = time.monotonic()
-    completed = api.wait_for_backfill(backfill["id"])
+    completed = api.wait_for_backfill(backfill.id)
     return Scenario(triggered, completed, runs, {
         "submit": submitted - began, "runs": finished - submitted, "backfill marked": time.monotonic() - finished,
     })

@@ -31,6 +31,7 @@ from urllib.parse import quote, unquote
 
 import psycopg
 import pytest
+from airflow_client.client import BackfillResponse, DAGRunResponse
 
 from airflow_stack import (
     DAG_ID,
@@ -161,10 +162,6 @@ def set_date_time(driver, wait, field, moment: datetime) -> None:
     wait.until(lambda driver: field.text == f"{moment:%b %d, %Y %H:%M}")
 
 
-def when(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
 def test_the_grid_shows_every_run_succeeded(chromium, airflow_stack, airflow_scenario, browser, tmp_path):
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
@@ -190,8 +187,8 @@ def test_the_grid_shows_every_run_succeeded(chromium, airflow_stack, airflow_sce
     wait.until(until.element_to_be_clickable(
         (By.CSS_SELECTOR, "button[aria-label='Collapse Details Panel']")
     )).click()
-    runs = [run["dag_run_id"] for run in airflow_scenario.runs]
-    tasks = [task["task_id"] for task in api.call("GET", f"/api/v2/dags/{DAG_ID}/tasks")["tasks"]]
+    runs = [run.dag_run_id for run in airflow_scenario.runs]
+    tasks = [task.task_id for task in api.task_api.get_tasks(DAG_ID).tasks]
     links = {
         (run, task): wait.until(until.presence_of_element_located(
             (By.CSS_SELECTOR, f"a[data-testid='grid-{run}-{task}']")
@@ -251,15 +248,15 @@ def land_a_late_song_file(source: Path, before: datetime) -> dict:
 
 @dataclass
 class Triggered:
-    run: dict
+    run: DAGRunResponse
     #: The song file that landed just before the run was submitted.
     song: dict
 
 
 @dataclass
 class Backfilled:
-    backfill: dict
-    runs: list[dict]
+    backfill: BackfillResponse
+    runs: list[DAGRunResponse]
     #: What the dialog said the range would create, before it was submitted.
     planned: str
 
@@ -288,10 +285,9 @@ def ui_triggered(chromium, airflow_stack, airflow_scenario, tmp_path_factory) ->
         # The UI opens the new run's page.
         wait.until(until.url_contains(f"/dags/{DAG_ID}/runs/"))
         run_id = unquote(driver.current_url.split("/runs/", 1)[1].split("/")[0])
-    hour = {"logical_date_gte": UI_TRIGGER_LOGICAL_DATE.isoformat(),
-            "logical_date_lt": (UI_TRIGGER_LOGICAL_DATE + timedelta(hours=1)).isoformat()}
-    (run,) = api.wait_for_runs(DAG_ID, 1, RUNS_TIMEOUT, **hour)
-    assert run["dag_run_id"] == run_id
+    (run,) = api.wait_for_runs(DAG_ID, 1, RUNS_TIMEOUT, logical_date_gte=UI_TRIGGER_LOGICAL_DATE,
+                               logical_date_lt=UI_TRIGGER_LOGICAL_DATE + timedelta(hours=1))
+    assert run.dag_run_id == run_id
     return Triggered(run, song)
 
 
@@ -305,7 +301,7 @@ def ui_backfilled(chromium, airflow_stack, ui_triggered, tmp_path_factory) -> Ba
     from selenium.webdriver.support import expected_conditions as until
 
     api = airflow_stack.api
-    known = {backfill["id"] for backfill in api.call("GET", f"/api/v2/backfills?dag_id={DAG_ID}")["backfills"]}
+    known = {backfill.id for backfill in api.backfill_api.list_backfills(dag_id=DAG_ID).backfills}
     first, last = UI_BACKFILL_START, UI_BACKFILL_START + timedelta(hours=UI_BACKFILL_HOURS - 1)
     folder = tmp_path_factory.mktemp("backfill")
     with chrome(folder / "profile") as driver:
@@ -338,14 +334,14 @@ def ui_backfilled(chromium, airflow_stack, ui_triggered, tmp_path_factory) -> Ba
         form.find_element(By.XPATH, ".//footer//button[normalize-space()='Run Backfill']").click()
         wait.until(until.invisibility_of_element(form))
     deadline = time.monotonic() + WAIT
-    while not (new := [backfill for backfill in api.call("GET", f"/api/v2/backfills?dag_id={DAG_ID}")["backfills"]
-                       if backfill["id"] not in known]):
+    while not (new := [backfill for backfill in api.backfill_api.list_backfills(dag_id=DAG_ID).backfills
+                       if backfill.id not in known]):
         assert time.monotonic() < deadline, "no backfill created from the dialog"
         time.sleep(1)
     (backfill,) = new
-    runs = api.wait_for_runs(DAG_ID, UI_BACKFILL_HOURS, RUNS_TIMEOUT, run_type="backfill",
-                             logical_date_gte=first.isoformat(), logical_date_lte=last.isoformat())
-    return Backfilled(api.wait_for_backfill(backfill["id"]), runs, planned)
+    runs = api.wait_for_runs(DAG_ID, UI_BACKFILL_HOURS, RUNS_TIMEOUT, run_type=["backfill"],
+                             logical_date_gte=first, logical_date_lte=last)
+    return Backfilled(api.wait_for_backfill(backfill.id), runs, planned)
 
 
 def plays_by_row(warehouse: str, start: datetime, end: datetime) -> Counter:
@@ -355,11 +351,11 @@ def plays_by_row(warehouse: str, start: datetime, end: datetime) -> Counter:
 
 def test_a_run_triggered_from_the_form_loads_the_hour_of_its_logical_date(airflow_stack, ui_triggered):
     run, hour = ui_triggered.run, (UI_TRIGGER_LOGICAL_DATE, UI_TRIGGER_LOGICAL_DATE + timedelta(hours=1))
-    assert run["state"] == "success", run
-    assert run["run_type"] == "manual" and run["triggered_by"] == "ui" and run["triggering_user_name"] == "admin"
-    assert run["conf"] == {"full_restage_songs": False}
-    assert when(run["logical_date"]) == UI_TRIGGER_LOGICAL_DATE and UI_TRIGGER_LOGICAL_DATE >= SCENARIO_END
-    assert (when(run["data_interval_start"]), when(run["data_interval_end"])) == hour
+    assert run.state == "success", run
+    assert run.run_type == "manual" and run.triggered_by == "ui" and run.triggering_user_name == "admin"
+    assert run.conf == {"full_restage_songs": False}
+    assert run.logical_date == UI_TRIGGER_LOGICAL_DATE and UI_TRIGGER_LOGICAL_DATE >= SCENARIO_END
+    assert (run.data_interval_start, run.data_interval_end) == hour
     expected = build_reference(airflow_stack.source, *hour)["songplays"]
     assert expected and plays_by_row(airflow_stack.warehouse, *hour) == expected
 
@@ -368,13 +364,13 @@ def test_a_backfill_from_the_dialog_runs_every_hour_of_its_range(airflow_stack, 
     backfill, runs = ui_backfilled.backfill, ui_backfilled.runs
     first, end = UI_BACKFILL_START, UI_BACKFILL_START + timedelta(hours=UI_BACKFILL_HOURS)
     assert ui_backfilled.planned == f"{UI_BACKFILL_HOURS} runs will be triggered."
-    assert (when(backfill["from_date"]), when(backfill["to_date"])) == (first, end - timedelta(hours=1))
-    assert backfill["max_active_runs"] == UI_BACKFILL_HOURS and backfill["reprocess_behavior"] == "none"
-    assert backfill["completed_at"] and not backfill["is_paused"]
-    failed = {run["dag_run_id"]: run["state"] for run in runs if run["state"] != "success"}
+    assert (backfill.from_date, backfill.to_date) == (first, end - timedelta(hours=1))
+    assert backfill.max_active_runs == UI_BACKFILL_HOURS and backfill.reprocess_behavior == "none"
+    assert backfill.completed_at and not backfill.is_paused
+    failed = {run.dag_run_id: run.state.value for run in runs if run.state != "success"}
     assert not failed
-    assert sorted(when(run["data_interval_start"]) for run in runs) == hours(first, end)
-    assert {run["triggering_user_name"] for run in runs} == {"admin"}
+    assert sorted(run.data_interval_start for run in runs) == hours(first, end)
+    assert {run.triggering_user_name for run in runs} == {"admin"}
     # Not every hour has plays (09:00 has none): a run of such an hour loads none and succeeds.
     expected = build_reference(airflow_stack.source, first, end)["songplays"]
     assert expected and plays_by_row(airflow_stack.warehouse, first, end) == expected
@@ -417,11 +413,11 @@ WAREHOUSE_FIGURES = {
 }
 
 
-def warehouse_figures(warehouse: str, run: dict) -> dict[str, int]:
-    start, end = when(run["data_interval_start"]), when(run["data_interval_end"])
+def warehouse_figures(warehouse: str, run: DAGRunResponse) -> dict[str, int]:
+    start, end = run.data_interval_start, run.data_interval_end
     parameters = {"start": start.replace(tzinfo=None), "end": end.replace(tzinfo=None),
                   "start_ms": int(start.timestamp() * 1000), "end_ms": int(end.timestamp() * 1000),
-                  "batch": f"{DAG_ID}/{run['dag_run_id']}"}
+                  "batch": f"{DAG_ID}/{run.dag_run_id}"}
     with psycopg.connect(warehouse) as connection:
         return {name: connection.execute(query, parameters).fetchone()[0] for name, query in WAREHOUSE_FIGURES.items()}
 
@@ -434,7 +430,7 @@ def test_the_run_page_shows_the_run_summary_with_the_warehouse_figures(chromium,
     api, run, song = airflow_stack.api, ui_triggered.run, ui_triggered.song
     browser.set_window_size(1100, 900)
     wait = log_in(browser, api)
-    browser.get(f"{api.url}/dags/{DAG_ID}/runs/{quote(run['dag_run_id'], safe='')}")
+    browser.get(f"{api.url}/dags/{DAG_ID}/runs/{quote(run.dag_run_id, safe='')}")
     # The run's header shows the note's first line; its button opens the whole note.
     heading = wait.until(until.visibility_of_element_located(
         (By.XPATH, "//p[strong[normalize-space()='Run summary']]")
@@ -461,15 +457,15 @@ def test_the_run_page_shows_the_run_summary_with_the_warehouse_figures(chromium,
         (earlier,) = connection.execute("SELECT COUNT(*) FROM songplays WHERE song_id = %s AND start_time < %s",
                                         (song["song_id"], UI_TRIGGER_LOGICAL_DATE.replace(tzinfo=None))).fetchone()
         (restated,) = connection.execute("SELECT COUNT(*) FROM restatements WHERE batch_id = %s",
-                                         (f"{DAG_ID}/{run['dag_run_id']}",)).fetchone()
+                                         (f"{DAG_ID}/{run.dag_run_id}",)).fetchone()
     assert shown["late"] == earlier >= 1, text
     # The day's event file was staged by the scenario's first run: this one stages no events.
     assert (shown["events"], shown["event_objects"], shown["quarantined"]) == (0, 0, 0), text
     assert (summary["restated"], restated) == ("none", 0), text
     assert shown["passed"] == shown["checks"] == QUALITY_CHECKS, text
-    (ti,) = [ti for ti in api.call("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{quote(run['dag_run_id'], safe='')}"
-                                          "/taskInstances")["task_instances"] if ti["task_id"] == "run_quality_checks"]
-    assert ti["state"] == "success"
+    (ti,) = [ti for ti in api.task_instance_api.get_task_instances(DAG_ID, run.dag_run_id).task_instances
+             if ti.task_id == "run_quality_checks"]
+    assert ti.state == "success"
 
     # The note's dialog, down to the end of the summary.
     bottom = note.find_element(By.CSS_SELECTOR, "[role='list']").rect

@@ -24,7 +24,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Generator
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,7 +33,7 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tools import local_pg  # noqa: E402
-from tools.airflow_api import AirflowApi  # noqa: E402
+from tools.airflow_api import AirflowApi, healthy  # noqa: E402
 from tools.airflow_env import DEFAULT_HOME, DEFAULT_SOURCE, airflow_environ, file_uri  # noqa: E402
 
 # Task logs are files under the shared home, which the API server reads itself:
@@ -104,14 +103,6 @@ def service_environ(
     }
 
 
-def healthy(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://localhost:{port}/api/v2/monitor/health", timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False
-
-
 def start(
     port: int,
     source: str,
@@ -142,7 +133,7 @@ def start(
         pids = {component: process.pid for component, process in processes.items()}
         state_file(home).write_text(json.dumps({"port": port, "pids": pids}))
     deadline = time.monotonic() + STARTUP_SECONDS
-    while not healthy(port):
+    while not healthy(f"http://localhost:{port}"):
         ended = [name for name, process in processes.items() if process.poll() is not None]
         if ended or time.monotonic() > deadline:
             stop(home)
