@@ -22,8 +22,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sparkify import StageToRedshiftOperator
+from sparkify.jsonpaths import read_jsonpaths
 from sparkify.records import RAW_TEXT_KEPT
-from sparkify.stage_to_redshift import read_jsonpaths
 from test_operators import DAY_KEY, HOUR, HOUR_MS, event, load_songplays, rows, write_lines
 
 from conftest import run_context

@@ -17,10 +17,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sparkify import binary_copy
+from sparkify import binary_copy, json_records
 from sparkify.binary_copy import BinaryRows, StagedRows
-from sparkify.records import RecordTooLarge
-from sparkify.sources import Piece, _pieces
+from sparkify.json_records import Piece, RecordTooLarge
 from test_bad_input import _EVENT, FIELDS
 
 TYPES = {"itemInSession": "integer", "sessionId": "integer", "status": "integer", "ts": "bigint",
@@ -108,7 +107,7 @@ def test_segments_come_back_in_order_and_rows_map_to_their_objects_and_lines(mon
     encoder = rows_encoder()
     objects = {f"o{index}": lines(*({**VALID, "ts": index * 100 + row} for row in range(index + 1)))
                for index in range(12)}
-    pieces = [piece for key, data in objects.items() for piece in _pieces(key, [data[:150], data[150:]])]
+    pieces = [piece for key, data in objects.items() for piece in json_records.pieces(key, [data[:150], data[150:]])]
     staged = StagedRows(max_errors=0)
     sent = b""
     for segment in encoder.encode_all(pieces, {}):
@@ -144,14 +143,15 @@ def test_too_many_bad_records_name_the_first_in_stream_order(monkeypatch):
                                                            (5, b'{"b": 1}', 0)]),
 ])
 def test_pieces_end_between_records_and_count_lines(blocks, expected):
-    assert list(_pieces("k", blocks)) == [Piece("k", line, data, ordinal) for line, data, ordinal in expected]
+    expected_pieces = [Piece("k", line, data, ordinal) for line, data, ordinal in expected]
+    assert list(json_records.pieces("k", blocks)) == expected_pieces
 
 
 def test_a_long_line_of_records_is_cut_after_a_whole_record_with_its_place_on_the_line():
     records = [b'{"ts": %d, "song": "x} {y"}' % number for number in range(40)]
     data = b'{"first": 0}\n' + b"".join(records) + b"\n"
     blocks = [data[start:start + 64] for start in range(0, len(data), 64)]
-    pieces = list(_pieces("k", blocks, record_limit=100))
+    pieces = list(json_records.pieces("k", blocks, record_limit=100))
     assert b"".join(piece.data for piece in pieces) == data
     assert max(len(piece.data) for piece in pieces) <= 100 + 2 * 64  # a record and two blocks at most
     on_the_line = [piece for piece in pieces if piece.line == 2]
@@ -167,7 +167,7 @@ def test_a_file_of_records_without_a_line_break_stages_each_one_in_bounded_piece
     data = b"".join(orjson.dumps(event) for event in events)
     encoder = rows_encoder(max_errors=0)
     blocks = [data[start:start + (1 << 16)] for start in range(0, len(data), 1 << 16)]
-    pieces = list(_pieces("k", blocks, record_limit=1 << 16))
+    pieces = list(json_records.pieces("k", blocks, record_limit=1 << 16))
     assert len(pieces) > 4 and max(len(piece.data) for piece in pieces) <= 3 << 16  # a record and two blocks
     segments = [encoder.encode([piece], {}) for piece in pieces]
     assert sum(segment.rows for segment in segments) == len(events)
@@ -188,7 +188,7 @@ def test_a_record_over_the_limit_fails_its_object_without_being_held(layout):
     blocks = [data[start:start + 256] for start in range(0, len(data), 256)]
     read = []
     with pytest.raises(RecordTooLarge, match=r"line 2: record of more than 1000 bytes is over the limit of 1000"):
-        read.extend(_pieces("k", blocks, record_limit=1000))
+        read.extend(json_records.pieces("k", blocks, record_limit=1000))
     assert [piece.data for piece in read] == [b'{"first": 0}\n']
 
 
@@ -210,7 +210,7 @@ def test_the_same_records_give_the_same_rows_however_the_object_lays_them_out(ev
     encoder = rows_encoder(max_errors=0)
     expected = encoder.encode([Piece("k", 1, lines(*events))], {})
     data = events_laid_out(events, layout)
-    pieces = list(_pieces("k", [data[start:start + block] for start in range(0, len(data), block)],
+    pieces = list(json_records.pieces("k", [data[start:start + block] for start in range(0, len(data), block)],
                           record_limit=max(len(orjson.dumps(event, option=orjson.OPT_INDENT_2)) for event in events)))
     segments = [encoder.encode([piece], {}) for piece in pieces]
     assert b"".join(b"".join(segment.data) for segment in segments) == b"".join(expected.data)

@@ -18,7 +18,8 @@ import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
 from sparkify import StageToRedshiftOperator
-from sparkify.sources import LocalSource, copy_compression, local_path
+from sparkify.compression import copy_compression
+from sparkify.sources import LocalSource, local_path
 from test_end_to_end import START
 from tools.generate_data import COMPRESSED_EXTENSIONS, generate
 

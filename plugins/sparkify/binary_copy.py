@@ -32,17 +32,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pa_json
 
+from sparkify.json_records import MAX_RECORD_BYTES, Piece, RecordTooLarge
 from sparkify.records import (
     COLUMN_TYPES,
-    MAX_RECORD_BYTES,
     RecordParser,
-    RecordTooLarge,
     Rejected,
     TimeBounds,
     TooManyBadRecords,
     check_column_types,
 )
-from sparkify.sources import Piece
 
 #: Per object key, the records (line, place among that line's records) the server refused on an
 #: earlier pass, and why.

@@ -27,15 +27,23 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
 
 import orjson
 
-#: Redshift COPY refuses a JSON record larger than 4 MB; the PostgreSQL path applies the same limit.
-MAX_RECORD_BYTES = 4 * 1024 * 1024
+from sparkify.json_records import (
+    BAD,
+    MAX_RECORD_BYTES,
+    TOO_LARGE,
+    Framed,
+    RecordTooLarge,
+    not_an_object,
+    positioned,
+    split_records,
+)
+
 #: How much of a rejected record the quarantine keeps (it fits a VARCHAR(65535) column in bytes).
 RAW_TEXT_KEPT = 16384
 
@@ -57,155 +65,6 @@ _INTEGER_RANGES = {"smallint": 1 << 15, "integer": 1 << 31, "bigint": 1 << 63}
 #: Text a number column takes, as COPY reads a field: an integer, or a decimal number for a float.
 _INTEGER_TEXT = re.compile(r"-?[0-9]+")
 _DECIMAL_TEXT = re.compile(r"-?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-_JSON_NAMES = {dict: "an object", list: "an array", str: "a string", int: "a number", float: "a number",
-               bool: "a boolean", type(None): "null"}
-
-# How records are found in an object's bytes. A value ends where a "}" or "]" is followed (after
-# white space, if any) by a "{" or "[": in JSON nothing else can stand there but the gap between two
-# records, or the inside of a string, which a failed parse tells apart. After a record that is not
-# JSON, reading resumes at such a place or at a line that starts with "{" or "[" (the next record of
-# an object a line), whichever comes first: a truncated line costs one record, not the object.
-_SPACE = re.compile(rb"[ \t\r\n]*")
-
-
-def _skip_space(data: bytes, position: int) -> int:
-    """The first position from ``position`` on that is not white space (the pattern always matches)."""
-    return _SPACE.match(data, position).end()  # type: ignore[union-attr]
-
-
-_BOUNDARY = re.compile(rb"[}\]][ \t\r\n]*(?=[{\[])")
-_RECORD_LINE = re.compile(rb"\n(?=[{\[])")
-_OPENING = re.compile(rb"[{\[]")
-_OPENINGS = b"{["
-#: A line longer than this is cut at the places between records on it before it is parsed.
-_LONG_LINE = 1 << 16
-_TRUNCATED = "unexpected end of data"
-_FOLLOWED = "unexpected content after document"
-
-#: What :func:`split_records` finds: a record (its value), a stretch that is not one (the reason),
-#: a record over the limit (the reason), or, reading a part of an object, one that may go on.
-RECORD, BAD, TOO_LARGE, UNFINISHED = "record", "bad", "too large", "unfinished"
-
-
-class Framed(NamedTuple):
-    kind: str
-    start: int
-    end: int
-    value: Any = None
-
-
-def split_records(data: bytes, limit: int, *, final: bool = True) -> Iterator[Framed]:
-    """The records of a run of an object's bytes that starts between two records, in order.
-
-    Each one spans ``[start, end)`` (white space after it included). A record over ``limit`` bytes
-    ends the reading (TOO_LARGE). With ``final`` False the bytes are only the start of what follows:
-    the reading stops at the first record the rest might change (UNFINISHED).
-    """
-    view, size = memoryview(data), len(data)
-    position = _skip_space(data, 0)
-    while position < size:
-        line_end = data.find(b"\n", position) + 1 or size
-        if data[position] in _OPENINGS:
-            found = _value(data, view, position, line_end, limit, final)
-        else:
-            found = _not_a_value(data, view, position, line_end, final)
-        yield found
-        if found.kind in (TOO_LARGE, UNFINISHED):
-            return
-        position = _skip_space(data, found.end)
-
-
-def _value(data: bytes, view: memoryview, start: int, line_end: int, limit: int, final: bool) -> Framed:
-    """The value that starts at ``start`` (a "{" or "["), parsed to the end of its line (of a long
-    line, to the next place between records on it), then to the next such place, then to the end, as
-    far as it needs; or the stretch that is not one."""
-    size = len(data)
-    window = line_end
-    if line_end - start > _LONG_LINE:  # a line of many records: parse one at a time, not the rest of the line
-        same_line = _BOUNDARY.search(data, start, line_end)
-        window = same_line.start() + 1 if same_line else line_end
-    failures: list[tuple[int, orjson.JSONDecodeError]] = []
-    while True:
-        try:
-            value = orjson.loads(view[start:window])
-        except orjson.JSONDecodeError as error:
-            failures.append((window, error))
-            if error.msg == _FOLLOWED:  # a whole value, then something else: the value is what comes before
-                window = start + _bytes_before(view[start:window], error.pos)
-                value = orjson.loads(view[start:window])
-            elif error.msg == _TRUNCATED and window < size:
-                following = _BOUNDARY.search(data, window) if len(failures) == 1 else None
-                window = following.start() + 1 if following else size
-                continue
-            else:
-                break
-        length = len(data[start:window].rstrip())
-        if length > limit:
-            return Framed(TOO_LARGE, start, window, f"record of {length} bytes is over the limit of {limit}")
-        return Framed(RECORD, start, window, value)
-    if failures[-1][1].msg == _TRUNCATED:  # it runs on to the end of what was read
-        if size - start > limit:
-            return Framed(TOO_LARGE, start, size, f"record of more than {limit} bytes is over the limit of {limit}")
-        if not final:
-            return Framed(UNFINISHED, start, size)
-    end = _resume(data, start, line_end)
-    if end is None:
-        if not final:
-            return Framed(UNFINISHED, start, size)
-        end = size
-    # The reason is the parse that stayed within the stretch (not one that ran into the next record).
-    _, reason = next((failure for failure in reversed(failures) if failure[0] <= end), failures[0])
-    return Framed(BAD, start, end, f"not valid JSON ({reason})")
-
-
-def _not_a_value(data: bytes, view: memoryview, start: int, line_end: int, final: bool) -> Framed:
-    """A stretch that does not start a value, up to the next "{" or "[" on its line or the line's end
-    (COPY counts an error for each such stretch, before a record or between two)."""
-    opening = _OPENING.search(data, start + 1, line_end)
-    if opening is None and line_end == len(data) and not data.endswith(b"\n") and not final:
-        return Framed(UNFINISHED, start, line_end)
-    end = opening.start() if opening else line_end
-    try:
-        value = orjson.loads(view[start:end])
-    except orjson.JSONDecodeError as error:
-        return Framed(BAD, start, end, f"not valid JSON ({error})")
-    return Framed(BAD, start, end, not_an_object(value))
-
-
-def _resume(data: bytes, start: int, line_end: int) -> int | None:
-    """Where reading goes on after a stretch that is not a record; None if nothing says yet."""
-    between = _BOUNDARY.search(data, start)
-    record_line = _RECORD_LINE.search(data, line_end - 1)
-    found = [match.end() for match in (between, record_line) if match]
-    return min(found) if found else None
-
-
-def _bytes_before(chunk: memoryview, characters: int) -> int:
-    """The bytes of the first ``characters`` characters of UTF-8 text (the parser counts characters)."""
-    text = str(chunk, "utf-8", "replace")
-    return len(text[:characters].encode())
-
-
-def not_an_object(value: object) -> str:
-    if isinstance(value, list):
-        return (f"expected a JSON object, got an array of {len(value)} values (a top-level array is one "
-                "record, as Redshift's COPY reads it, not one per element)")
-    return f"expected a JSON object, got {_JSON_NAMES.get(type(value), type(value).__name__)}"
-
-
-def positioned(data: bytes, found: Iterable[Framed], first_line: int, first_ordinal: int
-               ) -> Iterator[tuple[Framed, int, int]]:
-    """Each record with its line and its place among the records that start on that line.
-
-    ``first_ordinal`` counts the records of ``first_line`` before ``data`` (a part of an object that
-    starts inside a line)."""
-    line, counted, ordinal, previous = first_line, 0, first_ordinal - 1, first_line
-    for record in found:
-        line += data.count(b"\n", counted, record.start)
-        counted = record.start
-        ordinal = ordinal + 1 if line == previous else 0
-        previous = line
-        yield record, line, ordinal
 
 
 def check_column_types(column_types: Iterable[str]) -> None:
@@ -220,15 +79,6 @@ class TooManyBadRecords(Exception):
     def __init__(self, rejected: list[Rejected], max_errors: int) -> None:
         super().__init__(f"{rejected[0]} ({len(rejected)} bad records, more than max_errors={max_errors})")
         self.last = rejected[-1]
-
-
-class RecordTooLarge(Exception):
-    """A record over the size limit, in the object ``key``: it fails the object whatever ``max_errors``,
-    as Redshift's COPY fails on a JSON object or array over 4 MB."""
-
-    def __init__(self, key: str | None, line: int, reason: str) -> None:
-        super().__init__(f"line {line}: {reason}")
-        self.key, self.line, self.reason = key, line, reason
 
 
 @dataclass(frozen=True)

@@ -60,3 +60,13 @@ EPOCH = datetime(1970, 1, 1)
 def epoch_ms(moment: datetime) -> int:
     """A naive UTC time as epoch milliseconds, the unit of ``ts``."""
     return int((moment - EPOCH).total_seconds() * 1000)
+
+
+def flag(value: bool | str, name: str) -> bool:
+    """A boolean argument that may arrive rendered from a template ("True"/"False")."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text not in ("true", "false"):
+        raise AirflowFailException(f"{name} must be true or false, got {value!r}")
+    return text == "true"

@@ -4,18 +4,15 @@ objects streamed in pieces of whole lines. Only small objects are ever held
 whole (S3 reads them ahead, concurrently, since a catalog is a million one-line
 files); a larger one is held a piece at a time.
 
-Objects named ``….gz``, ``….bz2`` or ``….zst`` are gzip, bzip2 or zstd, as
-Redshift COPY's GZIP, BZIP2 and ZSTD read them: they are decompressed as they
-stream, and a key naming one object (``…-events.json``) also finds its
-compressed variants (``…-events.json.gz``). A listing error, or a base (or the
+Objects named ``….gz``, ``….bz2`` or ``….zst`` are decompressed as they stream
+(:mod:`sparkify.compression`), and a key naming one object (``…-events.json``)
+also finds its compressed variants (``…-events.json.gz``). A listing error, or a base (or the
 top folder of a key, ``log_data/``) without any object, fails the task: a
 wrong source never passes for an empty hour.
 """
 
 from __future__ import annotations
 
-import bz2
-import gzip
 import hashlib
 import io
 import os
@@ -26,12 +23,13 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import unquote, urlsplit
 
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-from sparkify.records import MAX_RECORD_BYTES, TOO_LARGE, UNFINISHED, RecordTooLarge, positioned, split_records
+from sparkify.compression import COMPRESSIONS, compression, decompressed_blocks
+from sparkify.json_records import MAX_RECORD_BYTES, Piece, pieces
 
 if TYPE_CHECKING:
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
@@ -41,39 +39,9 @@ if TYPE_CHECKING:
 SMALL_OBJECT = 1 << 20
 
 
-class Piece(NamedTuple):
-    """A piece of an object: whole records of bytes (see :func:`_pieces`)."""
-
-    key: str
-    #: The number of the line the piece starts on.
-    line: int
-    data: bytes
-    #: How many records of that line come before the piece (it may start inside a line of several).
-    ordinal: int = 0
-
-
 #: Concurrent S3 reads, and how many objects may be fetched ahead (memory: at most
 #: READ_AHEAD small objects).
 READERS, READ_AHEAD = 8, 16
-#: Compressed objects by extension, with the Redshift COPY option that reads them.
-COMPRESSIONS = {".gz": "GZIP", ".bz2": "BZIP2", ".zst": "ZSTD"}
-#: zstd input fed to the decoder at a time: JSON logs expand about tenfold, so a few MiB out.
-ZSTD_INPUT = 1 << 16
-
-
-def compression(key: str) -> str | None:
-    """The COPY compression option of an object, by its extension; None if it is not compressed."""
-    return COMPRESSIONS.get(os.path.splitext(key)[1])
-
-
-def copy_compression(keys: Iterable[str], unit: str) -> str | None:
-    """The one compression of the objects a single COPY reads (COPY takes one option for all)."""
-    found = {compression(key) for key in keys}
-    if len(found) > 1:
-        names = ", ".join(sorted(kind or "uncompressed" for kind in found))
-        raise AirflowFailException(f"{unit}: objects of several compressions ({names}), and one Redshift COPY "
-                                   "reads one: keep one compression per day file, hour prefix and song catalog")
-    return found.pop() if found else None
 
 
 def _variants(key: str) -> list[str]:
@@ -102,52 +70,6 @@ def local_path(base_uri: str) -> Path:
     if re.search(r"%(?![0-9A-Fa-f]{2})", parts.path):
         raise AirflowFailException(f"{base_uri!r}: '%' starts an escape in a URI: write a '%' of the path as %25")
     return Path(unquote(parts.path))
-
-
-def _zstd_blocks(stream: BinaryIO, size: int) -> Iterator[bytes]:
-    """zstd frames one after another, as zstd writes and COPY reads them, fed ZSTD_INPUT bytes at a time.
-    A last frame cut short is an error: the library's own stream reader would end quietly."""
-    import zstandard
-
-    decompressor = zstandard.ZstdDecompressor()
-    frame, in_frame = decompressor.decompressobj(), False
-    for data in iter(lambda: stream.read(ZSTD_INPUT), b""):
-        while data:
-            decoded, in_frame = frame.decompress(data), True
-            yield from (decoded[start:start + size] for start in range(0, len(decoded), size))
-            data = b""
-            if frame.eof:
-                data, frame, in_frame = frame.unused_data, decompressor.decompressobj(), False
-    if in_frame:
-        raise EOFError("the data ends inside a zstd frame")
-
-
-def _decoded(key: str, stream: BinaryIO, size: int) -> Iterator[bytes]:
-    """The object's bytes, decompressed as its extension says, in blocks of at most ``size``."""
-    kind = compression(key)
-    if kind == "ZSTD":
-        return _zstd_blocks(stream, size)
-    reader: BinaryIO | gzip.GzipFile | bz2.BZ2File = stream
-    if kind == "GZIP":
-        reader = gzip.GzipFile(fileobj=stream, mode="rb")
-    elif kind == "BZIP2":
-        reader = bz2.BZ2File(stream)
-    return iter(lambda: reader.read(size), b"")
-
-
-def _blocks(uri: str, key: str, stream: BinaryIO, size: int) -> Iterator[bytes]:
-    """The object's decompressed bytes in blocks: memory stays bounded however much a compressed
-    object expands. One that does not decode (corrupt, cut short, not that format) fails the task, named."""
-    kind = compression(key)
-    if kind is None:
-        yield from _decoded(key, stream, size)
-        return
-    try:
-        yield from _decoded(key, stream, size)
-    except Exception as error:  # each decoder has its own: OSError, EOFError, zlib.error, ZstdError
-        raise AirflowFailException(
-            f"{uri}: cannot be read as {kind.lower()} ({type(error).__name__}: {error})"
-        ) from error
 
 
 class ObjectSource(Protocol):
@@ -227,7 +149,7 @@ class LocalSource:
     def read_pieces(self, keys: list[str], size: int, record_limit: int = MAX_RECORD_BYTES) -> Iterator[Piece]:
         for key in keys:
             with open(self.root / key, "rb") as stream:
-                yield from _pieces(key, _blocks(self.uri(key), key, stream, size), record_limit)
+                yield from pieces(key, decompressed_blocks(self.uri(key), key, stream, size), record_limit)
 
     def uri(self, key: str) -> str:
         return f"{self.base_uri}/{key}"
@@ -288,7 +210,7 @@ class S3Source:
     def _stream(self, key: str, size: int, record_limit: int) -> Iterator[Piece]:
         body = self.hook.get_conn().get_object(Bucket=self.bucket, Key=self._full_key(key))["Body"]
         try:
-            yield from _pieces(key, _blocks(self.uri(key), key, body, size), record_limit)
+            yield from pieces(key, decompressed_blocks(self.uri(key), key, body, size), record_limit)
         finally:
             body.close()
 
@@ -302,19 +224,20 @@ class S3Source:
             if response["ContentLength"] > SMALL_OBJECT:
                 response["Body"].close()
                 return self._stream(key, size, record_limit)
-            pieces = _pieces(key, _blocks(self.uri(key), key, io.BytesIO(response["Body"].read()), size), record_limit)
+            body = io.BytesIO(response["Body"].read())
+            found = pieces(key, decompressed_blocks(self.uri(key), key, body, size), record_limit)
             # A compressed one is decompressed in its turn, not ahead: it may hold far more than it weighs.
-            return pieces if compression(key) else list(pieces)
+            return found if compression(key) else list(found)
 
         remaining = iter(keys)
         with ThreadPoolExecutor(max_workers=READERS) as pool:
             pending = deque(pool.submit(fetch, key) for key in islice(remaining, READ_AHEAD))
             while pending:
-                pieces = pending.popleft()
+                fetched = pending.popleft()
                 following = next(remaining, None)
                 if following is not None:
                     pending.append(pool.submit(fetch, following))
-                yield from pieces.result()
+                yield from fetched.result()
 
     def uri(self, key: str) -> str:
         return f"{self.base_uri}/{key}"
@@ -335,68 +258,6 @@ def _file_version(path: str | Path, folder_fd: int | None = None) -> str:
         with open(path, "rb", opener=lambda name, flags: os.open(name, flags, dir_fd=folder_fd)) as stream:
             version += "-" + hashlib.file_digest(stream, "blake2b").hexdigest()[:32]
     return version
-
-
-#: Where a piece may end: after a line whose last byte closes a value ("}" or "]") when the next line
-#: opens one ("{" or "["). JSON strings hold no line break and values in an object or array are
-#: separated by commas, so in valid JSON this is always between two records.
-_CUT = re.compile(rb"[}\]][ \t\r]*\n[ \t\r\n]*(?=[{\[])")
-
-
-def _pieces(key: str, blocks: Iterable[bytes], record_limit: int = MAX_RECORD_BYTES) -> Iterator[Piece]:
-    """Cut blocks of bytes into pieces of whole records: after the last place between two records at a
-    line's end (one object a line, pretty-printed objects). A stretch without one (several records on
-    one long line, a top-level array) is cut after its last whole record once it is longer than
-    ``record_limit`` and a block; a record longer than that fails the object, as COPY fails on it,
-    rather than being held. Memory stays within a record and two blocks."""
-    line, ordinal, held, searched = 1, 0, b"", 0
-    for block in blocks:
-        data = held + block if held else block
-        cut = _last_cut(data, max(0, searched - 64))  # a little before: a place may span two blocks
-        if cut:
-            yield Piece(key, line, data[:cut], ordinal)
-            line, ordinal, data = line + data.count(b"\n", 0, cut), 0, data[cut:]
-        held, searched = data, len(data)
-        if len(held) > record_limit + len(block):
-            cut, next_line, next_ordinal = _after_last_record(key, held, line, ordinal, record_limit)
-            yield Piece(key, line, held[:cut], ordinal)
-            line, ordinal, held = next_line, next_ordinal, held[cut:]
-            searched = len(held)
-    if held:
-        yield Piece(key, line, held, ordinal)
-
-
-def _last_cut(data: bytes, start: int) -> int:
-    """The end of the last place between records at a line's end in ``data[start:]``; 0 if none
-    (looked for in the last few KiB first: one object a line has one every line)."""
-    for window in (1 << 12, 1 << 16, len(data)):
-        begin = max(start, len(data) - window)
-        ends = [match.end() for match in _CUT.finditer(data, begin)]
-        if ends:
-            return ends[-1]
-        if begin == start:
-            return 0
-    return 0
-
-
-def _after_last_record(key: str, data: bytes, line: int, ordinal: int, record_limit: int) -> tuple[int, int, int]:
-    """Where to cut a long stretch without a line between records: before the last record, which
-    may go on, with the line and the place among that line's records of what follows the cut."""
-    last = None
-    for found, found_line, found_ordinal in positioned(data, split_records(data, record_limit, final=False), line,
-                                                       ordinal):
-        if found.kind == TOO_LARGE:
-            raise RecordTooLarge(key, found_line, found.value)
-        if found.kind == UNFINISHED:
-            if found.start == 0:
-                raise RecordTooLarge(key, line, f"record of more than {record_limit} bytes is over the limit of "
-                                                f"{record_limit}")
-            return found.start, found_line, found_ordinal
-        last = found, found_ordinal
-    # All of it read: what follows goes on the line the stretch ends on.
-    if b"\n" in data[last[0].start if last else 0:]:
-        return len(data), line + data.count(b"\n"), 0
-    return len(data), line + data.count(b"\n"), last[1] + 1 if last else ordinal
 
 
 def open_source(base_uri: str, aws_conn_id: str | None) -> ObjectSource:

@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
 from sparkify.audit import record_load, with_restated_hours
+from sparkify.json_records import MAX_RECORD_BYTES
+from sparkify.jsonpaths import read_jsonpaths, snake_case
 from sparkify.lineage import staging_lineage
-from sparkify.records import MAX_RECORD_BYTES
-from sparkify.run_parameters import epoch_ms, run_parameters, whole_number
+from sparkify.run_parameters import epoch_ms, flag, run_parameters, whole_number
 from sparkify.sources import ObjectSource, open_source
-from sparkify.sql import INCLUDE_DIR, quote_identifier, render_statements
+from sparkify.sql import quote_identifier, render_statements
 from sparkify.staging_bookkeeping import Bookkeeping, Plan, StagedObject, interval_keys, plan_listing, set_aside
 from sparkify.transactions import execute_statements, transaction, warehouse_hook
 
@@ -26,35 +24,9 @@ if TYPE_CHECKING:
     from airflow.providers.openlineage.extractors import OperatorLineage
     from airflow.sdk import Context
 
-_JSONPATH = re.compile(r"""\$(?:\['([^']+)'\]|\.([A-Za-z_][A-Za-z0-9_]*))""")
+
 #: How far around a listing window its keys' hours are looked for: a key names at most a month.
 KEY_SPAN = timedelta(days=32)
-
-
-def _snake_case(key: str) -> str:
-    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", key).lower()
-
-
-def read_jsonpaths(path: str | Path) -> list[str]:
-    """The source keys named by a Redshift JSONPaths file, in column order."""
-    document = json.loads((INCLUDE_DIR / path).read_text())
-    keys = []
-    for expression in document["jsonpaths"]:
-        match = _JSONPATH.fullmatch(expression)
-        if not match:
-            raise AirflowFailException(f"{path}: only top-level JSONPaths are supported, got {expression!r}")
-        keys.append(match.group(1) or match.group(2))
-    return keys
-
-
-def _flag(value: bool | str, name: str) -> bool:
-    """A boolean argument that may arrive rendered from a template ("True"/"False")."""
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text not in ("true", "false"):
-        raise AirflowFailException(f"{name} must be true or false, got {value!r}")
-    return text == "true"
 
 
 class StageToRedshiftOperator(BaseOperator):
@@ -193,7 +165,7 @@ class StageToRedshiftOperator(BaseOperator):
         for name in (self.time_field, self.catalog_key):
             if name is not None and name not in fields:
                 raise AirflowFailException(f"{name!r} is not a key of {self.jsonpaths}")
-        restage = _flag(self.restage, "restage")
+        restage = flag(self.restage, "restage")
         if restage and self.time_field:
             raise AirflowFailException("restage applies to a catalog only: events restate by their objects' versions")
         retention = whole_number(self.retention_hours or 0, "retention_hours")
@@ -209,14 +181,14 @@ class StageToRedshiftOperator(BaseOperator):
         restage, max_errors, spill, lookback, retention = self._check_arguments(fields)
         parameters = {**run_parameters(context), "table_name": self.table}
         start, end = parameters["interval_start"], parameters["interval_end"]
-        columns = [_snake_case(name) for name in fields]
-        time_column = _snake_case(self.time_field) if self.time_field else None
+        columns = [snake_case(name) for name in fields]
+        time_column = snake_case(self.time_field) if self.time_field else None
         variables = {
             "dialect": dialect,
             "table": quote_identifier(self.table),
             "columns": ", ".join(map(quote_identifier, columns)),
             "time_column": quote_identifier(time_column) if time_column else None,
-            "catalog_key": quote_identifier(_snake_case(self.catalog_key)) if self.catalog_key else None,
+            "catalog_key": quote_identifier(snake_case(self.catalog_key)) if self.catalog_key else None,
             "restage": restage,
             "max_errors": max_errors,
         }
@@ -303,38 +275,25 @@ class StageToRedshiftOperator(BaseOperator):
             from sparkify import staging_redshift
 
             try:
-                rejected = staging_redshift.copy_objects(
+                return staging_redshift.stage_objects(
                     cursor, source, to_stage, variables=variables, parameters=parameters, staged_at=now,
-                    time_field=variables["time_column"], time_bounds=time_bounds, iam_role=self.iam_role or None,
-                    aws_conn_id=self.aws_conn_id, region=self.region or None, jsonpaths_uri=self.jsonpaths_uri,
-                    manifest_prefix=self.manifest_prefix,
+                    time_bounds=time_bounds, iam_role=self.iam_role or None, aws_conn_id=self.aws_conn_id,
+                    region=self.region or None, jsonpaths_uri=self.jsonpaths_uri, manifest_prefix=self.manifest_prefix,
                 )
             except staging_redshift.RefusedObjects as refused:
                 raise _Refused({key: to_stage[key] for key in refused.keys},
                                f"{self.table}: {refused}; nothing of this run was staged") from None
-            coverage = staging_redshift.object_coverage(cursor, parameters) if self.time_field and to_stage else {}
-            return None, rejected, {}, coverage
         from sparkify import staging_postgres
 
-        if not to_stage:
-            return 0, 0, {}, {}
-        keys = list(to_stage)
         try:
-            staged = staging_postgres.copy_objects(
-                cursor, source, keys, fields=fields, columns=columns, variables=variables, parameters=parameters,
+            return staging_postgres.stage_objects(
+                cursor, source, to_stage, fields=fields, columns=columns, variables=variables, parameters=parameters,
                 time_field=self.time_field, time_bounds=time_bounds, max_record_bytes=self.max_record_bytes,
+                staged_at=now,
             )
         except staging_postgres.RefusedObject as refused:
             raise _Refused({refused.key: to_stage[refused.key]},
                            f"{self.table}: {refused.message}; nothing of this run was staged") from None
-        staging_postgres.quarantine(cursor, staged.rejected, parameters, now)
-        covered = {key: staged.coverage.get(key, [0, None, None]) for key in keys}
-        staging_postgres.record_objects(cursor, [
-            (self.table, key, to_stage[key], parameters["batch_id"], now, now, *covered[key], None) for key in keys
-        ])
-        return staged.rows, len(staged.rejected), dict(staged.unknown_keys), {
-            key: (first, last) for key, (_, first, last) in covered.items()
-        }
 
     def _report(self, source: ObjectSource, plan: Plan, rows: int | None,
                 rejected: int | None, max_errors: int, ignored: dict[str, int], restated: list[dict[str, Any]],

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
-from sparkify.records import RecordTooLarge, Rejected, TooManyBadRecords
+from sparkify.json_records import RecordTooLarge
+from sparkify.records import Rejected, TooManyBadRecords
 from sparkify.sql import render_statements
 from sparkify.transactions import execute_statements
 
@@ -32,6 +33,27 @@ class RefusedObject(Exception):
 
     key: str
     message: str
+
+
+def stage_objects(
+    cursor: Any, source: ObjectSource, objects: dict[str, str], *, parameters: dict[str, Any], staged_at: datetime,
+    **copy_arguments: Any,
+) -> tuple[int, int, dict[str, int], dict[str, tuple[int | None, int | None]]]:
+    """Stage the objects (key → version), quarantine their bad records and record them: (rows, rejected,
+    ignored keys, key → (first, last) time of its rows)."""
+    if not objects:
+        return 0, 0, {}, {}
+    keys = list(objects)
+    staged = copy_objects(cursor, source, keys, parameters=parameters, **copy_arguments)
+    quarantine(cursor, staged.rejected, parameters, staged_at)
+    covered = {key: staged.coverage.get(key, [0, None, None]) for key in keys}
+    record_objects(cursor, [
+        (parameters["table_name"], key, objects[key], parameters["batch_id"], staged_at, staged_at, *covered[key], None)
+        for key in keys
+    ])
+    return staged.rows, len(staged.rejected), dict(staged.unknown_keys), {
+        key: (first, last) for key, (_, first, last) in covered.items()
+    }
 
 
 def copy_objects(

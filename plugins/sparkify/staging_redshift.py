@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
+from sparkify.compression import copy_compression
 from sparkify.data_api import DataApiCursor
-from sparkify.sources import copy_compression
 from sparkify.sql import quote_literal, render_statements, temp_table_name
 from sparkify.transactions import execute_statements, secrets_redacted
 
@@ -34,6 +34,19 @@ class RefusedObjects(Exception):
     def __init__(self, keys: list[str], message: str) -> None:
         super().__init__(message)
         self.keys = keys
+
+
+def stage_objects(
+    cursor: Any, source: ObjectSource, objects: dict[str, str], *, variables: dict[str, Any],
+    parameters: dict[str, Any], **copy_arguments: Any,
+) -> tuple[int | None, int | None, dict[str, int], dict[str, tuple[int | None, int | None]]]:
+    """Stage the objects (key → version): (rows, rejected, ignored keys, key → (first, last) time of its
+    rows). COPY tells neither the rows nor the keys it ignored."""
+    time_column = variables["time_column"]
+    rejected = copy_objects(cursor, source, objects, variables=variables, parameters=parameters,
+                            time_field=time_column, **copy_arguments)
+    coverage = object_coverage(cursor, parameters) if time_column and objects else {}
+    return None, rejected, {}, coverage
 
 
 def copy_objects(
