@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tools import local_pg  # noqa: E402
 from tools.airflow_env import airflow_environ  # noqa: E402
-from tools.backfill import MetadataLocks, _load_dags, _migrate_if_needed, _output_to, parse_hour  # noqa: E402
+from tools.backfill import MetadataLocks, load_dags, migrate_if_needed, output_to, parse_hour  # noqa: E402
 
 
 def main() -> None:
@@ -42,10 +42,10 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.update(airflow_environ(args.warehouse, args.source))
     log_path = Path(os.environ["AIRFLOW_HOME"], "logs", "fault-tests", f"{os.getpid()}.log")
-    with _output_to(log_path) as console:
+    with output_to(log_path) as console:
         with MetadataLocks(local_pg.database_uri("airflow"), console).hold("the metadata database setup"):
-            _migrate_if_needed()
-        dag = _load_dags(os.environ["AIRFLOW__CORE__DAGS_FOLDER"])[args.dag]
+            migrate_if_needed()
+        dag = load_dags(os.environ["AIRFLOW__CORE__DAGS_FOLDER"])[args.dag]
         for spec in args.runs:
             start, _, task = spec.partition("@")
             logical_date = parse_hour(start) + timedelta(minutes=args.late_minutes)
