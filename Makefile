@@ -61,7 +61,7 @@ test-services: $(STAMP) ## Only the tests that start the real Airflow services (
 	$(PY) -m pytest -q -m services tests
 
 ui-screenshot: $(STAMP) ## Refresh the README's UI screenshots, docs/ui-*.png, from the browser test (needs chromium)
-	SPARKIFY_UI_SCREENSHOTS=docs $(PY) -m pytest -q -m services tests/test_browser.py
+	SPARKIFY_UI_SCREENSHOTS=docs $(PY) -m pytest -q -m services tests/services/test_browser.py
 
 lint: $(STAMP) ## ruff (Airflow rules included), sqlfluff on include/sql and plugins/sparkify/sql (.sqlfluff), mypy on dags and plugins
 	$(PY) -m ruff check dags plugins tools tests bench

@@ -57,7 +57,7 @@ the source to the generated sample in ``.local/sample``.
 
 What starts Airflow for the runs is public (``output_to``, ``MetadataLocks``,
 ``migrate_if_needed``, ``load_dags``, ``parse_hour``): the fault tests' runner,
-``tests/dag_runner.py``, starts it the same way and runs hours without
+``tests/support/dag_runner.py``, starts it the same way and runs hours without
 the day lock.
 """
 
