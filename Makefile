@@ -23,11 +23,14 @@ help: ## List the targets
 	@echo "Targets:"
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
-venv: $(STAMP) ## Create .venv with the pinned requirements (requirements-dev.txt, requirements.txt, constraints.txt)
+venv: $(STAMP) ## Create .venv with the pinned requirements (requirements-dev.txt, requirements.txt, constraints.txt) and the project editable
 
-$(STAMP): requirements.txt requirements-dev.txt constraints.txt
+# The project itself goes in editable, without dependencies (pyproject.toml): the tools, benchmarks and
+# tests import sparkify (plugins/sparkify), tools and tests from the working tree.
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -qq -r requirements-dev.txt -c constraints.txt
+	$(PY) -m pip install -qq -e . --no-deps
 	touch $@
 
 sample-data: $(STAMP) ## Generate a week of sample data (2018-11-01..07) into .local/sample
@@ -58,7 +61,7 @@ test-services: $(STAMP) ## Only the tests that start the real Airflow services (
 	$(PY) -m pytest -q -m services tests
 
 ui-screenshot: $(STAMP) ## Refresh the README's UI screenshots, docs/ui-*.png, from the browser test (needs chromium)
-	SPARKIFY_UI_SCREENSHOTS=docs $(PY) -m pytest -q -m services tests/test_browser.py
+	SPARKIFY_UI_SCREENSHOTS=docs $(PY) -m pytest -q -m services tests/services/test_browser.py
 
 lint: $(STAMP) ## ruff (Airflow rules included), sqlfluff on include/sql and plugins/sparkify/sql (.sqlfluff), mypy on dags and plugins
 	$(PY) -m ruff check dags plugins tools tests bench

@@ -27,16 +27,15 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import psycopg
+from airflow_client.client import DAGPatchBody
+
+from tools import airflow_services, local_pg
+from tools.airflow_api import AirflowApi
+from tools.airflow_env import file_uri
+from tools.generate_data import generate
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-import psycopg  # noqa: E402
-from airflow_client.client import DAGPatchBody  # noqa: E402
-
-from tools import airflow_services, local_pg  # noqa: E402
-from tools.airflow_api import AirflowApi  # noqa: E402
-from tools.airflow_env import file_uri  # noqa: E402
-from tools.generate_data import generate  # noqa: E402
 
 DATA = REPO / ".local" / "bench"
 RESULTS = Path(__file__).resolve().parent / "results"

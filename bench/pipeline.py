@@ -29,15 +29,14 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import psycopg
+
+from tools import local_pg
+from tools.airflow_env import connection_json
+from tools.ddl import create_tables
+from tools.generate_data import generate
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "plugins")]
-
-import psycopg  # noqa: E402
-
-from tools import local_pg  # noqa: E402
-from tools.airflow_env import connection_json  # noqa: E402
-from tools.ddl import create_tables  # noqa: E402
-from tools.generate_data import generate  # noqa: E402
 
 DATA = REPO / ".local" / "bench"
 RESULTS = Path(__file__).resolve().parent / "results"

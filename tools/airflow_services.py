@@ -30,11 +30,9 @@ from pathlib import Path
 
 import psutil
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from tools import local_pg  # noqa: E402
-from tools.airflow_api import AirflowApi, healthy  # noqa: E402
-from tools.airflow_env import DEFAULT_HOME, DEFAULT_SOURCE, airflow_environ, file_uri  # noqa: E402
+from tools import local_pg
+from tools.airflow_api import AirflowApi, healthy
+from tools.airflow_env import DEFAULT_HOME, DEFAULT_SOURCE, airflow_environ, file_uri
 
 # Task logs are files under the shared home, which the API server reads itself:
 # no log-serving processes (and no fixed ports 8793/8794 to clash with another instance).

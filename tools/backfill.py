@@ -54,6 +54,11 @@ the signal's number; a second signal ends the process at once.
 
 The warehouse defaults to the embedded PostgreSQL's ``sparkify`` database and
 the source to the generated sample in ``.local/sample``.
+
+What starts Airflow for the runs is public (``output_to``, ``MetadataLocks``,
+``migrate_if_needed``, ``load_dags``, ``parse_hour``): the fault tests' runner,
+``tests/support/dag_runner.py``, starts it the same way and runs hours without
+the day lock.
 """
 
 from __future__ import annotations
@@ -75,11 +80,8 @@ from typing import TextIO
 import psycopg
 from psycopg.conninfo import make_conninfo
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "plugins")]
-
-from tools import local_pg  # noqa: E402
-from tools.airflow_env import CONNECT_TIMEOUT, DEFAULT_SOURCE, airflow_environ, file_uri, masked  # noqa: E402
+from tools import local_pg
+from tools.airflow_env import CONNECT_TIMEOUT, DEFAULT_SOURCE, airflow_environ, file_uri, masked
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
@@ -134,7 +136,7 @@ def plan_runs(first_hour: datetime, last_hour: datetime, by_day: bool) -> list[R
 
 
 @contextmanager
-def _output_to(log_path: Path) -> Generator[TextIO, None, None]:
+def output_to(log_path: Path) -> Generator[TextIO, None, None]:
     """Send everything this process writes to stdout and stderr (Airflow's logs, the tasks'
     logs and prints) to a file; yield a stream to the real console."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -285,7 +287,7 @@ def _check_source(source: str) -> None:
         raise SystemExit(f"SOURCE {source}: {error}{hint}") from None
 
 
-def _migrate_if_needed() -> str:
+def migrate_if_needed() -> str:
     """Bring Airflow's metadata database to this Airflow's schema; what was done."""
     from airflow.utils import db
 
@@ -297,7 +299,7 @@ def _migrate_if_needed() -> str:
         return "migrated"
 
 
-def _load_dags(dags_folder: str) -> dict:
+def load_dags(dags_folder: str) -> dict:
     """Parse the DAG folder once; make failed tasks retry soon and record their errors; drop the
     DAGs' deadline alerts."""
     from airflow.dag_processing.dagbag import DagBag
@@ -397,13 +399,13 @@ def run_backfill(
     print(f"Backfilling {hours} hours: {source} → {masked(warehouse)}", flush=True)
     print(f"Airflow's and the tasks' logs: {log_path}", flush=True)
 
-    with _output_to(log_path) as console:
+    with output_to(log_path) as console:
         stop.locks = locks = MetadataLocks(local_pg.database_uri("airflow"), console)
         with locks.hold("the metadata database setup"):
             check_began = time.monotonic()
-            metadata = _migrate_if_needed()
+            metadata = migrate_if_needed()
             check_seconds = time.monotonic() - check_began
-        dags = _load_dags(os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
+        dags = load_dags(os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
         stop.refuse_tasks(dags)
         runs = plan_runs(first_hour, last_hour, by_day=DAILY in dags and not hourly)
         if reverse:

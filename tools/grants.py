@@ -11,13 +11,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "plugins")]
-
-from sparkify.sql import quote_identifier, quote_literal  # noqa: E402
-from tools.ddl import SQL_DIR  # noqa: E402
+from sparkify.sql import quote_identifier, quote_literal
+from tools.ddl import SQL_DIR
 
 
 def render_grants(part: str, *, dialect: str = "postgres", iam_role: str | None = None, **names: str) -> str:

@@ -17,10 +17,8 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from tools import local_pg  # noqa: E402
-from tools.airflow_env import masked  # noqa: E402
+from tools import local_pg
+from tools.airflow_env import masked
 
 REPORT_SQL = Path(__file__).resolve().parents[1] / "include" / "sql" / "report"
 TABLES = ["songplays", "users", "songs", "artists", "time", "staging_events", "staging_songs"]

@@ -13,7 +13,7 @@ blank line, a record over several lines or several on one, a value to convert,
 a record the server refused on an earlier pass) sends the segment through
 ``RecordParser`` record by record, which names, quarantines, converts or counts
 each case exactly. Both paths give the same row for a valid record
-(``tests/test_binary_copy.py`` holds them to it).
+(``tests/operators/test_binary_copy.py`` holds them to it).
 """
 
 from __future__ import annotations

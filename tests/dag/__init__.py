@@ -1,0 +1,1 @@
+"""DAG: the DAG folder parses, the timetable, the Assets."""

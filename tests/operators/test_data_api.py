@@ -1,0 +1,365 @@
+"""The Redshift Data API path: the calls the operators make, and the SQL they send.
+
+The provider's RedshiftDataHook runs for real and builds a real boto3 ``redshift-data``
+client from the ``aws_default`` connection; botocore validates every request against the
+service model (statement list length, parameter names and values…). Only the HTTP round
+trip is replaced: a ``before-call`` handler records the request and answers it as the service
+would. (moto's redshift-data has no BatchExecuteStatement and never finishes a statement.)
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from datetime import datetime, timezone
+
+import pytest
+from airflow.providers.amazon.aws.hooks.redshift_data import RedshiftDataHook, RedshiftDataQueryFailedError
+from airflow.sdk.exceptions import AirflowFailException
+from botocore.awsrequest import AWSResponse
+
+from sparkify import DataQualityOperator, LoadDimensionOperator, LoadFactOperator, StageToRedshiftOperator
+from sparkify.data_api import data_api_sql
+from tests.support.redshift_recording import IAM_ROLE, SOURCE, etag, normalized, stable_temp_names
+from tests.support.tasks import WAREHOUSE_CONN, run_context, sql_file
+
+HOUR = datetime(2018, 11, 1, 0, tzinfo=timezone.utc)
+RUN_ID = "scheduled__2018-11-01T00:00:00+00:00"
+AWS_SECRET = "fake-secret-access-key"
+SECRET_ARN = "arn:aws:secretsmanager:us-west-2:123456789012:secret:sparkify-abc"
+
+
+class DataApiService:
+    """The Redshift Data API as the client sees it: records each request, answers it."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict]] = []
+        self.results: list[list[list[dict]]] = []  # records of the next queries, in order
+        self.fail = False
+        self.polls_until_finished = 0
+        self.statements: dict[str, dict] = {}
+
+    def __call__(self, model, params, **_) -> tuple[AWSResponse, dict]:
+        request = json.loads(params["body"])
+        self.calls.append((model.name, request))
+        return AWSResponse("https://redshift-data", 200, {}, None), getattr(self, model.name)(request)
+
+    def ExecuteStatement(self, request: dict) -> dict:  # noqa: N802  (the operation names)
+        return self._start([request["Sql"]], records=self.results.pop(0) if self.results else [])
+
+    def BatchExecuteStatement(self, request: dict) -> dict:  # noqa: N802
+        return self._start(request["Sqls"], records=None)
+
+    def _start(self, sqls: list[str], records: list[list[dict]] | None) -> dict:
+        statement_id = str(uuid.uuid4())
+        self.statements[statement_id] = {"sqls": sqls, "records": records, "polls": self.polls_until_finished}
+        return {"Id": statement_id}
+
+    def DescribeStatement(self, request: dict) -> dict:  # noqa: N802
+        statement = self.statements[request["Id"]]
+        if statement["polls"]:
+            statement["polls"] -= 1
+            return {"Id": request["Id"], "Status": "STARTED"}
+        if self.fail:
+            return {"Id": request["Id"], "Status": "FAILED", "Error": "ERROR: relation does not exist"}
+        subs = [{"Id": f"{request['Id']}:{n}", "Status": "FINISHED", "ResultRows": n}
+                for n, _ in enumerate(statement["sqls"], start=1)]
+        return {"Id": request["Id"], "Status": "FINISHED", "SubStatements": subs}
+
+    def GetStatementResult(self, request: dict) -> dict:  # noqa: N802
+        records = self.statements[request["Id"]]["records"]
+        start = int(request.get("NextToken", 0))
+        page = {"Records": records[start:start + 2], "ColumnMetadata": [], "TotalNumRows": len(records)}
+        if start + 2 < len(records):
+            page["NextToken"] = str(start + 2)
+        return page
+
+    def named(self, operation: str) -> list[dict]:
+        return [request for name, request in self.calls if name == operation]
+
+
+@pytest.fixture
+def data_api(monkeypatch) -> DataApiService:
+    """A Serverless workgroup behind the Data API, as the warehouse connection."""
+    service = DataApiService()
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps({
+        "conn_type": "aws", "login": "AKIAFAKEFAKEFAKEFAKE", "password": AWS_SECRET,
+        "extra": {"region_name": "us-west-2"},
+    }))
+    monkeypatch.setenv(WAREHOUSE_CONN, json.dumps({
+        "conn_type": "redshift", "schema": "dev",
+        "extra": {"use_data_api": True, "workgroup_name": "sparkify", "poll_interval": 0},
+    }))
+    real_client = RedshiftDataHook.get_client_type
+
+    def client(self, *args, **kwargs):
+        created = real_client(self, *args, **kwargs)
+        created.meta.events.register("before-call.redshift-data", service)
+        return created
+
+    monkeypatch.setattr(RedshiftDataHook, "get_client_type", client)
+    return service
+
+
+def use_cluster(monkeypatch, **extra) -> None:
+    monkeypatch.setenv(WAREHOUSE_CONN, json.dumps({
+        "conn_type": "redshift", "schema": "dev",
+        "extra": {"use_data_api": True, "cluster_identifier": "sparkify-cluster", "poll_interval": 0, **extra},
+    }))
+
+
+def as_driver_sql(statement: str) -> str:
+    """A Data API statement in the drivers' placeholder style, to compare with the driver path."""
+    return re.sub(r":([a-z_]+)(?:_\d+)?\b", r"%(\1)s", statement)
+
+
+def load_fact() -> dict:
+    return LoadFactOperator(task_id="load_songplays", table="songplays", sql=sql_file("load/songplays.sql"),
+                            parameters={"duration_tolerance": 0.5}).execute(run_context(HOUR, RUN_ID))
+
+
+def test_a_fact_load_is_one_batch_on_the_workgroup(data_api, caplog):
+    caplog.set_level("DEBUG")
+    result = load_fact()
+    assert [name for name, _ in data_api.calls] == ["BatchExecuteStatement", "DescribeStatement", "DescribeStatement"]
+    (batch,) = data_api.named("BatchExecuteStatement")
+    assert {key: batch[key] for key in batch if key not in ("Sqls", "Parameters", "ClientToken")} == {
+        "WorkgroupName": "sparkify", "Database": "dev", "WithEvent": False,
+    }
+    uuid.UUID(batch["ClientToken"])  # botocore's idempotency token: an HTTP retry never runs the batch twice
+    sqls = [" ".join(s.split()) for s in batch["Sqls"]]
+    assert sqls[0] == 'LOCK "songplays"'
+    assert sqls[1] == 'DELETE FROM "songplays" WHERE "start_time" >= :interval_start AND "start_time" < :interval_end'
+    assert sqls[2].startswith('INSERT INTO "songplays" SELECT songplay_id, start_time')
+    assert "ABS(s.duration - e.length) <= :duration_tolerance" in sqls[2]
+    assert "batch_id" not in sqls[2] and "e.ts >= :start_ms AND e.ts < :end_ms" in sqls[2]  # by time, any object
+    assert sqls[3] == ("DELETE FROM load_audit WHERE batch_id = :batch_id AND task_id = :task_id "
+                       "AND table_name = :table_name")
+    # Row counts exist only once the batch ran: the record holds NULL, inline (no NULL parameter values).
+    assert "VALUES ( :batch_id, :task_id, :table_name, :interval_start, :interval_end, NULL, NULL, :rows_rejected, " \
+           ":object_count, NULL, :recorded_at )" in sqls[4]
+    assert len(sqls) == 5 and not any("%(" in s for s in sqls)
+    parameters = {p["name"]: p["value"] for p in batch["Parameters"]}
+    assert {key: value for key, value in parameters.items() if key != "recorded_at"} == {
+        "interval_start": "2018-11-01 00:00:00", "interval_end": "2018-11-01 01:00:00",
+        "duration_tolerance": "0.5", "batch_id": RUN_ID, "start_ms": "1541030400000", "end_ms": "1541034000000",
+        "task_id": "load_songplays", "table_name": "songplays", "rows_rejected": "0", "object_count": "0",
+    }
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+", parameters["recorded_at"])
+    assert result["rows_written"] is None
+    assert "rows per statement: [1, 2, 3, 4, 5]" in caplog.text
+    assert AWS_SECRET not in caplog.text
+
+
+def test_the_hook_waits_until_the_batch_finishes(data_api):
+    data_api.polls_until_finished = 2
+    load_fact()
+    assert [name for name, _ in data_api.calls] == ["BatchExecuteStatement"] + ["DescribeStatement"] * 4
+
+
+def test_a_failed_batch_fails_the_task_and_nothing_follows(data_api):
+    data_api.fail = True
+    with pytest.raises(RedshiftDataQueryFailedError, match="relation does not exist"):
+        load_fact()
+    assert [name for name, _ in data_api.calls] == ["BatchExecuteStatement", "DescribeStatement"]
+
+
+def test_a_provisioned_cluster_with_temporary_credentials(data_api, monkeypatch):
+    use_cluster(monkeypatch, db_user="loader", database="analytics")
+    load_fact()
+    (batch,) = data_api.named("BatchExecuteStatement")
+    assert (batch["ClusterIdentifier"], batch["DbUser"]) == ("sparkify-cluster", "loader")
+    assert batch["Database"] == "analytics"
+    assert "WorkgroupName" not in batch and "SecretArn" not in batch
+
+
+def test_a_provisioned_cluster_through_a_secret(data_api, monkeypatch):
+    use_cluster(monkeypatch, secret_arn=SECRET_ARN)
+    load_fact()
+    (batch,) = data_api.named("BatchExecuteStatement")
+    assert (batch["ClusterIdentifier"], batch["SecretArn"]) == ("sparkify-cluster", SECRET_ARN)
+    assert batch["Database"] == "dev"
+    assert "DbUser" not in batch
+
+
+@pytest.mark.parametrize("extra", [
+    {"workgroup_name": "sparkify", "cluster_identifier": "sparkify-cluster"},
+    {},
+])
+def test_the_connection_names_exactly_one_target(data_api, monkeypatch, extra):
+    monkeypatch.setenv(WAREHOUSE_CONN, json.dumps(
+        {"conn_type": "redshift", "schema": "dev", "extra": {"use_data_api": True, **extra}}))
+    with pytest.raises(AirflowFailException, match="exactly one of workgroup_name"):
+        load_fact()
+    assert data_api.calls == []
+
+
+@pytest.mark.parametrize("mode", ["truncate-insert", "append", "upsert"])
+def test_dimension_batches_hold_the_driver_statements(data_api, monkeypatch, mode):
+    """The same statements, in the same order, as the redshift_connector path sends in its transaction."""
+    from airflow.providers.amazon.aws.hooks.redshift_sql import RedshiftSQLHook
+
+    from tests.support.redshift_recording import RecordingConnection
+
+    def load() -> None:
+        LoadDimensionOperator(task_id="load_users", table="users", sql=sql_file("load/users.sql"), mode=mode,
+                              key="user_id", version_column="last_seen_at").execute(run_context(HOUR, RUN_ID))
+
+    load()
+    (batch,) = data_api.named("BatchExecuteStatement")
+    recording = RecordingConnection()
+    monkeypatch.setenv(WAREHOUSE_CONN, json.dumps({"conn_type": "redshift", "host": "h", "schema": "dev"}))
+    monkeypatch.setattr(RedshiftSQLHook, "get_conn", lambda self: recording)
+    load()
+    assert normalized([as_driver_sql(s) for s in batch["Sqls"]]) == normalized(recording.statements)
+    assert len(batch["Sqls"]) == len(recording.statements)
+
+
+def staged_record(key: str, version: str) -> list[dict]:
+    """A staged_objects record as the Data API returns it (stage/staged_objects.sql)."""
+    return [{"stringValue": key}, {"stringValue": version}, {"isNull": True}, {"isNull": True}, {"isNull": True},
+            {"stringValue": "earlier"}, {"isNull": True}]
+
+
+def test_the_catalog_reads_what_was_staged_then_stages_the_new_files_in_one_batch(data_api, s3):
+    known = "song_data/A/A/A/TRAAAAA128F429D538.json"
+    data_api.results.append([  # three records, two pages: the read follows NextToken
+        staged_record(known, etag(f"raw/{known}")),
+        staged_record("song_data/Z/Z/Z/TRZZZZZ128F429D538.json", "etag-z"),
+        staged_record("song_data/Y/Y/Y/TRYYYYY128F429D538.json", "etag-y"),
+    ])
+    StageToRedshiftOperator(
+        task_id="stage_songs", table="staging_songs", source=SOURCE, s3_key="song_data/",
+        jsonpaths="jsonpaths/song_data.json", jsonpaths_uri=f"{SOURCE}/jsonpaths/song_data.json", iam_role=IAM_ROLE,
+        catalog_key="song_id", manifest_prefix="s3://sparkify-work/manifests",
+    ).execute(run_context(HOUR, RUN_ID))
+    assert [name for name, _ in data_api.calls] == [
+        "ExecuteStatement", "DescribeStatement", "GetStatementResult", "GetStatementResult",
+        "BatchExecuteStatement", "DescribeStatement", "DescribeStatement",
+    ]
+    (read,) = data_api.named("ExecuteStatement")
+    assert " ".join(read["Sql"].split()) == (
+        "SELECT object_key, version, first_ts, last_ts, rejected_at, batch_id, row_count FROM staged_objects "
+        "WHERE table_name = :table_name")
+    assert read["Parameters"] == [{"name": "table_name", "value": "staging_songs"}]
+    assert read["WorkgroupName"] == "sparkify" and read["Database"] == "dev"
+    base = "sparkify-work/manifests/staging_songs/scheduled__2018-11-01T00_00_00_00_00"
+    assert json.loads(s3["written"][f"s3://{base}.manifest"])["entries"] == [
+        {"url": "s3://sparkify-bucket/raw/song_data/A/A/B/TRAABBB128F429D538.json", "mandatory": True}]
+    (batch,) = data_api.named("BatchExecuteStatement")
+    sqls = normalized(batch["Sqls"])
+    assert sqls[0] == 'LOCK "staging_songs"'  # the new file had no record: nothing to forget
+    assert sqls[1].startswith('CREATE TEMP TABLE "incoming"')
+    assert sqls[2].startswith('COPY "incoming"') and f"FROM 's3://{base}.manifest'" in sqls[2]
+    assert sqls[3].startswith('INSERT INTO "staging_songs"') and sqls[4] == 'DROP TABLE "incoming"'
+    assert sqls[5].startswith("COPY staged_objects") and f"FROM 's3://{base}.objects.csv'" in sqls[5]
+    assert sqls[6].startswith('DELETE FROM "staging_songs" USING')
+    assert len(batch["Sqls"]) == 10  # and ANALYZE, and the audit record's two
+
+
+def test_a_full_restage_reads_nothing_and_forgets_every_staged_file(data_api, s3):
+    StageToRedshiftOperator(
+        task_id="stage_songs", table="staging_songs", source=SOURCE, s3_key="song_data/",
+        jsonpaths="jsonpaths/song_data.json", jsonpaths_uri=f"{SOURCE}/jsonpaths/song_data.json", iam_role=IAM_ROLE,
+        catalog_key="song_id", restage=True, manifest_prefix="s3://sparkify-work/manifests",
+    ).execute(run_context(HOUR, RUN_ID))
+    assert data_api.named("ExecuteStatement") == []
+    (batch,) = data_api.named("BatchExecuteStatement")
+    assert normalized(batch["Sqls"])[:4] == [
+        'LOCK "staging_songs"',
+        "DELETE FROM staged_objects WHERE table_name = :table_name",
+        "DELETE FROM quarantine WHERE table_name = :table_name",
+        'DELETE FROM "staging_songs"',
+    ]
+    manifest = json.loads(next(iter(s3["written"].values())))
+    assert len(manifest["entries"]) == 2
+
+
+def test_an_error_inside_the_transaction_sends_no_batch(data_api, s3):
+    with pytest.raises(AirflowFailException, match="manifest_prefix"):
+        StageToRedshiftOperator(
+            task_id="stage_songs", table="staging_songs", source=SOURCE, s3_key="song_data/",
+            jsonpaths="jsonpaths/song_data.json", jsonpaths_uri=f"{SOURCE}/jsonpaths/song_data.json",
+            iam_role=IAM_ROLE, catalog_key="song_id",
+        ).execute(run_context(HOUR, RUN_ID))
+    assert [name for name, _ in data_api.calls] == ["ExecuteStatement", "DescribeStatement", "GetStatementResult"]
+
+
+def test_a_transaction_beyond_the_batch_limit_fails_before_sending_anything(data_api, s3):
+    s3["keys"] += [f"raw/log_data/2018/11/01/{hour:02}/part-0.json" for hour in range(24)]
+    with pytest.raises(AirflowFailException, match="at most 40 statements"):
+        StageToRedshiftOperator(
+            task_id="stage_events", table="staging_events", source=SOURCE, s3_key="log_data/%Y/%m/%d/%H/",
+            jsonpaths="jsonpaths/log_events.json", time_field="ts", jsonpaths_uri=f"{SOURCE}/jsonpaths/log_events.json",
+            iam_role=IAM_ROLE,
+        ).execute(run_context(HOUR, RUN_ID, hours=24))
+    assert data_api.named("BatchExecuteStatement") == []  # only the reads that run ahead were sent
+
+
+def test_bad_records_within_max_errors_are_quarantined_in_the_batch(data_api, s3):
+    audit = StageToRedshiftOperator(
+        task_id="stage_events", table="staging_events", source=SOURCE,
+        s3_key="log_data/2018/11/2018-11-01-events.json", jsonpaths="jsonpaths/log_events.json", time_field="ts",
+        jsonpaths_uri=f"{SOURCE}/jsonpaths/log_events.json", iam_role=IAM_ROLE, max_errors=3,
+    ).execute(run_context(HOUR, RUN_ID))
+    (batch,) = [request for name, request in data_api.calls if name == "BatchExecuteStatement"]
+    sqls = normalized(batch["Sqls"])
+    copy = next(index for index, sql in enumerate(sqls) if sql.startswith('COPY "incoming"'))
+    assert " MAXERROR 3 " in sqls[copy] and sqls[copy + 1].startswith("INSERT INTO quarantine")
+    assert audit["rows_rejected"] is None  # a read would run ahead of the batch: not counted here
+
+
+def test_quality_checks_run_each_query_on_its_own(data_api):
+    data_api.results += [
+        [[{"stringValue": "users.user_id"}, {"longValue": 0}], [{"stringValue": "songs.song_id"}, {"longValue": 2}]],
+        [[{"isNull": True}]],
+    ]
+    with pytest.raises(AirflowFailException, match="2 of 3 data quality checks failed") as failure:
+        DataQualityOperator(task_id="q", checks=[
+            {"sql": sql_file("quality/null_keys.sql"), "expected": 0},
+            {"name": "plays", "sql": "SELECT count(*) FROM songplays WHERE batch_id = %(batch_id)s;", "expected": 0},
+        ]).execute(run_context(HOUR, RUN_ID))
+    assert "songs.song_id: expected == 0, got 2" in str(failure.value)
+    assert "plays: expected == 0, got None" in str(failure.value)
+    reads = data_api.named("ExecuteStatement")
+    assert reads[1]["Sql"] == "SELECT count(*) FROM songplays WHERE batch_id = :batch_id"
+    assert reads[1]["Parameters"] == [{"name": "batch_id", "value": RUN_ID}]
+    assert reads[0]["Parameters"] == [  # only what the query names: the Data API rejects unused parameters
+        {"name": "interval_start", "value": "2018-11-01 00:00:00"},
+        {"name": "interval_end", "value": "2018-11-01 01:00:00"},
+    ]
+    assert data_api.named("BatchExecuteStatement") == []
+
+
+def test_data_api_sql_binds_each_value_once_per_batch():
+    bound: dict[str, str] = {}
+    first = data_api_sql("DELETE FROM t WHERE a = %(a)s AND b = %(b)s AND c LIKE 'x%%'",
+                         {"a": 1, "b": None, "c": "unused"}, bound)
+    second = data_api_sql("INSERT INTO t VALUES (%(a)s, %(d)s, %(e)s)",
+                          {"a": 2, "d": "", "e": datetime(2018, 11, 1, 5)}, bound)
+    assert first == "DELETE FROM t WHERE a = :a AND b = NULL AND c LIKE 'x%'"
+    assert second == "INSERT INTO t VALUES (:a_2, '', :e)"
+    assert bound == {"a": "1", "a_2": "2", "e": "2018-11-01 05:00:00"}
+    assert data_api_sql("SELECT 1 -- 100%%", None, bound) == "SELECT 1 -- 100%%"
+
+
+def test_retention_reads_the_unused_objects_ahead_and_drops_them_in_the_batch(data_api, s3):
+    old = "log_data/2018/10/2018-10-01-events.json"
+    data_api.results += [[], [[{"stringValue": old}, {"longValue": 1538352000000}, {"longValue": 1538438399000}]]]
+    audit = StageToRedshiftOperator(
+        task_id="stage_events", table="staging_events", source=SOURCE,
+        s3_key="log_data/%Y/%m/%Y-%m-%d-events.json", jsonpaths="jsonpaths/log_events.json", time_field="ts",
+        jsonpaths_uri=f"{SOURCE}/jsonpaths/log_events.json", iam_role=IAM_ROLE, retention_hours="72",
+    ).execute(run_context(HOUR, RUN_ID))
+    reads = [" ".join(read["Sql"].split()) for read in data_api.named("ExecuteStatement")]
+    assert [read.split(" FROM ")[1].split()[0] for read in reads] == ["staged_objects", "staged_objects",
+                                                                     "restatements"]
+    assert ":purge_before" in reads[1]
+    (batch,) = data_api.named("BatchExecuteStatement")
+    sqls = [stable_temp_names(" ".join(sql.split())) for sql in batch["Sqls"]]  # audit statements included
+    touch = next(index for index, sql in enumerate(sqls) if sql.startswith("UPDATE staged_objects SET used_at"))
+    assert sqls[touch + 1].startswith('DELETE FROM "staging_events" WHERE object_key = :object_key')
+    assert sqls[touch + 4] == 'ANALYZE "staging_events"'
+    assert len(batch["Sqls"]) == 15  # lock, COPY 7 (a new object: nothing to forget), touch, drop 3, ANALYZE, audit 2
+    assert audit["objects_purged"] == 1

@@ -1,0 +1,25 @@
+"""What Airflow gives an operator that a test runs directly: the parts of the task context the
+operators read, SQL files rendered as a task renders them, and the variable that holds the
+``sparkify_warehouse`` connection."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from tests.support.paths import SQL_DIR
+
+WAREHOUSE_CONN = "AIRFLOW_CONN_SPARKIFY_WAREHOUSE"
+
+
+def sql_file(name: str) -> str:
+    """A pipeline SQL file as Airflow renders it for a task that needs no context (its macros imported)."""
+    import jinja2
+
+    environment = jinja2.Environment(loader=jinja2.FileSystemLoader(SQL_DIR), undefined=jinja2.StrictUndefined)
+    return environment.get_template(name).render()
+
+
+def run_context(start: datetime, run_id: str = "manual__test", hours: int = 1) -> dict:
+    """The parts of an Airflow task context the operators read."""
+    start = start.replace(tzinfo=timezone.utc) if start.tzinfo is None else start
+    return {"run_id": run_id, "data_interval_start": start, "data_interval_end": start + timedelta(hours=hours)}
