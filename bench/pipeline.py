@@ -140,9 +140,9 @@ def backfill(days: int) -> dict:
     by_day, day_runs, _ = timed(last=DAY + timedelta(days=days) - timedelta(hours=1))
     one_day_hourly, hour_runs, staged = timed("--hourly", last=DAY + timedelta(hours=23))
     hourly_estimate = statistics.median(hour_runs) * 24 * days
-    day_files = [DAY + timedelta(days=offset) for offset in (0, 1)]  # the day and, through the spill, the next
-    events = sum(sum(1 for line in (source / f"log_data/{day:%Y/%m/%Y-%m-%d}-events.json").open() if line.strip())
-                 for day in day_files)
+    # The day and, through the spill, the next one (none when only one day was generated).
+    day_files = [source / f"log_data/{DAY + timedelta(days=offset):%Y/%m/%Y-%m-%d}-events.json" for offset in (0, 1)]
+    events = sum(sum(1 for line in path.open() if line.strip()) for path in day_files if path.exists())
     return {
         "days": days,
         "by_day_wall_s": by_day,
