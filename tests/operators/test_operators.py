@@ -294,13 +294,19 @@ def match_late_songs(run_id: str, start: datetime, lookback_hours: int = 168) ->
     return operator.execute(run_context(start, run_id))
 
 
-def test_a_song_that_lands_after_its_plays_fills_them_in_within_the_look_back(warehouse, tmp_path):
+def a_play_whose_song_is_not_in_the_catalog_yet(tmp_path) -> Path:
+    """A bucket with one play of "Late hit" and a catalog without it, staged and loaded: its songplay has no song."""
     root = tmp_path / "bucket"
     write_lines(root / DAY_KEY, [event(20, item=1, song="Late hit", artist="Slow band", length=180.0)])
     write_song(root, "TRAAAAW128F429D538", song("SOA", "Song A", "ARA", "Artist A", 200.0))
     stage_events(root)
     stage_songs(root)
     load_songplays()
+    return root
+
+
+def test_a_song_that_lands_after_its_plays_fills_them_in_within_the_look_back(warehouse, tmp_path):
+    root = a_play_whose_song_is_not_in_the_catalog_yet(tmp_path)
     assert rows(warehouse, "SELECT song_id FROM songplays") == [(None,)]
 
     write_song(root, "TRBBBBW128F429D538", song("SOLATE", "Late hit", "ARSLOW", "Slow band", 180.2))
@@ -428,12 +434,7 @@ def test_fact_load_of_an_hour_staged_empty_passes_with_no_rows(warehouse, bucket
 
 def test_a_late_song_fills_in_only_plays_whose_events_are_still_staged(warehouse, tmp_path):
     """The documented limit: match_late_songs reads the staged events, so the retention bounds its look-back."""
-    root = tmp_path / "bucket"
-    write_lines(root / DAY_KEY, [event(20, item=1, song="Late hit", artist="Slow band", length=180.0)])
-    write_song(root, "TRAAAAW128F429D538", song("SOA", "Song A", "ARA", "Artist A", 200.0))
-    stage_events(root)
-    stage_songs(root)
-    load_songplays()
+    root = a_play_whose_song_is_not_in_the_catalog_yet(tmp_path)
     unused_for(warehouse, 100)
     stage_events(root, run_id="run_2", start=HOUR.replace(hour=3), key="log_data/2018/11/2018-11-05-events.json",
                  retention_hours=72)
