@@ -115,11 +115,14 @@ def save_screenshot(driver, path: Path, height: int | None = None) -> None:
 
 def log_in(driver, api):
     """Through the login page, as a user; the wait the test goes on with."""
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as until
     from selenium.webdriver.support.wait import WebDriverWait
 
-    wait = WebDriverWait(driver, WAIT)
+    # The UI re-renders as it polls the API: an element found a moment ago may be gone by the time it
+    # is read, and the condition is simply asked again (a real absence still ends in the timeout).
+    wait = WebDriverWait(driver, WAIT, ignored_exceptions=(StaleElementReferenceException,))
     driver.get(api.url + "/")
     wait.until(until.url_contains("/auth/login"))
     # The login page is an app of its own: its form appears once its script has run.
