@@ -14,8 +14,10 @@ same rows, paying Airflow's per-task cost once a day rather than 24 times.
 3. **stage_events** and **stage_songs**, in parallel: every event object of the hour,
    its spill hours and the `sparkify_restate_lookback_hours` before it (default 24), and every
    song file, each staged once per version (`staged_objects`). An event object that is new,
-   rewritten or gone since it was staged *restates* the earlier hours it covers: this run's
-   loads and checks cover them too (`restatements`, and the task log names each).
+   rewritten or gone since it was staged *restates* the earlier hours it covers that runs have
+   loaded: this run's loads and checks cover them too (`restatements`, and the task log names
+   each). An hour no run has loaded is left to its own run. An event object set aside as bad
+   fails every run of its hours until it changes; a song file set aside is skipped, and named.
 4. **load_songplays**: the `NextSong` events of those hours, whatever object holds them,
    become songplays, replacing what the hours held before.
 5. **load_users**, **load_songs**, **load_artists**, **load_time**, in parallel,

@@ -10,10 +10,13 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
-from sparkify.audit import record_load, with_restated_hours
+from sparkify import restatement
+from sparkify.alerts import set_aside_alert
+from sparkify.audit import record_load
 from sparkify.json_records import MAX_RECORD_BYTES
 from sparkify.jsonpaths import read_jsonpaths, snake_case
 from sparkify.lineage import staging_lineage
+from sparkify.restatement import Span, overlaps, span_text
 from sparkify.run_parameters import epoch_ms, flag, run_parameters, whole_number
 from sparkify.sources import ObjectSource, open_source
 from sparkify.sql import quote_identifier, render_statements
@@ -213,14 +216,26 @@ class StageToRedshiftOperator(BaseOperator):
         plausible = timedelta(hours=whole_number(self.plausible_hours, "plausible_hours"))
         time_bounds = {key: (epoch_ms(first - plausible), epoch_ms(last + plausible))
                        for key, (first, last) in nominal.items()} if self.time_field else None
+
+        def covers(key: str) -> Span:
+            """The hours an event object covers: those its key names, widened by the spill (the runs
+            that read it for their own hours)."""
+            first, last = nominal[key]
+            return first - timedelta(hours=spill), last + timedelta(hours=spill)
+
         now = datetime.now(timezone.utc).replace(tzinfo=None)
         staged: dict[str, StagedObject] = {}
+        restated_before: list[Span] = []
         try:
             with transaction(hook, dialect) as cursor:
                 execute_statements(cursor, render_statements("stage/begin.sql", **variables), parameters)
                 books = Bookkeeping(cursor, variables, parameters, source, self.log)
                 staged = books.staged(restage)
-                plan = plan_listing(listed, objects, staged, parameters["batch_id"], by_time=bool(self.time_field))
+                plan = plan_listing(
+                    listed, objects, staged, parameters["batch_id"], by_time=bool(self.time_field),
+                    covers_run=(lambda key: overlaps(covers(key), [(start, end)])) if self.time_field
+                    else lambda key: False,
+                )
                 self.log.info("%d objects listed: %d to stage, %d gone, %d set aside as bad", len(objects),
                               len(plan.to_stage), len(plan.gone), len(plan.skipped_rejected))
                 # A new object has nothing to forget: only those with a record (rewritten, gone, set aside).
@@ -236,11 +251,15 @@ class StageToRedshiftOperator(BaseOperator):
                 purged = 0
                 if self.time_field:
                     assert window is not None  # a table staged by time has a listing window
-                    restated = books.restate(plan, staged, coverage, nominal, spill, now)
+                    restated = books.restate(plan, staged, coverage, covers, now)
+                    restatement.record_loaded(cursor, parameters, now)
                     books.touch(window, now)
                     if retention:
                         purged = books.purge(objects, now, retention)
-                loads = with_restated_hours(cursor, parameters, self.table) if self.time_field else parameters
+                    # Over every attempt of the run (on the Data API the read runs ahead of this attempt's batch).
+                    restated_before = restatement.merge([
+                        *restatement.restated_spans(cursor, parameters, self.table),
+                        *[(entry["hours_start"], entry["hours_end"]) for entry in restated]])
                 if plan.to_stage or plan.gone or purged:
                     execute_statements(cursor, render_statements("stage/analyze.sql", **variables), parameters)
                 audit = record_load(
@@ -248,21 +267,33 @@ class StageToRedshiftOperator(BaseOperator):
                     rows_rejected=rejected, objects=list(plan.to_stage), uri=source.uri, note=note,
                 )
         except _Refused as refused:
-            set_aside(hook, dialect, variables, parameters, refused.versions, staged, now, self.log)
-            raise AirflowFailException(refused.message) from None
+            set_aside(hook, dialect, variables, parameters, refused.versions, staged, now, refused.message, self.log)
+            raise AirflowFailException(_refused_message(refused.message, bool(self.time_field))) from None
         self.staged_sources = [source.uri(key) for key, found in listed.items() if found.keys() & plan.to_stage.keys()]
         self._report(source, plan, rows, rejected, max_errors, ignored, restated, purged)
+        set_aside_objects = [{"object_uri": source.uri(key), "reason": staged[key].rejected_reason}
+                             for key in plan.skipped_rejected]
+        if self.time_field:
+            # Its own hours' objects set aside were tried again above; those of the hours it restates fail it.
+            blocking = [entry for key, entry in zip(plan.skipped_rejected, set_aside_objects, strict=True)
+                        if overlaps(covers(key), restated_before)]
+            if blocking:
+                raise AirflowFailException(_blocked_message(blocking, restated_before))
+            set_aside_objects = []  # listed, but their hours are none of this run's
+        elif set_aside_objects:
+            set_aside_alert(context, self.task_id, set_aside_objects)
         return {
             **audit,
             "ignored_keys": ignored,
             "objects_listed": len(objects),
             "objects_gone": len(plan.gone),
-            "objects_set_aside": len(plan.skipped_rejected),
+            "objects_set_aside": len(set_aside_objects),
+            "set_aside": set_aside_objects,
             "objects_purged": purged,
             # JSON-native, as an XCom is read back by the run summary and the UI.
             "restated": [{**record, "hours_start": f"{record['hours_start']:%Y-%m-%dT%H:%M}",
                           "hours_end": f"{record['hours_end']:%Y-%m-%dT%H:%M}"} for record in restated],
-            "load_interval": f"{loads['interval_start'].isoformat()}Z/{loads['interval_end'].isoformat()}Z",
+            "hours_loaded": [span_text(span) for span in restatement.merge([(start, end), *restated_before])],
         }
 
     def _copy(
@@ -316,6 +347,27 @@ class StageToRedshiftOperator(BaseOperator):
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage:
         """OpenLineage: the keys or prefixes that held the staged objects → the staging table."""
         return staging_lineage(self.redshift_conn_id, self.table, getattr(self, "staged_sources", []))
+
+
+#: The two ways on from an event object set aside as bad, on a line of its own in every error naming one
+#: (the first line, which alerts and run summaries show, names the object and its first bad line).
+_WAYS_ON = ("Either re-publish a fixed object (the next runs stage it), or raise the Variable sparkify_max_errors "
+            "to keep its bad records in the quarantine; then clear the failed runs of its hours.")
+
+
+def _refused_message(message: str, by_time: bool) -> str:
+    """The error of a run whose objects were refused as bad: an event object fails every run of its hours."""
+    if not by_time:
+        return f"{message}\nIt is set aside: later runs stage the other objects and skip it until it changes."
+    return f"{message}\nIt is set aside: every run of the hours it covers fails until it changes.\n{_WAYS_ON}"
+
+
+def _blocked_message(blocking: list[dict[str, Any]], restated: list[Span]) -> str:
+    """The error of a run that restates hours which event objects set aside as bad cover."""
+    hours = ", ".join(span_text(span) for span in restated)
+    named = "; ".join(f"{entry['object_uri']} ({entry['reason'] or 'set aside as bad'})" for entry in blocking)
+    return (f"this run restates {hours}, which event objects set aside as bad cover: {named}\n"
+            f"No run of those hours succeeds until they change.\n{_WAYS_ON}")
 
 
 @dataclass

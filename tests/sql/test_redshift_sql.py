@@ -35,9 +35,10 @@ SONGS = {"table": "staging_songs", "s3_key": "song_data/", "jsonpaths": "jsonpat
          "manifest_prefix": "s3://sparkify-work/manifests"}
 
 
-def staged(key: str, version: str, first_ts=None, last_ts=None, rejected_at=None, batch="earlier", rows=None):
+def staged(key: str, version: str, first_ts=None, last_ts=None, rejected_at=None, batch="earlier", rows=None,
+           reason=None):
     """A staged_objects record as stage/staged_objects.sql reads it."""
-    return (key, version, first_ts, last_ts, rejected_at, batch, rows)
+    return (key, version, first_ts, last_ts, rejected_at, batch, rows, reason)
 
 
 def test_hourly_layout_over_a_day_copies_each_object_and_tags_its_rows(redshift, s3):
@@ -210,15 +211,17 @@ LOAD_ERRORS = ("SELECT TRIM(file_name), line_number, TRIM(column_name), TRIM(err
 SET_ASIDE = [
     "DELETE FROM staged_objects WHERE table_name = %(table_name)s AND object_key = %(object_key)s",
     "INSERT INTO staged_objects ( table_name, object_key, version, batch_id, staged_at, used_at, row_count, "
-    "first_ts, last_ts, rejected_at ) VALUES ( %(table_name)s, %(object_key)s, %(version)s, %(batch_id)s, "
-    "%(rejected_at)s, %(rejected_at)s, %(row_count)s, %(first_ts)s, %(last_ts)s, %(rejected_at)s )",
+    "first_ts, last_ts, rejected_at, rejected_reason ) VALUES ( %(table_name)s, %(object_key)s, %(version)s, "
+    "%(batch_id)s, %(rejected_at)s, %(rejected_at)s, %(row_count)s, %(first_ts)s, %(last_ts)s, %(rejected_at)s, "
+    "%(rejected_reason)s )",
 ]
 
 
 def set_aside_versions(connection) -> list[tuple[str, str]]:
     return [(parameters["object_key"], parameters["version"]) for statement, parameters
             in zip(connection.statements, connection.parameters, strict=True)
-            if statement.startswith("INSERT INTO staged_objects") and "rejected_at)s )" in " ".join(statement.split())]
+            if statement.startswith("INSERT INTO staged_objects")
+            and "rejected_reason)s )" in " ".join(statement.split())]
 
 
 def test_a_catalog_copy_failing_on_bad_records_sets_aside_the_files_its_load_errors_name(redshift, s3):
@@ -233,7 +236,8 @@ def test_a_catalog_copy_failing_on_bad_records_sets_aside_the_files_its_load_err
     with pytest.raises(AirflowFailException, match=(
             rf"^staging_songs: {SOURCE}/{BAD_SONG} line 1: year: Invalid digit, Value 'x', Pos 0, Type: Integer \(the "
             r"COPY failed on more bad records than max_errors=0; set aside until they change: 1 of its 2 objects, "
-            r"those its load errors name\); nothing of this run was staged$")):
+            r"those its load errors name\); nothing of this run was staged\nIt is set aside: later runs stage the "
+            r"other objects and skip it until it changes\.$")):
         stage(**SONGS)
     statements = normalized(redshift.statements)
     copy = statements.index(next(s for s in statements if s.startswith('COPY "incoming"')))
@@ -312,12 +316,16 @@ def test_retention_drops_objects_no_run_listed_for_long_in_the_staging_transacti
     result = stage(retention_hours="72", **EVENTS)
     statements = normalized(redshift.statements)
     assert statements[1].startswith("SELECT object_key, version")
-    touch, expired, forget = statements[2], statements[3], statements[4]
+    assert statements[2:4] == ["DELETE FROM loaded_intervals WHERE table_name = %(table_name)s AND batch_id = "
+                               "%(batch_id)s", "INSERT INTO loaded_intervals (table_name, batch_id, interval_start, "
+                               "interval_end, recorded_at) VALUES (%(table_name)s, %(batch_id)s, %(interval_start)s, "
+                               "%(interval_end)s, %(recorded_at)s)"]
+    touch, expired, forget = statements[4], statements[5], statements[6]
     assert touch.startswith("UPDATE staged_objects SET used_at = %(used_at)s")
     assert expired.startswith("SELECT object_key, first_ts, last_ts FROM staged_objects WHERE table_name = "
                               "%(table_name)s AND used_at < %(purge_before)s")
     assert forget.startswith('DELETE FROM "staging_events" WHERE object_key = %(object_key)s')
-    assert statements[8] == 'ANALYZE "staging_events"'
+    assert statements[10] == 'ANALYZE "staging_events"'
     assert not any("pg_" in s for s in statements)  # PostgreSQL's staging lock
     assert result["objects_purged"] == 1
     assert_transaction_safe(redshift)
@@ -326,7 +334,8 @@ def test_retention_drops_objects_no_run_listed_for_long_in_the_staging_transacti
 def test_retention_sends_no_delete_when_no_object_is_old_enough(redshift, s3):
     redshift.results.append([staged(DAY_KEY, etag(f"raw/{DAY_KEY}"))])
     assert stage(retention_hours="72", **EVENTS)["objects_purged"] == 0
-    assert not any(s.startswith("DELETE") for s in redshift.statements[:-2])  # the audit record's own
+    assert not any(s.startswith("DELETE") and "loaded_intervals" not in s  # but the run's interval record
+                   for s in redshift.statements[:-2])  # and the audit record's own
     assert any("purge_before" in s and s.startswith("SELECT") for s in redshift.statements)
     assert_transaction_safe(redshift)
 
@@ -397,7 +406,7 @@ def test_redshift_ddl_uses_distribution_and_sort_keys_and_no_indexes():
     # songplays and time share their key; songplays never on song_id (NULL for unmatched plays: one slice)
     assert ddl.count(") DISTSTYLE KEY DISTKEY (start_time) SORTKEY (start_time);") == 2
     assert "DISTKEY (song_id) SORTKEY (start_time)" not in ddl
-    # staging_songs, staged_objects, restatements, quarantine, load_audit, users, artists
-    assert ddl.count("DISTSTYLE ALL") == 7
+    # staging_songs, staged_objects, loaded_intervals, restatements, quarantine, load_audit, users, artists
+    assert ddl.count("DISTSTYLE ALL") == 8
     postgres = ddl_statements("postgres")
     assert "DISTSTYLE" not in postgres and "CREATE INDEX songplays_start_time_idx" in postgres

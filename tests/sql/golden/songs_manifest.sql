@@ -1,6 +1,6 @@
 LOCK "staging_songs";
 
-SELECT object_key, version, first_ts, last_ts, rejected_at, batch_id, row_count
+SELECT object_key, version, first_ts, last_ts, rejected_at, batch_id, row_count, rejected_reason
 FROM staged_objects
 WHERE table_name = %(table_name)s;
 
