@@ -84,6 +84,10 @@ class ObjectSource(Protocol):
         the task fails). The version changes whenever the object is rewritten (S3: its ETag; a
         folder: its size and modification time)."""
 
+    def object_version(self, key: str) -> str | None:
+        """The version of the one object a key names (as ``list_objects`` gives it), or None when there
+        is none: one request, whatever the bucket holds (S3: HEAD)."""
+
     def read_pieces(self, keys: list[str], size: int, record_limit: int = MAX_RECORD_BYTES) -> Iterator[Piece]:
         """The objects of ``keys`` in order, decompressed, in pieces of about ``size`` bytes of whole
         records; a record over ``record_limit`` bytes fails the object (:class:`RecordTooLarge`)."""
@@ -146,6 +150,10 @@ class LocalSource:
             self._require_objects(key_or_prefix)
         return dict(sorted(objects.items()))
 
+    def object_version(self, key: str) -> str | None:
+        path = self.root / key
+        return _file_version(path) if path.is_file() else None
+
     def read_pieces(self, keys: list[str], size: int, record_limit: int = MAX_RECORD_BYTES) -> Iterator[Piece]:
         for key in keys:
             with open(self.root / key, "rb") as stream:
@@ -206,6 +214,15 @@ class S3Source:
         if not objects:
             self._require_objects(key_or_prefix)
         return dict(sorted(objects.items()))
+
+    def object_version(self, key: str) -> str | None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            found = self.hook.head_object(key=self._full_key(key), bucket_name=self.bucket)
+        except (BotoCoreError, ClientError) as error:
+            raise AirflowException(f"cannot read {self.uri(key)}: {error}") from error
+        return None if found is None else found["ETag"].strip('"')
 
     def _stream(self, key: str, size: int, record_limit: int) -> Iterator[Piece]:
         body = self.hook.get_conn().get_object(Bucket=self.bucket, Key=self._full_key(key))["Body"]

@@ -11,6 +11,7 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
 from sparkify.audit import record_load, with_restated_hours
+from sparkify.catalog_discovery import Discovery, discover
 from sparkify.json_records import MAX_RECORD_BYTES
 from sparkify.jsonpaths import read_jsonpaths, snake_case
 from sparkify.lineage import staging_lineage
@@ -49,8 +50,10 @@ class StageToRedshiftOperator(BaseOperator):
     gone object's rows are removed. With ``retention_hours`` the objects no run has
     listed for that long are dropped; a run that lists one again stages it again.
 
-    A catalog (``catalog_key``: songs) is listed whole each run; rows of a new or
-    changed object replace the staged rows with the same key, and an object that
+    A catalog (``catalog_key``: songs) finds its new or changed objects by a full listing,
+    or, with ``catalog_queue``, from the bucket's event notifications, listing the whole
+    catalog only every ``reconcile_hours`` (:mod:`sparkify.catalog_discovery`); rows of a
+    new or changed object replace the staged rows with the same key, and an object that
     disappears leaves its rows (the catalog only grows).
 
     On a ``postgres`` connection the operator reads the objects itself (``file://`` or
@@ -92,6 +95,10 @@ class StageToRedshiftOperator(BaseOperator):
     :param jsonpaths_uri: Redshift only: S3 URI of the same JSONPaths file (templated)
     :param manifest_prefix: Redshift only, for a catalog: S3 URI prefix where the COPY manifest of
         the new objects is written (templated)
+    :param catalog_queue: for a catalog: URL of the SQS queue of the bucket's notifications for ``s3_key``;
+        empty or None lists the catalog every run (templated)
+    :param reconcile_hours: for a catalog with a queue: list the whole catalog again once the last full
+        listing is this many hours old (templated)
     """
 
     template_fields: Sequence[str] = (
@@ -104,6 +111,8 @@ class StageToRedshiftOperator(BaseOperator):
         "region",
         "jsonpaths_uri",
         "manifest_prefix",
+        "catalog_queue",
+        "reconcile_hours",
         "restage",
         "max_errors",
         "spill_hours",
@@ -135,6 +144,8 @@ class StageToRedshiftOperator(BaseOperator):
         region: str | None = None,
         jsonpaths_uri: str | None = None,
         manifest_prefix: str | None = None,
+        catalog_queue: str | None = None,
+        reconcile_hours: int | str = 24,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -157,6 +168,8 @@ class StageToRedshiftOperator(BaseOperator):
         self.region = region
         self.jsonpaths_uri = jsonpaths_uri
         self.manifest_prefix = manifest_prefix
+        self.catalog_queue = catalog_queue
+        self.reconcile_hours = reconcile_hours
 
     def _check_arguments(self, fields: list[str]) -> tuple[bool, int, int, int, int]:
         """The rendered arguments, checked: (restage, max_errors, spill, look-back and retention hours)."""
@@ -176,6 +189,21 @@ class StageToRedshiftOperator(BaseOperator):
                 whole_number(self.lookback_hours, "lookback_hours"), retention)
 
     def execute(self, context: Context) -> dict[str, Any]:
+        """Stage; then delete the catalog notifications the run handled, once its transaction committed
+        (after a failure they are visible again at once)."""
+        self.discovery: Discovery | None = None
+        try:
+            result = self._stage(context)
+        except BaseException:
+            if self.discovery:
+                self.discovery.release()
+            raise
+        if self.discovery:
+            self.discovery.acknowledge()
+            result["messages_deleted"] = self.discovery.deleted
+        return result
+
+    def _stage(self, context: Context) -> dict[str, Any]:
         hook, dialect = warehouse_hook(self.redshift_conn_id)
         fields = read_jsonpaths(self.jsonpaths)
         restage, max_errors, spill, lookback, retention = self._check_arguments(fields)
@@ -200,10 +228,17 @@ class StageToRedshiftOperator(BaseOperator):
             listed_keys = interval_keys(self.s3_key, *window)
         else:
             window, listed_keys = None, {self.s3_key: (start, end)}
+            self.discovery = discover(
+                hook, dialect, parameters, source, catalog_prefix=self.s3_key, queue_url=self.catalog_queue,
+                reconcile_hours=self.reconcile_hours, restage=restage, aws_conn_id=self.aws_conn_id,
+                now=datetime.now(timezone.utc).replace(tzinfo=None), log=self.log,
+            )
+            if self.discovery.by_notifications:
+                listed_keys = {}  # no listing: the notifications name the files
         listed = {key: source.list_objects(key) for key in listed_keys}
         own_keys = interval_keys(self.s3_key, start, end) if self.time_field else listed_keys
         note = None
-        if not any(listed.get(key) for key in own_keys):
+        if own_keys and not any(listed.get(key) for key in own_keys):
             note = f"no objects at {', '.join(map(source.uri, own_keys))}: nothing of the run's own to stage"
             self.log.warning("%s", note)
         objects = {key: version for found in listed.values() for key, version in found.items()}
@@ -219,7 +254,10 @@ class StageToRedshiftOperator(BaseOperator):
             with transaction(hook, dialect) as cursor:
                 execute_statements(cursor, render_statements("stage/begin.sql", **variables), parameters)
                 books = Bookkeeping(cursor, variables, parameters, source, self.log)
-                staged = books.staged(restage)
+                if self.discovery and self.discovery.by_notifications:
+                    staged, objects = self.discovery.resolve(cursor, parameters, source)
+                else:
+                    staged = books.staged(restage)
                 plan = plan_listing(listed, objects, staged, parameters["batch_id"], by_time=bool(self.time_field))
                 self.log.info("%d objects listed: %d to stage, %d gone, %d set aside as bad", len(objects),
                               len(plan.to_stage), len(plan.gone), len(plan.skipped_rejected))
@@ -232,6 +270,8 @@ class StageToRedshiftOperator(BaseOperator):
                 if self.catalog_key and plan.to_stage:
                     execute_statements(cursor, render_statements("stage/replace_catalog_rows.sql", **variables),
                                        parameters)
+                if self.discovery:
+                    self.discovery.record(cursor, parameters, now, objects, plan.to_stage)
                 restated: list[dict[str, Any]] = []
                 purged = 0
                 if self.time_field:
@@ -251,8 +291,14 @@ class StageToRedshiftOperator(BaseOperator):
             set_aside(hook, dialect, variables, parameters, refused.versions, staged, now, self.log)
             raise AirflowFailException(refused.message) from None
         self.staged_sources = [source.uri(key) for key, found in listed.items() if found.keys() & plan.to_stage.keys()]
+        if self.discovery and self.discovery.by_notifications and plan.to_stage:
+            self.staged_sources = [source.uri(self.s3_key)]
         self._report(source, plan, rows, rejected, max_errors, ignored, restated, purged)
+        for key in self.discovery.removed if self.discovery else []:
+            self.log.warning("%s was removed from the bucket: its songs stay in the catalog (it only grows)",
+                             source.uri(key))
         return {
+            **(self.discovery.figures() if self.discovery else {}),
             **audit,
             "ignored_keys": ignored,
             "objects_listed": len(objects),
