@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -248,3 +249,60 @@ def test_the_cadence_counts_from_the_last_listing(catalog, warehouse):
     assert catalog.stage("run_2", reconcile_hours="6")["catalog_discovery"] == "notifications"
     assert catalog.stage("run_3", reconcile_hours="5")["catalog_discovery"] == "listing"
     assert catalog.stage("run_4", reconcile_hours="5")["catalog_discovery"] == "notifications"
+
+
+def test_the_real_dag_with_the_queue_set_loads_a_new_song_file_without_listing_the_catalog(
+        server, warehouse_uri, tmp_path):
+    """`make backfill` (the real DAG, hour by hour) on a bucket whose catalog notifications go to the
+    queue the Variable names: the first hour lists the catalog, the next finds a new song file from
+    its notification, and an hour with nothing new asks S3 about no song file at all."""
+    import os
+    import subprocess
+
+    import psycopg
+
+    from tests.support.warehouse_checks import assert_succeeded, backfill_command
+    from tools import local_pg
+    from tools.generate_data import generate
+
+    folder = tmp_path / "bucket"
+    generate(folder, START, START + timedelta(days=1), events_per_day=200, songs=40, users=10, seed=3)
+    name = f"dag-{uuid.uuid4().hex[:8]}"
+    queue = server.notifying_bucket(name, name, SONG_PREFIX)
+    bucket = Bucket(server, name, queue)
+    for path in folder.rglob("*.json"):
+        bucket.s3.upload_file(str(path), name, f"{PREFIX}/{path.relative_to(folder).as_posix()}")
+    env = {**os.environ, "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(server.aws_connection()),
+           "AIRFLOW_VAR_SPARKIFY_CATALOG_QUEUE": queue}
+
+    def run_hour(hour: int) -> dict[str, int]:
+        server.log.clear()
+        start = START + timedelta(hours=hour)
+        result = subprocess.run(backfill_command(bucket.source, warehouse_uri, start, start + timedelta(hours=1)),
+                                capture_output=True, text=True, env=env, timeout=600)
+        assert_succeeded(result.returncode, result.stdout, result.stderr)
+        return {"catalog LIST": server.log.count("s3", "ListObjectsV2", SONG_PREFIX),
+                "catalog HEAD/GET": server.log.count("s3", "HeadObject", SONG_PREFIX)
+                + server.log.count("s3", "GetObject", SONG_PREFIX),
+                "s3": server.log.count("s3")}
+
+    began = datetime.now(timezone.utc)
+    assert run_hour(0)["catalog LIST"] == 1  # the first full listing
+    bucket.put("TRZZZZ1", song("SOZZZ1", "Fresh off the press", "ARZ", "Newcomer", 201.0))
+    assert run_hour(1) | {"s3": 0} == {"catalog LIST": 0, "catalog HEAD/GET": 2, "s3": 0}
+    with psycopg.connect(warehouse_uri) as warehouse:
+        assert warehouse.execute("SELECT title FROM songs WHERE song_id = 'SOZZZ1'").fetchall() == [
+            ("Fresh off the press",)]
+    idle = run_hour(2)
+    assert (idle["catalog LIST"], idle["catalog HEAD/GET"]) == (0, 0)
+    assert idle["s3"] <= 10, server.log.summary()  # the whole hourly run: sensor, events and catalog
+    with psycopg.connect(local_pg.database_uri("airflow")) as metadata:
+        notes = [note for (note,) in metadata.execute(
+            "SELECT n.content FROM dag_run AS r JOIN dag_run_note AS n ON n.dag_run_id = r.id "
+            "WHERE r.dag_id = 'sparkify_dwh' AND r.start_date >= %s ORDER BY r.logical_date", (began,)).fetchall()]
+    catalog = [next(line for line in note.splitlines() if line.startswith("- Song catalog: ")) for note in notes]
+    assert catalog[0] == ("- Song catalog: full listing of 40 song files, 0 new or changed found by it alone — "
+                          "reconciliation: no full listing recorded yet"), catalog  # their uploads were notified
+    assert catalog[1].startswith("- Song catalog: notifications, 1 messages naming 1 song files — the last full "
+                                 "listing was at "), catalog
+    assert catalog[2].startswith("- Song catalog: notifications, 0 messages naming 0 song files — "), catalog
