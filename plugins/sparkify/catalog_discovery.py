@@ -332,6 +332,9 @@ def discover(hook: Any, dialect: str, parameters: dict[str, Any], source: Object
         except AirflowFailException:
             discovery.queue.release(received)
             raise
+        if elsewhere := sum(message.elsewhere for message in discovery.messages):
+            log.info("%d notification records name objects outside %s: ignored", elsewhere,
+                     source.uri(catalog_prefix))
         if len(received) == MAX_MESSAGES:
             log.warning("Took the first %d messages of %s; the next run takes the rest", MAX_MESSAGES, queue_url)
     log.info("Song catalog by %s (%s): %d messages received naming %d files", discovery.mode, discovery.reason,

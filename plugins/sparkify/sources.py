@@ -166,14 +166,19 @@ class LocalSource:
 class S3Source:
     """An S3 bucket and prefix, through the Amazon provider's hook."""
 
-    def __init__(self, base_uri: str, hook: S3Hook) -> None:
+    def __init__(self, base_uri: str, hook: S3Hook, check: bool = True) -> None:
         self.base_uri = base_uri.rstrip("/")
         # Read as written, like Redshift COPY and the AWS CLI: a key may hold '#', '?' or '%'.
         self.bucket, _, prefix = self.base_uri.removeprefix("s3://").partition("/")
         self.prefix = prefix.strip("/")
         self.hook = hook
         self._checked = {""}
-        if not hook.check_for_bucket(self.bucket):
+        if check:
+            self.check()
+
+    def check(self) -> None:
+        """The bucket exists and the base holds objects (HeadBucket, and a LIST of one key)."""
+        if not self.hook.check_for_bucket(self.bucket):
             raise AirflowFailException(f"bucket does not exist or is not readable: s3://{self.bucket}")
         # An hour without objects is an empty hour, but a base prefix without any is a wrong source.
         if self.prefix and not self._list(f"{self.prefix}/", max_items=1):
@@ -277,13 +282,15 @@ def _file_version(path: str | Path, folder_fd: int | None = None) -> str:
     return version
 
 
-def open_source(base_uri: str, aws_conn_id: str | None) -> ObjectSource:
-    """The source for a base URI: ``file://`` or ``s3://``."""
+def open_source(base_uri: str, aws_conn_id: str | None, check: bool = True) -> ObjectSource:
+    """The source for a base URI: ``file://`` or ``s3://``. ``check=False`` spares S3 the check of the
+    bucket and base (two requests) for a task that may read nothing: a listing that finds nothing
+    still fails on a wrong source (its key's top folder must hold objects)."""
     scheme = urlsplit(base_uri).scheme
     if scheme == "file":
         return LocalSource(base_uri)
     if scheme == "s3":
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
-        return S3Source(base_uri, S3Hook(aws_conn_id=aws_conn_id))
+        return S3Source(base_uri, S3Hook(aws_conn_id=aws_conn_id), check)
     raise AirflowFailException(f"unsupported source {base_uri!r}: use s3://bucket/prefix or file:///folder")
