@@ -146,15 +146,31 @@ def context_for(hour: datetime, run_id: str, params: dict) -> dict:
             "params": params, "var": {"value": VariableAccessor(deserialize_json=False)}}
 
 
+def day_file() -> Path:
+    """The day file of HOUR in the daily layout (the whole run's event side)."""
+    folder = DATA / "catalog-requests-day"
+    if not (folder / "log_data").exists():
+        generate(folder, HOUR.replace(hour=0), HOUR.replace(hour=0) + timedelta(days=1), events_per_day=270,
+                 songs=20, users=10, seed=2)
+    return next((folder / "log_data").rglob("*.json"))
+
+
+def run_task(task, context: dict, environment) -> None:
+    task.render_template_fields(context, environment)
+    task.execute(context)
+
+
 def catalog(server: MotoServer, sizes: list[int]) -> list[dict]:
     import copy
 
     tasks, environment, params = dag_tasks()
     s3 = server.client("s3")
     figures = []
+    day = day_file()
     for size in sizes:
         name = f"bench-catalog-{size}"
         s3.create_bucket(Bucket=name)
+        s3.upload_file(str(day), name, f"raw/{day.relative_to(DATA / 'catalog-requests-day').as_posix()}")
         fill_bucket(name, size)
         queue = server.notifying_bucket(name, name, "raw/song_data/")  # notifications on from now
         os.environ["AIRFLOW_VAR_SPARKIFY_SOURCE"] = f"s3://{name}/raw"
@@ -166,15 +182,26 @@ def catalog(server: MotoServer, sizes: list[int]) -> list[dict]:
                 os.environ["AIRFLOW_VAR_SPARKIFY_CATALOG_QUEUE"] = queue
             else:
                 os.environ.pop("AIRFLOW_VAR_SPARKIFY_CATALOG_QUEUE", None)
+            # The hour before: the day file staged (so the measured hours have no new event object).
+            run_task(copy.deepcopy(tasks["stage_events"]), context_for(HOUR - timedelta(hours=1),
+                                                                       f"bench_{size}_{queued}_prev", params),
+                     environment)
             for case, hour in (("nothing new", 0), ("one new file", 1)):
                 if case == "one new file":
                     s3.put_object(Bucket=name, Key=song_key(size + 1), Body=song_body(size + 1))
-                task = copy.deepcopy(tasks["stage_songs"])
-                found = measure(server, uri, task, context_for(HOUR + timedelta(hours=hour),
-                                                               f"bench_{size}_{queued}_{hour}", params), environment)
-                found.update(catalog_files=size, queue=queued, case=case)
+                context = context_for(HOUR + timedelta(hours=hour), f"bench_{size}_{queued}_{hour}", params)
+                # The rest of the hourly run's S3 requests: the sensor and the event staging.
+                server.log.clear()
+                sensor = copy.deepcopy(tasks["wait_for_events"])
+                sensor.render_template_fields(context, environment)
+                sensor.poke(context)
+                run_task(copy.deepcopy(tasks["stage_events"]), context, environment)
+                events_s3 = server.log.count("s3")
+                found = measure(server, uri, copy.deepcopy(tasks["stage_songs"]), context, environment)
+                found.update(catalog_files=size, queue=queued, case=case, run_s3=found["s3"] + events_s3)
                 print(json.dumps({key: found[key] for key in ("catalog_files", "queue", "case", "s3", "sqs",
-                                                              "staged_rows_read", "seconds", "objects_staged")}))
+                                                              "run_s3", "staged_rows_read", "seconds",
+                                                              "objects_staged")}))
                 figures.append(found)
             s3.delete_object(Bucket=name, Key=song_key(size + 1))
     os.environ.pop("AIRFLOW_VAR_SPARKIFY_CATALOG_QUEUE", None)
