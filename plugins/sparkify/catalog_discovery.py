@@ -112,19 +112,22 @@ def parse_message(raw: dict[str, Any], bucket: str, base_prefix: str, catalog_pr
         )
     base = f"{base_prefix}/" if base_prefix else ""
     for record in records:
-        name, s3 = str(record.get("eventName", "")), record.get("s3") or {}
-        found_bucket = (s3.get("bucket") or {}).get("name")
+        name, s3 = str(record.get("eventName", "")), record.get("s3")
+        if not isinstance(s3, dict) or not isinstance(s3.get("bucket"), dict) or not isinstance(s3.get("object"), dict):
+            raise AirflowFailException(f"message {message.message_id} of the catalog queue has a record without its "
+                                       f"bucket and object ({json.dumps(record)[:200]}): nothing was staged")
+        found_bucket = s3["bucket"].get("name")
         if found_bucket != bucket:
             raise AirflowFailException(
                 f"message {message.message_id} of the catalog queue names bucket {found_bucket!r}, not the "
                 f"source's {bucket!r}: is the Variable {QUEUE_VARIABLE} the right queue? Nothing was staged"
             )
-        full_key = unquote_plus(str((s3.get("object") or {}).get("key", "")))
+        full_key = unquote_plus(str(s3["object"].get("key", "")))
         key = full_key[len(base):] if full_key.startswith(base) else None
         if key is None or not key.startswith(catalog_prefix) or key.endswith("/"):
             message.elsewhere += 1
         elif name.startswith("ObjectCreated:"):
-            etag = (s3.get("object") or {}).get("eTag")
+            etag = s3["object"].get("eTag")
             message.notifications.append(Notification(key, True, str(etag).strip('"') if etag else None))
         elif name.startswith(("ObjectRemoved:", "LifecycleExpiration:")):
             message.notifications.append(Notification(key, False))
