@@ -17,7 +17,7 @@ DEMO_START := 2018-11-01
 DEMO_END := 2018-11-08
 
 .DEFAULT_GOAL := help
-.PHONY: help venv sample-data demo backfill backfill-range report test test-services ui-screenshot lint bench bench-airflow airflow airflow-stop pg-start pg-stop clean
+.PHONY: help venv sample-data demo backfill backfill-range report test test-services ui-screenshot lint bench bench-catalog bench-airflow airflow airflow-stop pg-start pg-stop clean
 
 help: ## List the targets
 	@echo "Targets:"
@@ -71,6 +71,9 @@ lint: $(STAMP) ## ruff (Airflow rules included), sqlfluff on include/sql and plu
 bench: $(STAMP) ## Run the benchmarks (minutes; figures in bench/results, see bench/README.md)
 	$(PY) bench/staging.py --memory-gb 2
 	$(PY) bench/pipeline.py
+
+bench-catalog: $(STAMP) ## S3 and SQS requests per hourly run: song catalogs of 1,000 to 100,000 files with and without the queue, event objects against history (minutes)
+	$(PY) bench/catalog_requests.py
 
 bench-airflow: $(STAMP) ## A month backfilled with `airflow backfill create` under the real scheduler (minutes)
 	$(PY) bench/airflow_backfill.py --hourly-days 1

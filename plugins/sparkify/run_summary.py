@@ -66,10 +66,27 @@ def summary(state: str, interval: str, figures: dict[str, dict], failed: list[st
     else:
         lines.append("- Quality checks: " + ("failed (its log names each check)" if "run_quality_checks" in failed
                                              else "not run"))
+    if songs.get("catalog_discovery"):
+        lines.append(catalog_line(songs))
     if failed:
         lines.append(f"- Failed: {', '.join(failed)}" + (f" ({not_run} tasks after it did not run)" if not_run else ""))
         lines += [f"  - {task}: {(errors or {})[task]}" for task in failed if (errors or {}).get(task)]
     return "\n".join(lines)
+
+
+def catalog_line(songs: dict[str, Any]) -> str:
+    """How stage_songs found the catalog's changes, the bucket's notifications or a full listing (a
+    reconciliation: then how many new or changed files it alone found), and why."""
+    if songs["catalog_discovery"] == "notifications":
+        found = (f"notifications, {_count(songs.get('messages_received'))} messages naming "
+                 f"{_count(songs.get('song_files_named'))} song files")
+    else:
+        found = f"full listing of {_count(songs.get('objects_listed'))} song files"
+        if songs.get("found_by_listing_only") is not None:
+            found += f", {_count(songs['found_by_listing_only'])} new or changed found by it alone"
+    removed = songs.get("song_files_removed") or 0
+    return (f"- Song catalog: {found} — {songs.get('catalog_reason')}"
+            + (f"; removed from the bucket (their songs kept): {removed:,}" if removed else ""))
 
 
 def write_note(dag_run: DagRun) -> None:

@@ -97,6 +97,11 @@ class Bookkeeping:
         execute_statements(self.cursor, render_statements("stage/staged_objects.sql"), self.parameters)
         return {key: StagedObject(*record) for key, *record in self.cursor.fetchall()}
 
+    def set_aside_records(self) -> dict[str, str | None]:
+        """The objects of the table set aside as bad, and why, by key."""
+        execute_statements(self.cursor, render_statements("stage/set_aside_objects.sql"), self.parameters)
+        return dict(self.cursor.fetchall())
+
     def forget(self, key: str, record: StagedObject | None) -> None:
         """Remove what a staged version of the object left: its rows, rejected records and record."""
         execute_statements(self.cursor, render_statements("stage/forget_object.sql", **self.variables), {

@@ -107,6 +107,7 @@ def test_each_run_has_its_summary_as_note_and_its_asset_events_carry_the_figures
             "ON r.run_id = e.source_run_id AND r.dag_id = e.source_dag_id WHERE r.id = %s", (run_id,),
         ).fetchall())
     lines = note.splitlines()
+    songs_listed = sum(1 for _ in (daily_source / "song_data").rglob("*.json"))
     assert lines[0] == "**Run summary**: success, 2018-11-01 22:00 → 23:00 UTC", note
     # The first run on an empty warehouse: every user it wrote is in the table.
     assert lines[2].startswith(f"- Rows written: songplays {plays} · users {users} · "), note
@@ -116,6 +117,7 @@ def test_each_run_has_its_summary_as_note_and_its_asset_events_carry_the_figures
         f"- Hours restated: 2018-11-01 21:00–22:00 (late object {daily_source.as_uri()}/log_data/2018/11/"
         "2018-11-01-events.json)",
         "- Quality checks: 13 of 13 passed",
+        f"- Song catalog: full listing of {songs_listed} song files — no queue set (Variable sparkify_catalog_queue)",
     ], note
     assert set(events) == {"load_songplays", "match_late_songs", "load_users", "load_songs", "load_artists",
                            "load_time", "run_quality_checks"}, events

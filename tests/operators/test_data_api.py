@@ -255,7 +255,8 @@ def test_the_catalog_reads_what_was_staged_then_stages_the_new_files_in_one_batc
     assert sqls[3].startswith('INSERT INTO "staging_songs"') and sqls[4] == 'DROP TABLE "incoming"'
     assert sqls[5].startswith("COPY staged_objects") and f"FROM 's3://{base}.objects.csv'" in sqls[5]
     assert sqls[6].startswith('DELETE FROM "staging_songs" USING')
-    assert len(batch["Sqls"]) == 10  # and ANALYZE, and the audit record's two
+    assert sqls[7].startswith("INSERT INTO catalog_listings")  # a full listing (no queue set) is recorded
+    assert len(batch["Sqls"]) == 11  # and ANALYZE, and the audit record's two
 
 
 def test_a_full_restage_reads_nothing_and_forgets_every_staged_file(data_api, s3):

@@ -89,6 +89,7 @@ COMMON = {
     "schema": '"public"',
     "database": '"dev"',
     "task": SimpleNamespace(conn_id="sparkify_warehouse"),
+    "key_parameters": ["key_0", "key_1"],
 }
 
 # LOCK syntax per warehouse (sqlglot falls back to a Command for it).

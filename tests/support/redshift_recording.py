@@ -91,7 +91,20 @@ def normalized(statements: list[str]) -> list[str]:
     return [stable_temp_names(" ".join(s.split())) for s in statements if "load_audit" not in s]
 
 
-def assert_transaction_safe(connection: RecordingConnection) -> None:
-    """One commit at the end, and nothing that commits on its own in Redshift."""
-    assert connection.commits == 1 and connection.rollbacks == 0
+def s3_notification(bucket: str, key: str, etag: str | None = None, removed: bool = False) -> str:
+    """The body of an S3 event notification as S3 sends it to SQS (the key URL-encoded)."""
+    import json
+    from urllib.parse import quote_plus
+
+    found = {"key": quote_plus(key), "size": 10, **({"eTag": etag} if etag else {})}
+    return json.dumps({"Records": [{
+        "eventVersion": "2.1", "eventSource": "aws:s3", "eventName": "ObjectRemoved:Delete" if removed else
+        "ObjectCreated:Put", "s3": {"bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"}, "object": found},
+    }]})
+
+
+def assert_transaction_safe(connection: RecordingConnection, reads: int = 0) -> None:
+    """One commit at the end (after ``reads`` read-only transactions before it, each its own commit),
+    and nothing that commits on its own in Redshift."""
+    assert connection.commits == 1 + reads and connection.rollbacks == 0
     assert not any(s.upper().startswith(("TRUNCATE", "COMMIT", "BEGIN")) for s in connection.statements)

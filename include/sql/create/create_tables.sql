@@ -98,6 +98,19 @@ CREATE TABLE IF NOT EXISTS restatements (
 ){{ d.table_layout('ALL', sortkey='recorded_at') }};
 {{ d.index('restatements_batch_idx', 'restatements', 'batch_id') }}
 
+-- Each full listing of a catalog that committed (stage_songs). With the notification queue set
+-- (Variable sparkify_catalog_queue), a run lists the catalog again only once the last listing is
+-- older than sparkify_catalog_reconcile_hours; found_by_listing_only counts the files a listing
+-- staged that no notification named (lost or late ones), NULL when no queue is set.
+CREATE TABLE IF NOT EXISTS catalog_listings (
+    table_name             VARCHAR(128) NOT NULL,
+    batch_id               VARCHAR(256) NOT NULL,
+    listed_at              TIMESTAMP    NOT NULL,
+    objects_listed         BIGINT       NOT NULL,
+    objects_staged         BIGINT       NOT NULL,
+    found_by_listing_only  BIGINT
+){{ d.table_layout('ALL', sortkey='listed_at') }};
+
 -- Records a staging task rejected (bad JSON, wrong type, too large…), kept with their object and
 -- line so they can be fixed and reloaded; staging a new version of the object replaces them. raw_line is NULL on
 -- Redshift, whose SYS_LOAD_ERROR_DETAIL names the object and line but does not keep the text.

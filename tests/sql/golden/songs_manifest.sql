@@ -33,6 +33,11 @@ USING (SELECT DISTINCT "song_id" AS restaged_key FROM "staging_songs" WHERE batc
 WHERE "staging_songs"."song_id" = restaged.restaged_key
     AND "staging_songs".batch_id <> %(batch_id)s;
 
+INSERT INTO catalog_listings (table_name, batch_id, listed_at, objects_listed, objects_staged, found_by_listing_only)
+VALUES (
+    %(table_name)s, %(batch_id)s, %(listed_at)s, %(objects_listed)s, %(objects_staged)s, %(found_by_listing_only)s
+);
+
 ANALYZE "staging_songs";
 
 DELETE FROM load_audit WHERE batch_id = %(batch_id)s AND task_id = %(task_id)s AND table_name = %(table_name)s;
