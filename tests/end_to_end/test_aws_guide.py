@@ -238,6 +238,33 @@ def test_the_first_hour_sends_redshift_copies_of_what_the_guide_uploaded(guide_r
                                       for entry in entries["entries"])
 
 
+def test_the_first_hour_on_the_serverless_workgroup_goes_through_the_data_api(guide_run, tmp_path):
+    """The guide's other warehouse, the Serverless workgroup through the Data API (its connection
+    JSON as the guide builds it), with the same Variables and source: the same hour, in batches."""
+    (block,) = [block for block in guide_blocks() if "create-workgroup" in block]
+    export = re.search(r"^export SPARKIFY_WAREHOUSE=.*", block, re.MULTILINE | re.DOTALL).group(0)
+    env = guide_run["env"]
+    warehouse = subprocess.run(["bash", "-c", f'{export}\nprintf %s "$SPARKIFY_WAREHOUSE"'], env=env,
+                               capture_output=True, text=True, check=True).stdout
+    assert warehouse_connection(warehouse)["extra"] == {
+        "use_data_api": True, "workgroup_name": "sparkify", "region_name": REGION}
+    recording = tmp_path / "statements.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "tests.support.redshift_backfill", "--from", "2018-11-01T00:00", "--to",
+         "2018-11-01T00:00", "--source", env["SPARKIFY_SOURCE"], "--warehouse", warehouse],
+        cwd=REPO, env={**env, "SPARKIFY_RECORDING": str(recording)}, capture_output=True, text=True, timeout=600,
+    )
+    assert re.search(r"^1 of 1 runs succeeded", result.stdout, re.MULTILINE), result.stdout + result.stderr[-3000:]
+    recorded = json.loads(recording.read_text())
+    assert recorded["queries"][0]["Sql"] == "SELECT 1"
+    requests = recorded["queries"] + recorded["batches"]
+    assert {(request["WorkgroupName"], request["Database"]) for request in requests} == {("sparkify", "dev")}
+    assert all(len(batch["Sqls"]) <= 40 for batch in recorded["batches"])
+    copies = [sql for batch in recorded["batches"] for sql in batch["Sqls"] if sql.lstrip().startswith("COPY")]
+    assert copies and all(f"IAM_ROLE '{env['SPARKIFY_COPY_ROLE_ARN']}'" in copy for copy in copies)
+    assert any(f"FROM '{env['SPARKIFY_SOURCE']}/log_data/2018/11/2018-11-01-events.json'" in copy for copy in copies)
+
+
 def test_the_guides_check_query_is_redshift_sql():
     (block,) = [block for block in guide_blocks() if "redshift-data execute-statement" in block]
     query = re.search(r'--sql "(.*?)"\)', block, re.DOTALL).group(1)

@@ -1,9 +1,12 @@
 """`make backfill` against Redshift without a cluster, for the tests of the AWS path:
 ``tools/backfill.py`` as it is, in a process of its own, whose Redshift driver connection is a
-``RecordingConnection`` (tests/support/redshift_recording.py) from the moment Airflow is configured.
-Every statement the backfill sends (its SELECT 1 check, the tasks') is written as JSON to the file
-``$SPARKIFY_RECORDING`` names when the process ends. S3 is whatever the AWS settings reach (the
-tests: moto in server mode, through ``AWS_ENDPOINT_URL``).
+``RecordingConnection`` (tests/support/redshift_recording.py) and whose Data API client answers
+through ``DataApiService`` (tests/support/data_api_service.py), from the moment Airflow is
+configured. Both answer as an empty warehouse does (a count is 0). Every statement the backfill
+sends (its SELECT 1 check, the tasks') is written as JSON to the file ``$SPARKIFY_RECORDING`` names
+when the process ends: ``statements`` (the driver's, or each Data API statement and every statement
+of each batch, in order), ``batches`` (the Data API's: each batch's statements and its target).
+S3 is whatever the AWS settings reach (the tests: moto in server mode, through ``AWS_ENDPOINT_URL``).
 
     SPARKIFY_RECORDING=statements.json python -m tests.support.redshift_backfill --from … --to … \\
         --source s3://bucket/prefix --warehouse '{"conn_type": "redshift", …}'
@@ -14,21 +17,57 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
+from tests.support.data_api_service import DataApiService
 from tests.support.redshift_recording import RecordingConnection
 
 
+class EmptyWarehouseDataApi(DataApiService):
+    """The Data API of an empty warehouse: a query's counts are 0, as the recording connection's."""
+
+    def ExecuteStatement(self, request: dict) -> dict:  # noqa: N802  (the operation's name)
+        sql = " ".join(request["Sql"].split())
+        if sql.upper() == "SELECT 1":
+            records = [[{"longValue": 1}]]
+        elif sql.upper().startswith("SELECT COUNT(*)"):
+            records = [[{"longValue": 0}]]
+        else:  # a quality check's labelled figures, 0; any other read finds nothing
+            records = [[{"stringValue": label}, {"longValue": 0}] for label in re.findall(r"SELECT '([^']*)' ?,", sql)]
+        return self._start([request["Sql"]], records=records)
+
+
 def record(path: Path) -> None:
-    """Replace the Redshift driver's connection by one that records, and write what it recorded at exit."""
+    """Replace the Redshift driver's connection and the Data API by ones that record, and write what
+    they recorded at exit."""
+    from airflow.providers.amazon.aws.hooks.redshift_data import RedshiftDataHook
     from airflow.providers.amazon.aws.hooks.redshift_sql import RedshiftSQLHook
 
     connection = RecordingConnection()
     RedshiftSQLHook.get_conn = lambda self: connection  # type: ignore[method-assign]
-    atexit.register(lambda: path.write_text(json.dumps({
-        "statements": connection.statements, "commits": connection.commits, "rollbacks": connection.rollbacks,
-    })))
+    service = EmptyWarehouseDataApi()
+    real_client = RedshiftDataHook.get_client_type
+
+    def client(self, *args, **kwargs):
+        created = real_client(self, *args, **kwargs)
+        created.meta.events.register("before-call.redshift-data", service)
+        return created
+
+    RedshiftDataHook.get_client_type = client  # type: ignore[method-assign]
+
+    def write() -> None:
+        data_api = [request for name, request in service.calls if name in ("ExecuteStatement", "BatchExecuteStatement")]
+        path.write_text(json.dumps({
+            "statements": connection.statements + [sql for request in data_api
+                                                   for sql in request.get("Sqls", [request.get("Sql")])],
+            "commits": connection.commits, "rollbacks": connection.rollbacks,
+            "batches": [request for name, request in service.calls if name == "BatchExecuteStatement"],
+            "queries": [request for name, request in service.calls if name == "ExecuteStatement"],
+        }))
+
+    atexit.register(write)
 
 
 def main(argv: list[str] | None = None) -> int:
