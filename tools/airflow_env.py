@@ -48,7 +48,8 @@ def warehouse_connection(warehouse: str) -> dict:
     """The ``sparkify_warehouse`` connection, as the dict of Airflow's JSON form, from what a user gives
     ``make backfill`` or ``make airflow`` as WAREHOUSE:
 
-    - a libpq URI (``postgresql://`` or ``postgres://``, a Unix socket's ``?host=/dir`` too): type
+    - a libpq URI (``postgresql://`` or ``postgres://``, a Unix socket's ``?host=/dir`` too, or libpq's
+      ``host=… dbname=…`` form): type
       ``postgres``, libpq parameters in ``extra``, ``connect_timeout`` CONNECT_TIMEOUT unless given;
     - a ``redshift://user:password@host[:5439]/database[?key=value…]`` URI: type ``redshift`` over the
       driver (redshift_connector), the query's keys in ``extra`` (``true``/``false`` as booleans:
@@ -70,13 +71,16 @@ def warehouse_connection(warehouse: str) -> dict:
             extra = json.loads(extra) if isinstance(extra, str) else extra
             connection = {**connection, "extra": {"connect_timeout": str(CONNECT_TIMEOUT), **extra}}
         return connection
-    scheme = text.partition("://")[0].lower()
+    scheme = text.partition("://")[0].lower() if "://" in text else ""
     if scheme == "redshift":
         return _redshift_uri_connection(text)
-    if scheme not in ("postgresql", "postgres"):
+    if scheme not in ("postgresql", "postgres", ""):  # "": libpq's keyword=value form
         raise WarehouseError("the warehouse must be a postgresql:// or redshift:// URI, or connection JSON "
                              f"(conn_type postgres or redshift), not {scheme or 'that'}")
-    return _libpq_connection(text)
+    try:
+        return _libpq_connection(text)
+    except Exception as error:  # psycopg's ProgrammingError: not a conninfo
+        raise WarehouseError(f"the warehouse is not a libpq URI or conninfo: {error}") from None
 
 
 def _libpq_connection(uri: str) -> dict:

@@ -287,13 +287,14 @@ class StopSignal:
         os._exit(128 + self.signum)
 
 
-def _check_warehouse(uri: str) -> None:
-    """Fail at once, with a clear message, if the warehouse does not answer within its connect timeout."""
+def _check_warehouse(uri: str, given: str) -> None:
+    """Fail at once, with a clear message naming the warehouse ``given``, if the warehouse (``uri``, libpq)
+    does not answer within its connect timeout."""
     try:
         psycopg.connect(uri, connect_timeout=CONNECT_TIMEOUT).close()
     except psycopg.OperationalError as error:
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise SystemExit(f"the warehouse {masked(uri)} does not answer (connect timeout {CONNECT_TIMEOUT} s): "
+        raise SystemExit(f"the warehouse {masked(given)} does not answer (connect timeout {CONNECT_TIMEOUT} s): "
                          f"{message}") from None
 
 
@@ -455,7 +456,7 @@ def run_backfill(
     application_name = f"sparkify backfill {os.getpid()}"
     if postgres is not None:
         os.environ.update(airflow_environ(make_conninfo(postgres, application_name=application_name), source))
-        _check_warehouse(postgres)
+        _check_warehouse(postgres, warehouse)
     else:
         os.environ.update(airflow_environ(warehouse, source))
     _check_source(source)
