@@ -60,7 +60,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TypedDict
 
-from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
 from airflow.providers.standard.operators.empty import EmptyOperator
 
 # airflow.sdk exports AsyncCallback, DeadlineAlert and DeadlineReference, but its __init__.pyi (3.3.2) omits them.
@@ -71,6 +70,7 @@ from sparkify.alerts import RunAlert, TaskAlert, late_hour
 from sparkify.lineage import STAR_SCHEMA_CHECKED, star_asset
 from sparkify.objects_sensor import ObjectsLandedSensor
 from sparkify.timetables import LogicalDateIntervalTimetable
+from sparkify.warehouse_sql import WarehouseSQLOperator
 
 WAREHOUSE = "sparkify_warehouse"
 SQL_DIR = Path(__file__).resolve().parents[1] / "include" / "sql"
@@ -168,7 +168,8 @@ def build_pipeline() -> None:
     """The tasks and their order, inside the DAG being defined."""
     begin = EmptyOperator(task_id="begin")
 
-    create_tables = SQLExecuteQueryOperator(
+    # SQLExecuteQueryOperator, which also reaches Redshift through the Data API (one batch).
+    create_tables = WarehouseSQLOperator(
         task_id="create_tables",
         conn_id=WAREHOUSE,
         sql="create/create_tables.sql",

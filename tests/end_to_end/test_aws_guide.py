@@ -256,6 +256,7 @@ def test_the_first_hour_on_the_serverless_workgroup_goes_through_the_data_api(gu
     )
     assert re.search(r"^1 of 1 runs succeeded", result.stdout, re.MULTILINE), result.stdout + result.stderr[-3000:]
     recorded = json.loads(recording.read_text())
+    assert recorded["statements"] == []  # nothing went to a driver: create_tables too is a batch
     assert recorded["queries"][0]["Sql"] == "SELECT 1"
     requests = recorded["queries"] + recorded["batches"]
     assert {(request["WorkgroupName"], request["Database"]) for request in requests} == {("sparkify", "dev")}
@@ -263,6 +264,8 @@ def test_the_first_hour_on_the_serverless_workgroup_goes_through_the_data_api(gu
     copies = [sql for batch in recorded["batches"] for sql in batch["Sqls"] if sql.lstrip().startswith("COPY")]
     assert copies and all(f"IAM_ROLE '{env['SPARKIFY_COPY_ROLE_ARN']}'" in copy for copy in copies)
     assert any(f"FROM '{env['SPARKIFY_SOURCE']}/log_data/2018/11/2018-11-01-events.json'" in copy for copy in copies)
+    assert any("CREATE TABLE IF NOT EXISTS songplays" in " ".join(sql.split()) for batch in recorded["batches"]
+               for sql in batch["Sqls"])
 
 
 def test_the_guides_check_query_is_redshift_sql():

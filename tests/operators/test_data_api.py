@@ -314,3 +314,20 @@ def test_retention_reads_the_unused_objects_ahead_and_drops_them_in_the_batch(da
     assert sqls[touch + 4] == 'ANALYZE "staging_events"'
     assert len(batch["Sqls"]) == 15  # lock, COPY 7 (a new object: nothing to forget), touch, drop 3, ANALYZE, audit 2
     assert audit["objects_purged"] == 1
+
+
+def test_create_tables_is_one_batch_on_the_workgroup(data_api):
+    """create_tables (WarehouseSQLOperator) goes through the Data API too: no SQL hook speaks it."""
+    from sparkify.warehouse_sql import WarehouseSQLOperator
+    from tools.ddl import render_sql
+
+    ddl = render_sql("create/create_tables.sql", "redshift")
+    WarehouseSQLOperator(task_id="create_tables", conn_id="sparkify_warehouse", sql=ddl,
+                         split_statements=True).execute(run_context(HOUR, RUN_ID))
+    assert [name for name, _ in data_api.calls] == ["BatchExecuteStatement", "DescribeStatement", "DescribeStatement"]
+    (batch,) = data_api.named("BatchExecuteStatement")
+    assert batch["WorkgroupName"] == "sparkify" and len(batch["Sqls"]) <= 40
+    created = [re.search(r"CREATE TABLE IF NOT EXISTS \"?(\w+)", sql).group(1) for sql in batch["Sqls"]
+               if "CREATE TABLE IF NOT EXISTS" in sql]
+    assert {"staging_events", "staging_songs", "songplays", "users", "songs", "artists", "time"} <= set(created)
+    assert not any(sql.rstrip().endswith(";") for sql in batch["Sqls"])

@@ -4,8 +4,8 @@
 through ``DataApiService`` (tests/support/data_api_service.py), from the moment Airflow is
 configured. Both answer as an empty warehouse does (a count is 0). Every statement the backfill
 sends (its SELECT 1 check, the tasks') is written as JSON to the file ``$SPARKIFY_RECORDING`` names
-when the process ends: ``statements`` (the driver's, or each Data API statement and every statement
-of each batch, in order), ``batches`` (the Data API's: each batch's statements and its target).
+when the process ends: ``statements``, ``commits`` and ``rollbacks`` of the driver; ``queries`` and
+``batches``, the Data API's requests (``Sql`` or ``Sqls``, and the target), in order.
 S3 is whatever the AWS settings reach (the tests: moto in server mode, through ``AWS_ENDPOINT_URL``).
 
     SPARKIFY_RECORDING=statements.json python -m tests.support.redshift_backfill --from … --to … \\
@@ -58,11 +58,8 @@ def record(path: Path) -> None:
     RedshiftDataHook.get_client_type = client  # type: ignore[method-assign]
 
     def write() -> None:
-        data_api = [request for name, request in service.calls if name in ("ExecuteStatement", "BatchExecuteStatement")]
         path.write_text(json.dumps({
-            "statements": connection.statements + [sql for request in data_api
-                                                   for sql in request.get("Sqls", [request.get("Sql")])],
-            "commits": connection.commits, "rollbacks": connection.rollbacks,
+            "statements": connection.statements, "commits": connection.commits, "rollbacks": connection.rollbacks,
             "batches": [request for name, request in service.calls if name == "BatchExecuteStatement"],
             "queries": [request for name, request in service.calls if name == "ExecuteStatement"],
         }))
