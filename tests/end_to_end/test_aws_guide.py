@@ -339,3 +339,24 @@ def test_make_backfill_refuses_a_redshift_warehouse_without_what_it_needs(tmp_pa
     statements = json.loads((tmp_path / "statements.json").read_text())["statements"] if (
         tmp_path / "statements.json").exists() else []
     assert statements == []  # refused before anything reached the warehouse
+
+
+def test_make_backfill_stops_at_once_when_redshift_does_not_answer(tmp_path, aws_endpoint):
+    """The real driver (no recording) against a port nothing listens on: the check before the first run
+    fails, naming the cause, the password nowhere."""
+    s3 = client("s3", aws_endpoint)
+    s3.create_bucket(Bucket="sparkify-closed", CreateBucketConfiguration={"LocationConstraint": REGION})
+    s3.put_object(Bucket="sparkify-closed", Key="raw/log_data/2018/11/2018-11-01-events.json", Body=b"{}")
+    warehouse = f"redshift://awsuser:never-printed@127.0.0.1:{free_port()}/dev"
+    environ = {**aws_environ(aws_endpoint, tmp_path, tmp_path / "unused.json"),
+               "AIRFLOW_VAR_SPARKIFY_MANIFEST_PREFIX": "s3://sparkify-closed/manifests"}
+    result = subprocess.run(
+        [sys.executable, str(REPO / "tools" / "backfill.py"), "--from", "2018-11-01T00:00", "--to",
+         "2018-11-01T00:00", "--source", "s3://sparkify-closed/raw", "--warehouse", warehouse],
+        cwd=REPO, env=environ, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode != 0, result.stdout[-2000:]
+    assert "the Redshift warehouse does not answer SELECT 1" in result.stderr, result.stderr[-3000:]
+    assert "awsuser:***@127.0.0.1" in result.stdout and "never-printed" not in result.stdout + result.stderr
+    assert "note: no Variable sparkify_iam_role" in result.stdout
+    assert not re.search(r"^\[1/1\]", result.stdout, re.MULTILINE)
