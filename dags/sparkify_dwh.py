@@ -66,6 +66,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TypedDict
 
+import jinja2
 from airflow.providers.standard.operators.empty import EmptyOperator
 
 # airflow.sdk exports AsyncCallback, DeadlineAlert and DeadlineReference, but its __init__.pyi (3.3.2) omits them.
@@ -334,6 +335,8 @@ with DAG(
     ),
     params=trigger_params(),
     template_searchpath=[str(SQL_DIR)],
+    # A name a template does not know fails the task instead of rendering as nothing.
+    template_undefined=jinja2.StrictUndefined,
     tags=["sparkify", "warehouse"],
 ):
     build_pipeline()
@@ -353,6 +356,8 @@ with DAG(
     on_failure_callback=RunAlert(),
     params=trigger_params(),
     template_searchpath=[str(SQL_DIR)],
+    # A name a template does not know fails the task instead of rendering as nothing.
+    template_undefined=jinja2.StrictUndefined,
     tags=["sparkify", "warehouse", "backfill"],
 ):
     build_pipeline()
