@@ -11,7 +11,10 @@ as one CSV file (once, outside the timing). Then, each repeated and interleaved:
   server itself into a fresh ``staging_events`` (with its index), as one statement;
 - ``backfill``: the command ``make backfill FROM=… TO=… SOURCE=… WAREHOUSE=…`` runs
   (``tools/backfill.py``), timed from start to exit, into a fresh warehouse, with each task's
-  seconds read back from Airflow's metadata database.
+  seconds read back from Airflow's metadata database;
+- ``base`` (with ``--base DIR``, a checkout of another commit, e.g. ``git worktree add --detach DIR
+  main``): the same command from that checkout (its DAG, plugins and SQL, this virtualenv and this
+  embedded PostgreSQL), so a change is measured against what it changes in the same minutes.
 
 Both databases are emptied after each measurement, and a CHECKPOINT precedes each, so that neither
 inherits the other's autovacuum or WAL. The warehouse must hold exactly one songplay per NextSong
@@ -102,14 +105,18 @@ def task_seconds(began: datetime) -> dict[str, float]:
     return {task_id: float(seconds) for task_id, seconds in rows}
 
 
-def backfill(uri: str, folder: Path, expected: dict) -> tuple[float, dict[str, float]]:
-    """`make backfill` of the hour (the command the Makefile runs), timed from start to exit."""
+def backfill(uri: str, folder: Path, expected: dict, checkout: Path = REPO) -> tuple[float, dict[str, float]]:
+    """`make backfill` of the hour (the command the Makefile runs) from a checkout, timed from start to exit."""
     empty(uri)
     hour = HOUR.strftime("%Y-%m-%dT%H:%M")
+    # Another checkout's packages come first; the server is this one's.
+    env = {**os.environ, "PYTHONPATH": f"{checkout / 'plugins'}{os.pathsep}{checkout}",
+           "SPARKIFY_PGDATA": str(local_pg.data_dir())}
     began_at = datetime.now(timezone.utc)
     began = time.perf_counter()
-    subprocess.run([sys.executable, str(REPO / "tools" / "backfill.py"), "--from", hour, "--to", hour,
-                    "--source", folder.as_uri(), "--warehouse", uri], check=True, capture_output=True, text=True)
+    subprocess.run([sys.executable, str(checkout / "tools" / "backfill.py"), "--from", hour, "--to", hour,
+                    "--source", folder.as_uri(), "--warehouse", uri], check=True, capture_output=True, text=True,
+                   env=env)
     seconds = time.perf_counter() - began
     with psycopg.connect(uri) as connection:
         counts = {table: connection.execute(f'SELECT COUNT(*) FROM "{table}"').fetchone()[0]
@@ -130,26 +137,32 @@ def main(argv: list[str] | None = None) -> int:
                         help="the generator's daily rate; 30,190,000 puts about 2,000,000 events in the first hour")
     parser.add_argument("--songs", type=int, default=20_000)
     parser.add_argument("--users", type=int, default=1_000)
+    parser.add_argument("--base", type=Path, help="a checkout of another commit, measured in the same run")
     args = parser.parse_args(argv)
 
     folder, summary = source(args.events_per_day, args.songs, args.users)
     path = csv_file(folder)
     baseline_uri = local_pg.ensure_database("bench_copy")
     warehouse_uri = local_pg.ensure_database("bench_big_hour")
-    copies, runs, tasks = [], [], []
-    for _ in range(args.repeats):  # interleaved, so drift on a shared machine hits both alike
+    copies, runs, tasks, bases, base_tasks = [], [], [], [], []
+    for _ in range(args.repeats):  # interleaved, so drift on a shared machine hits all alike
         copies.append(copy_csv(baseline_uri, path))
         seconds, by_task = backfill(warehouse_uri, folder, summary)
         runs.append(seconds)
         tasks.append(by_task)
-        print(f"  copy_csv {copies[-1]:6.1f} s   backfill {runs[-1]:6.1f} s   {runs[-1] / copies[-1]:5.2f}x",
-              flush=True)
+        line = f"  copy_csv {copies[-1]:6.1f} s   backfill {runs[-1]:6.1f} s   {runs[-1] / copies[-1]:5.2f}x"
+        if args.base:
+            seconds, by_task = backfill(warehouse_uri, folder, summary, args.base.resolve())
+            bases.append(seconds)
+            base_tasks.append(by_task)
+            line += f"   base {bases[-1]:6.1f} s   {bases[-1] / copies[-1]:5.2f}x"
+        print(f"{line}   load {os.getloadavg()[0]:.1f}", flush=True)
     report = {
         "events": summary["events"],
         "plays": summary["next_song_events"],
         "song_files": summary["song_files"],
         "file_bytes": (folder / DAY_KEY).stat().st_size,
-        "load_average": os.getloadavg(),
+        "load_average_at_end": os.getloadavg(),
         "copy_csv_s": copies,
         "backfill_s": runs,
         "copy_csv_median_s": statistics.median(copies),
@@ -157,12 +170,28 @@ def main(argv: list[str] | None = None) -> int:
         "ratio_median": statistics.median(run / copy for run, copy in zip(runs, copies, strict=True)),
         "tasks_median_s": {task: statistics.median(run.get(task, 0.0) for run in tasks) for task in tasks[0]},
     }
+    if bases:
+        report["base"] = {
+            "checkout": str(args.base),
+            "commit": subprocess.run(["git", "-C", str(args.base), "rev-parse", "HEAD"], capture_output=True,
+                                     text=True).stdout.strip(),
+            "backfill_s": bases,
+            "backfill_median_s": statistics.median(bases),
+            "ratio_median": statistics.median(base / copy for base, copy in zip(bases, copies, strict=True)),
+            "tasks_median_s": {task: statistics.median(run.get(task, 0.0) for run in base_tasks)
+                               for task in base_tasks[0]},
+        }
     print(f"\nThe big hour: {report['events']:,} events ({report['plays']:,} plays, "
           f"{report['file_bytes'] / 1e6:,.0f} MB) and {report['song_files']:,} song files, medians of {args.repeats}:")
     print(f"  server-side CSV COPY   {report['copy_csv_median_s']:6.1f} s")
     print(f"  make backfill          {report['backfill_median_s']:6.1f} s   = {report['ratio_median']:.2f}x the COPY")
+    base = report.get("base", {})
+    if base:
+        print(f"  base ({base['commit'][:7]})         {base['backfill_median_s']:6.1f} s   = "
+              f"{base['ratio_median']:.2f}x the COPY")
     for task, seconds in report["tasks_median_s"].items():
-        print(f"    {task:<20} {seconds:6.2f} s")
+        before = f"   (base {base['tasks_median_s'].get(task, 0.0):6.2f} s)" if base else ""
+        print(f"    {task:<20} {seconds:6.2f} s{before}")
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "big_hour.json").write_text(json.dumps(report, indent=2) + "\n")
     print(f"\nwrote {RESULTS / 'big_hour.json'}")
