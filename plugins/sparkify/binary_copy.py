@@ -50,7 +50,7 @@ Refused = Mapping[str, Mapping[tuple[int, int], str]]
 #: small enough that a few in flight stay a few megabytes. Objects are read in blocks of this size,
 #: so a large object's pieces (whole records, a little under a block) are segments on their own,
 #: never copied together; small objects (a catalog's one-line files) are grouped to half of it.
-SEGMENT_BYTES = 2 << 20
+SEGMENT_BYTES = 1 << 20
 #: Threads parsing segments while the caller sends the previous ones.
 PARSERS = max(1, min(4, os.cpu_count() or 1))
 
