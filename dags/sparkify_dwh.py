@@ -13,9 +13,15 @@ same rows, paying Airflow's per-task cost once a day rather than 24 times.
    decides: `fail` (default) or `empty`.
 3. **stage_events** and **stage_songs**, in parallel: every event object of the hour,
    its spill hours and the `sparkify_restate_lookback_hours` before it (default 24), and every
-   song file, each staged once per version (`staged_objects`). An event object that is new,
-   rewritten or gone since it was staged *restates* the earlier hours it covers: this run's
-   loads and checks cover them too (`restatements`, and the task log names each).
+   new or changed song file, each staged once per version (`staged_objects`). With the Variable
+   `sparkify_catalog_queue` (an SQS queue of the bucket's notifications for `song_data/`) the song
+   files come from its messages, deleted once the run committed, and the catalog is listed whole
+   only every `sparkify_catalog_reconcile_hours` (default 24); without it, every run lists it.
+   An event object that is new, rewritten or gone since it was staged *restates* the earlier
+   hours it covers that runs have loaded: this run's loads and checks cover them too
+   (`restatements`, and the task log names each). An hour no run has loaded is left to its own
+   run. An event object set aside as bad fails every run of its hours until it changes; a song
+   file set aside is skipped, and named.
 4. **load_songplays**: the `NextSong` events of those hours, whatever object holds them,
    become songplays, replacing what the hours held before.
 5. **load_users**, **load_songs**, **load_artists**, **load_time**, in parallel,
@@ -26,8 +32,8 @@ same rows, paying Airflow's per-task cost once a day rather than 24 times.
    staged plays, every songplay with its user and time rows, over the same hours.
 
 Triggering by hand offers one option, **Re-stage the whole song catalog**
-(`full_restage_songs`, off by default and in scheduled runs): the run forgets
-which song files were staged and reads them all again.
+(`full_restage_songs`, off by default and in scheduled runs): the run lists the whole
+catalog, forgets which song files were staged and reads them all again.
 
 The load tasks update the Assets of the tables they write (`sparkify.songplays`,
 `sparkify.users`, `sparkify.songs`, `sparkify.artists`, `sparkify.time`), and
@@ -60,7 +66,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TypedDict
 
-from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
 from airflow.providers.standard.operators.empty import EmptyOperator
 
 # airflow.sdk exports AsyncCallback, DeadlineAlert and DeadlineReference, but its __init__.pyi (3.3.2) omits them.
@@ -71,6 +76,7 @@ from sparkify.alerts import RunAlert, TaskAlert, late_hour
 from sparkify.lineage import STAR_SCHEMA_CHECKED, star_asset
 from sparkify.objects_sensor import ObjectsLandedSensor
 from sparkify.timetables import LogicalDateIntervalTimetable
+from sparkify.warehouse_sql import WarehouseSQLOperator
 
 WAREHOUSE = "sparkify_warehouse"
 SQL_DIR = Path(__file__).resolve().parents[1] / "include" / "sql"
@@ -123,6 +129,10 @@ OBJECTS_WAIT_SECONDS = "{{ var.value.get('sparkify_objects_wait_seconds', '3600'
 MISSING_OBJECTS = "{{ var.value.get('sparkify_missing_objects', 'fail') }}"
 #: The loads and checks of a run cover its interval and the hours its staging of events restated.
 RESTATED = "staging_events"
+#: The SQS queue of the bucket's notifications for song_data/: new song files are found from its messages,
+#: and the catalog is listed whole only every CATALOG_RECONCILE_HOURS (unset: listed every run).
+CATALOG_QUEUE = "{{ var.value.get('sparkify_catalog_queue', '') }}"
+CATALOG_RECONCILE_HOURS = "{{ var.value.get('sparkify_catalog_reconcile_hours', '24') }}"
 #: How far back a song arriving late in the catalog still fills in earlier songplays.
 LATE_SONG_LOOKBACK_HOURS = "{{ var.value.get('sparkify_late_song_lookback_hours', '168') }}"
 
@@ -130,6 +140,9 @@ LATE_SONG_LOOKBACK_HOURS = "{{ var.value.get('sparkify_late_song_lookback_hours'
 #: Minutes after an hour ends by which its scheduled run must have succeeded, or a late-hour alert
 #: goes out. An environment variable, not a Variable: the deadline is part of the parsed DAG.
 FRESHNESS_MINUTES = int(os.environ.get("SPARKIFY_FRESHNESS_MINUTES", "30"))
+#: Seconds between a failed try and the next. Read when the DAG is parsed, like the freshness: the
+#: Celery service tests shorten it to see a task retried on another worker within minutes.
+RETRY_DELAY_SECONDS = int(os.environ.get("SPARKIFY_RETRY_DELAY_SECONDS", "300"))
 
 
 def trigger_params() -> dict[str, Param]:
@@ -139,8 +152,8 @@ def trigger_params() -> dict[str, Param]:
             False,
             type="boolean",
             title="Re-stage the whole song catalog",
-            description="Forget which song files were staged and read them all again (slow on a big catalog): "
-            "for a catalog whose files were replaced in place.",
+            description="List the whole catalog, forget which song files were staged and read them all again "
+            "(slow on a big catalog): for a catalog whose files were replaced in place.",
         ),
     }
 
@@ -149,7 +162,7 @@ default_args = {
     "owner": "sparkify",
     "depends_on_past": False,
     "retries": 3,
-    "retry_delay": timedelta(minutes=5),
+    "retry_delay": timedelta(seconds=RETRY_DELAY_SECONDS),
     # A warehouse that stops answering mid-statement fails the attempt instead of holding it for hours
     # (connecting is bounded by the connection's connect_timeout). A day of the public data stages in
     # seconds; an hour of a busy app in minutes.
@@ -165,7 +178,8 @@ def build_pipeline() -> None:
     """The tasks and their order, inside the DAG being defined."""
     begin = EmptyOperator(task_id="begin")
 
-    create_tables = SQLExecuteQueryOperator(
+    # SQLExecuteQueryOperator, which also reaches Redshift through the Data API (one batch).
+    create_tables = WarehouseSQLOperator(
         task_id="create_tables",
         conn_id=WAREHOUSE,
         sql="create/create_tables.sql",
@@ -208,6 +222,8 @@ def build_pipeline() -> None:
         jsonpaths_uri=SOURCE + "/jsonpaths/song_data.json",
         catalog_key="song_id",
         restage="{{ params.full_restage_songs }}",
+        catalog_queue=CATALOG_QUEUE,
+        reconcile_hours=CATALOG_RECONCILE_HOURS,
         manifest_prefix="{{ var.value.get('sparkify_manifest_prefix', '') }}",
         redshift_conn_id=WAREHOUSE,
         **STAGING,

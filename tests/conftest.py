@@ -28,6 +28,7 @@ from tests.support.tasks import WAREHOUSE_CONN
 from tools import local_pg
 from tools.airflow_env import connection_json
 from tools.ddl import create_tables
+from tools.moto_server import MotoServer
 
 if "airflow" in sys.modules:
     raise RuntimeError("Airflow was imported before tests/conftest.py set its environment")
@@ -116,3 +117,18 @@ def s3(monkeypatch: pytest.MonkeyPatch) -> dict:
     monkeypatch.setattr(S3Hook, "load_string",
                         lambda self, data, key, replace: bucket["written"].__setitem__(key, data))
     return bucket
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[MotoServer]:
+    """A local AWS endpoint (moto in server mode, S3 and SQS, with its request log) for the session."""
+    with MotoServer() as server:
+        yield server
+
+
+@pytest.fixture
+def sqs_queue(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh, empty SQS queue on the local endpoint, reached through ``aws_default``; its URL.
+    (With the ``s3`` fixture, S3 stays the fixed listing: only SQS goes to the endpoint.)"""
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps(moto_server.aws_connection()))
+    return moto_server.client("sqs").create_queue(QueueName=f"catalog-{uuid.uuid4().hex[:8]}")["QueueUrl"]

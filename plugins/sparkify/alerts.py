@@ -1,4 +1,5 @@
-"""Alerts: a failed or retried task, a failed run and a late hour, told through Airflow's notifiers.
+"""Alerts: a failed or retried task, a failed run, a late hour and objects set aside as bad, told
+through Airflow's notifiers.
 
 Off until the Variable ``sparkify_alerts`` names a notifier (JSON, read when an alert fires, never
 at parse time)::
@@ -146,6 +147,21 @@ class RunAlert(_Alert):
                         interval=hour_of(getattr(dag_run, "data_interval_start", None),
                                          getattr(dag_run, "data_interval_end", None)))
         send(alert, context)
+
+
+def set_aside_alert(context: Context, task_id: str, objects: list[dict[str, Any]]) -> bool:
+    """Warn that objects are set aside as bad (song files: the catalog goes on without them), in every
+    run until they change; whether the alert was sent."""
+    dag_run = context.get("dag_run")
+    first = objects[0]
+    alert = compose(
+        "warning", dag_id=getattr(dag_run, "dag_id", "(no DAG run)"), run_id=context["run_id"], task=task_id,
+        interval=hour_of(context.get("data_interval_start"), context.get("data_interval_end")),
+        error=f"{len(objects)} object(s) set aside as bad, the first {first['object_uri']}",
+        detail="\n".join(f"Set aside: {entry['object_uri']}: {entry['reason'] or '(no reason recorded)'}"
+                         for entry in objects),
+    )
+    return send(alert, context)
 
 
 def _recorded_error(ti: Any) -> str:

@@ -1,4 +1,4 @@
-"""The audit: what each task did, in ``load_audit``, and the hours its run restated."""
+"""The audit: what each task did, in ``load_audit``."""
 
 from __future__ import annotations
 
@@ -6,28 +6,13 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from sparkify.run_parameters import epoch_ms
 from sparkify.sql import render_statements
 from sparkify.transactions import execute_statements
 
 
-def with_restated_hours(cursor: Any, parameters: dict[str, Any], staging_table: str) -> dict[str, Any]:
-    """The parameters with the interval widened to the hours this run's staging of ``staging_table``
-    restated (recorded in ``restatements``, over all its attempts): what the run's loads and checks cover.
-
-    Read from the warehouse, in the caller's transaction, so a load cleared and run alone still covers them.
-    """
-    execute_statements(cursor, render_statements("audit/restated_hours.sql"),
-                       {**parameters, "table_name": staging_table})
-    row: tuple[Any, Any] = cursor.fetchone() or (None, None)
-    first, last = row
-    if first is None:
-        return parameters
-    if isinstance(first, str):  # the Data API returns timestamps as text
-        first, last = datetime.fromisoformat(first), datetime.fromisoformat(last)
-    start, end = min(parameters["interval_start"], first), max(parameters["interval_end"], last)
-    return {**parameters, "interval_start": start, "interval_end": end,
-            "start_ms": epoch_ms(start), "end_ms": epoch_ms(end)}
+def add_count(total: int | None, count: int | None) -> int | None:
+    """A running total of row counts, None once any is unknown (the Data API counts after the batch)."""
+    return None if total is None or count is None else total + count
 
 
 #: How many source object URIs an audit record lists before it only counts them.

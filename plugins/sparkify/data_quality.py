@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from sparkify.lineage import checks_lineage
+from sparkify.restatement import span_text
 from sparkify.transactions import execute_statements
 from sparkify.warehouse_operator import WarehouseOperator
 
@@ -56,29 +57,33 @@ class DataQualityOperator(WarehouseOperator):
                 raise AirflowFailException(f"{name}: needs 'expected' and a comparison in {list(COMPARISONS)}")
         self.checks = checks
 
-    def run_in_transaction(self, cursor: Any, dialect: str, parameters: dict[str, Any]) -> dict[str, Any]:
+    def run_in_transaction(self, cursor: Any, dialect: str, parameters: dict[str, Any],
+                           spans: list[dict[str, Any]]) -> dict[str, Any]:
         results, failures = [], []
-        labels: dict[str, str] = {}
-        for number, check in enumerate(self.checks, start=1):
-            name = check.get("name", f"check {number}")
-            comparison = check.get("comparison", "==")
-            execute_statements(cursor, [check["sql"].strip().rstrip(";")], parameters)
-            rows = cursor.fetchall()
-            if not rows:
-                raise AirflowException(f"{name}: the query returned no rows")
-            for row in rows:
-                label, actual = (row[0], row[1]) if len(row) > 1 else (name, row[0])
-                if str(label) in labels:  # two results under one label: a failure could not be told apart
-                    raise AirflowFailException(
-                        f"{name}: the label {str(label)!r} is also {labels[str(label)]}'s: give every row its own"
-                    )
-                labels[str(label)] = name
-                passed = COMPARISONS[comparison](actual, check["expected"])
-                results.append({"check": str(label), "actual": actual, "passed": passed})
-                line = f"{label}: expected {comparison} {check['expected']!r}, got {actual!r}"
-                self.log.info("%s %s", "PASS" if passed else "FAIL", line)
-                if not passed:
-                    failures.append(line)
+        for span in spans:
+            # Several spans (hours restated apart from the run's own): each result says which it is.
+            where = f"{span_text((span['interval_start'], span['interval_end']))}: " if len(spans) > 1 else ""
+            labels: dict[str, str] = {}
+            for number, check in enumerate(self.checks, start=1):
+                name = check.get("name", f"check {number}")
+                comparison = check.get("comparison", "==")
+                execute_statements(cursor, [check["sql"].strip().rstrip(";")], span)
+                rows = cursor.fetchall()
+                if not rows:
+                    raise AirflowException(f"{name}: the query returned no rows")
+                for row in rows:
+                    label, actual = (row[0], row[1]) if len(row) > 1 else (name, row[0])
+                    if str(label) in labels:  # two results under one label: a failure could not be told apart
+                        raise AirflowFailException(
+                            f"{name}: the label {str(label)!r} is also {labels[str(label)]}'s: give every row its own"
+                        )
+                    labels[str(label)] = name
+                    passed = COMPARISONS[comparison](actual, check["expected"])
+                    results.append({"check": f"{where}{label}", "actual": actual, "passed": passed})
+                    line = f"{where}{label}: expected {comparison} {check['expected']!r}, got {actual!r}"
+                    self.log.info("%s %s", "PASS" if passed else "FAIL", line)
+                    if not passed:
+                        failures.append(line)
         if failures:
             raise AirflowFailException(
                 f"{len(failures)} of {len(results)} data quality checks failed:\n" + "\n".join(failures)

@@ -17,6 +17,8 @@ from urllib.parse import unquote, urlsplit
 
 from airflow.sdk import Asset
 
+from sparkify.restatement import Span, span_text
+
 if TYPE_CHECKING:
     from airflow.providers.common.compat.openlineage.facet import Dataset
     from airflow.providers.openlineage.extractors import OperatorLineage
@@ -45,18 +47,18 @@ STAR_SCHEMA_CHECKED = Asset(name="sparkify.star_schema_checked", uri="x-sparkify
 
 
 def record_asset_events(context: Any, outlets: Iterable[Asset], figures: dict[str, Any],
-                        parameters: dict[str, Any] | None = None) -> None:
-    """Put a task's figures (its audit record), the run's interval and the hours it loaded (the
-    interval and the hours its staging restated, from its bound ``parameters``) on the asset events
-    of its outlets: each event then says what it changed, in the UI and to the DAGs scheduled on it."""
+                        spans: Sequence[dict[str, Any]] = (), restated: Sequence[Span] = ()) -> None:
+    """Put a task's figures (its audit record), the run's interval and the hours it loaded (the bound
+    parameters of its ``spans``: the interval and the ``restated`` hours) on the asset events of its
+    outlets: each event then says what it changed, in the UI and to the DAGs scheduled on it."""
     events = context.get("outlet_events")
     if events is None:  # executed outside a DAG run: no asset events
         return
     extra = {**figures, "interval_start": context["data_interval_start"].isoformat(),
              "interval_end": context["data_interval_end"].isoformat()}
-    if parameters:
-        start, end = parameters["interval_start"], parameters["interval_end"]
-        extra["hours_loaded"] = f"{start:%Y-%m-%dT%H:%M}Z/{end:%Y-%m-%dT%H:%M}Z"
+    if spans:
+        extra["hours_loaded"] = [span_text((span["interval_start"], span["interval_end"])) for span in spans]
+        extra["hours_restated"] = [span_text(span) for span in restated]
     for outlet in outlets:
         events[outlet].extra.update(extra)
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
-from sparkify.audit import record_load
+from sparkify.audit import add_count, record_load
 from sparkify.sql import quote_identifier, temp_table_name
 from sparkify.transactions import execute_named
 from sparkify.warehouse_operator import TableLoadOperator, checked_identifier
@@ -62,7 +62,8 @@ class LoadDimensionOperator(TableLoadOperator):
         self.version_column = checked_identifier(version_column, "version_column")
         self.interval_column = checked_identifier(interval_column, "interval_column")
 
-    def run_in_transaction(self, cursor: Any, dialect: str, parameters: dict[str, Any]) -> dict[str, Any]:
+    def run_in_transaction(self, cursor: Any, dialect: str, parameters: dict[str, Any],
+                           spans: list[dict[str, Any]]) -> dict[str, Any]:
         statements = self.mode_statements(
             dialect,
             key=quote_identifier(self.key) if self.key else None,
@@ -70,12 +71,15 @@ class LoadDimensionOperator(TableLoadOperator):
             interval_column=quote_identifier(self.interval_column) if self.interval_column else None,
             incoming=temp_table_name("incoming"),
         )
-        counts = execute_named(cursor, statements, parameters)
-        # Read: what the select returned (into the upsert's temporary table, if any); written: the
-        # INSERT into the table itself.
-        written = counts["insert"]
+        read: int | None = 0
+        written: int | None = 0
+        for span in spans:
+            counts = execute_named(cursor, statements, span)
+            # Read: what the select returned (into the upsert's temporary table, if any); written: the
+            # INSERT into the table itself.
+            read = add_count(read, counts.get("fill_incoming", counts["insert"]))
+            written = add_count(written, counts["insert"])
         self.log.info("%s (%s): %s rows written", self.table, self.mode, written)
         return record_load(
-            cursor, parameters, task_id=self.task_id, table=self.table,
-            rows_read=counts.get("fill_incoming", written), rows_written=written,
+            cursor, parameters, task_id=self.task_id, table=self.table, rows_read=read, rows_written=written,
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sparkify.audit import record_load
+from sparkify.audit import add_count, record_load
 from sparkify.sql import quote_identifier
 from sparkify.transactions import execute_named
 from sparkify.warehouse_operator import TableLoadOperator, checked_identifier
@@ -33,17 +33,18 @@ class LoadFactOperator(TableLoadOperator):
         super().__init__(mode=mode, **kwargs)
         self.interval_column = checked_identifier(interval_column, "interval_column")
 
-    def run_in_transaction(self, cursor: Any, dialect: str, parameters: dict[str, Any]) -> dict[str, Any]:
+    def run_in_transaction(self, cursor: Any, dialect: str, parameters: dict[str, Any],
+                           spans: list[dict[str, Any]]) -> dict[str, Any]:
         statements = self.mode_statements(dialect, interval_column=quote_identifier(self.interval_column))
-        counts = execute_named(cursor, statements, parameters)
-        written = counts["update" if self.mode == "update" else "insert"]
-        if self.mode == "update":
-            self.log.info("%s: updated %s rows", self.table, written)
-        else:
-            self.log.info(
-                "%s, %s to %s: replaced %s rows with %s",
-                self.table, parameters["interval_start"], parameters["interval_end"], counts["delete"], written,
-            )
+        written: int | None = 0
+        for span in spans:
+            counts = execute_named(cursor, statements, span)
+            if self.mode == "update":
+                self.log.info("%s: updated %s rows", self.table, counts["update"])
+            else:
+                self.log.info("%s, %s to %s: replaced %s rows with %s", self.table, span["interval_start"],
+                              span["interval_end"], counts["delete"], counts["insert"])
+            written = add_count(written, counts["update" if self.mode == "update" else "insert"])
         return record_load(
             cursor, parameters, task_id=self.task_id, table=self.table, rows_read=written, rows_written=written,
         )

@@ -28,8 +28,9 @@ class ObjectsLandedSensor(BaseSensorOperator):
     the interval ended longer ago than that (at once for an hour long past, as in a
     backfill), an interval still without objects follows ``policy``: ``fail`` fails
     the task naming the keys it looked for; ``empty`` succeeds with a warning, and
-    the run loads the hour as empty (the staging task's audit record says so). An
-    hour that turns out late is made exact by a later run's restatement.
+    the run loads the hour as empty (the staging task's audit record says so), and
+    its objects landing later restate it. A run failed for want of objects loaded
+    nothing: clearing it, once they are there, loads the hour.
 
     :param source: base URI of the bucket (templated)
     :param s3_key: the key pattern of the staging task (templated)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.listeners import hookimpl
 
-from sparkify.alerts import hour_of
+from sparkify.alerts import ERROR_KEY, hour_of
 
 if TYPE_CHECKING:
     from airflow.models.dagrun import DagRun
@@ -34,9 +34,10 @@ def _hours(start: Any, end: Any) -> str:
     return f"{start:%Y-%m-%d %H:%M}–{last}"
 
 
-def summary(state: str, interval: str, figures: dict[str, dict], failed: list[str], not_run: int = 0) -> str:
+def summary(state: str, interval: str, figures: dict[str, dict], failed: list[str], not_run: int = 0,
+            errors: dict[str, str] | None = None) -> str:
     """The note's Markdown, from each task's XCom (its audit record) by task id; the tasks that
-    failed, and how many did not run because of them."""
+    failed (with the first line of each one's error, ``errors``), and how many did not run because of them."""
     written = {record["table_name"]: record["rows_written"] for task, record in figures.items()
                if task.startswith("load_") and isinstance(record, dict)}
     late = figures.get("match_late_songs", {}).get("rows_written")
@@ -55,15 +56,37 @@ def summary(state: str, interval: str, figures: dict[str, dict], failed: list[st
         lines.append("- Hours restated: " + ("; ".join(
             f"{_hours(record['hours_start'], record['hours_end'])} ({record['change']} object "
             f"{record['object_uri']})" for record in restated) or "none"))
+        aside = [entry for record in (events, songs) for entry in record.get("set_aside") or []]
+        if aside:
+            lines.append("- Objects set aside as bad (until they change): " + "; ".join(
+                f"{entry['object_uri']} ({entry['reason'] or 'no reason recorded'})" for entry in aside))
     checks = figures.get("run_quality_checks")
     if checks:
         lines.append(f"- Quality checks: {checks['checks'] - checks['failed']} of {checks['checks']} passed")
     else:
         lines.append("- Quality checks: " + ("failed (its log names each check)" if "run_quality_checks" in failed
                                              else "not run"))
+    if songs.get("catalog_discovery"):
+        lines.append(catalog_line(songs))
     if failed:
         lines.append(f"- Failed: {', '.join(failed)}" + (f" ({not_run} tasks after it did not run)" if not_run else ""))
+        lines += [f"  - {task}: {(errors or {})[task]}" for task in failed if (errors or {}).get(task)]
     return "\n".join(lines)
+
+
+def catalog_line(songs: dict[str, Any]) -> str:
+    """How stage_songs found the catalog's changes, the bucket's notifications or a full listing (a
+    reconciliation: then how many new or changed files it alone found), and why."""
+    if songs["catalog_discovery"] == "notifications":
+        found = (f"notifications, {_count(songs.get('messages_received'))} messages naming "
+                 f"{_count(songs.get('song_files_named'))} song files")
+    else:
+        found = f"full listing of {_count(songs.get('objects_listed'))} song files"
+        if songs.get("found_by_listing_only") is not None:
+            found += f", {_count(songs['found_by_listing_only'])} new or changed found by it alone"
+    removed = songs.get("song_files_removed") or 0
+    return (f"- Song catalog: {found} — {songs.get('catalog_reason')}"
+            + (f"; removed from the bucket (their songs kept): {removed:,}" if removed else ""))
 
 
 def write_note(dag_run: DagRun) -> None:
@@ -98,15 +121,17 @@ def _write_note(dag_run: DagRun, stored: DagRun, session: Any) -> None:
     if "create_tables" not in states:
         return  # not one of this project's DAGs
     results = session.execute(
-        select(XComModel.task_id, XComModel.value).where(
-            XComModel.dag_run_id == dag_run.id, XComModel.key == BaseXCom.XCOM_RETURN_KEY
+        select(XComModel.task_id, XComModel.key, XComModel.value).where(
+            XComModel.dag_run_id == dag_run.id, XComModel.key.in_([BaseXCom.XCOM_RETURN_KEY, ERROR_KEY])
         )
     ).all()
-    figures = {row.task_id: XComModel.deserialize_value(row) for row in results}
+    by_key: dict[str, dict[str, Any]] = {BaseXCom.XCOM_RETURN_KEY: {}, ERROR_KEY: {}}
+    for row in results:
+        by_key[row.key][row.task_id] = XComModel.deserialize_value(row)
     failed = sorted(task for task, state in states.items() if state == "failed")
     not_run = sum(state == "upstream_failed" for state in states.values())
     stored.note = summary(str(dag_run.state), hour_of(dag_run.data_interval_start, dag_run.data_interval_end),
-                          figures, failed, not_run)
+                          by_key[BaseXCom.XCOM_RETURN_KEY], failed, not_run, by_key[ERROR_KEY])
 
 
 @hookimpl

@@ -84,6 +84,10 @@ class ObjectSource(Protocol):
         the task fails). The version changes whenever the object is rewritten (S3: its ETag; a
         folder: its size and modification time)."""
 
+    def object_version(self, key: str) -> str | None:
+        """The version of the one object a key names (as ``list_objects`` gives it), or None when there
+        is none: one request, whatever the bucket holds (S3: HEAD)."""
+
     def read_pieces(self, keys: list[str], size: int, record_limit: int = MAX_RECORD_BYTES) -> Iterator[Piece]:
         """The objects of ``keys`` in order, decompressed, in pieces of about ``size`` bytes of whole
         records; a record over ``record_limit`` bytes fails the object (:class:`RecordTooLarge`)."""
@@ -146,6 +150,10 @@ class LocalSource:
             self._require_objects(key_or_prefix)
         return dict(sorted(objects.items()))
 
+    def object_version(self, key: str) -> str | None:
+        path = self.root / key
+        return _file_version(path) if path.is_file() else None
+
     def read_pieces(self, keys: list[str], size: int, record_limit: int = MAX_RECORD_BYTES) -> Iterator[Piece]:
         for key in keys:
             with open(self.root / key, "rb") as stream:
@@ -158,14 +166,19 @@ class LocalSource:
 class S3Source:
     """An S3 bucket and prefix, through the Amazon provider's hook."""
 
-    def __init__(self, base_uri: str, hook: S3Hook) -> None:
+    def __init__(self, base_uri: str, hook: S3Hook, check: bool = True) -> None:
         self.base_uri = base_uri.rstrip("/")
         # Read as written, like Redshift COPY and the AWS CLI: a key may hold '#', '?' or '%'.
         self.bucket, _, prefix = self.base_uri.removeprefix("s3://").partition("/")
         self.prefix = prefix.strip("/")
         self.hook = hook
         self._checked = {""}
-        if not hook.check_for_bucket(self.bucket):
+        if check:
+            self.check()
+
+    def check(self) -> None:
+        """The bucket exists and the base holds objects (HeadBucket, and a LIST of one key)."""
+        if not self.hook.check_for_bucket(self.bucket):
             raise AirflowFailException(f"bucket does not exist or is not readable: s3://{self.bucket}")
         # An hour without objects is an empty hour, but a base prefix without any is a wrong source.
         if self.prefix and not self._list(f"{self.prefix}/", max_items=1):
@@ -206,6 +219,15 @@ class S3Source:
         if not objects:
             self._require_objects(key_or_prefix)
         return dict(sorted(objects.items()))
+
+    def object_version(self, key: str) -> str | None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            found = self.hook.head_object(key=self._full_key(key), bucket_name=self.bucket)
+        except (BotoCoreError, ClientError) as error:
+            raise AirflowException(f"cannot read {self.uri(key)}: {error}") from error
+        return None if found is None else found["ETag"].strip('"')
 
     def _stream(self, key: str, size: int, record_limit: int) -> Iterator[Piece]:
         body = self.hook.get_conn().get_object(Bucket=self.bucket, Key=self._full_key(key))["Body"]
@@ -260,13 +282,15 @@ def _file_version(path: str | Path, folder_fd: int | None = None) -> str:
     return version
 
 
-def open_source(base_uri: str, aws_conn_id: str | None) -> ObjectSource:
-    """The source for a base URI: ``file://`` or ``s3://``."""
+def open_source(base_uri: str, aws_conn_id: str | None, check: bool = True) -> ObjectSource:
+    """The source for a base URI: ``file://`` or ``s3://``. ``check=False`` spares S3 the check of the
+    bucket and base (two requests) for a task that may read nothing: a listing that finds nothing
+    still fails on a wrong source (its key's top folder must hold objects)."""
     scheme = urlsplit(base_uri).scheme
     if scheme == "file":
         return LocalSource(base_uri)
     if scheme == "s3":
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
-        return S3Source(base_uri, S3Hook(aws_conn_id=aws_conn_id))
+        return S3Source(base_uri, S3Hook(aws_conn_id=aws_conn_id), check)
     raise AirflowFailException(f"unsupported source {base_uri!r}: use s3://bucket/prefix or file:///folder")

@@ -10,10 +10,14 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
-from sparkify.audit import record_load, with_restated_hours
+from sparkify import restatement
+from sparkify.alerts import set_aside_alert
+from sparkify.audit import record_load
+from sparkify.catalog_discovery import Discovery, discover
 from sparkify.json_records import MAX_RECORD_BYTES
 from sparkify.jsonpaths import read_jsonpaths, snake_case
 from sparkify.lineage import staging_lineage
+from sparkify.restatement import Span, overlaps, span_text
 from sparkify.run_parameters import epoch_ms, flag, run_parameters, whole_number
 from sparkify.sources import ObjectSource, open_source
 from sparkify.sql import quote_identifier, render_statements
@@ -49,8 +53,10 @@ class StageToRedshiftOperator(BaseOperator):
     gone object's rows are removed. With ``retention_hours`` the objects no run has
     listed for that long are dropped; a run that lists one again stages it again.
 
-    A catalog (``catalog_key``: songs) is listed whole each run; rows of a new or
-    changed object replace the staged rows with the same key, and an object that
+    A catalog (``catalog_key``: songs) finds its new or changed objects by a full listing,
+    or, with ``catalog_queue``, from the bucket's event notifications, listing the whole
+    catalog only every ``reconcile_hours`` (:mod:`sparkify.catalog_discovery`); rows of a
+    new or changed object replace the staged rows with the same key, and an object that
     disappears leaves its rows (the catalog only grows).
 
     On a ``postgres`` connection the operator reads the objects itself (``file://`` or
@@ -92,6 +98,10 @@ class StageToRedshiftOperator(BaseOperator):
     :param jsonpaths_uri: Redshift only: S3 URI of the same JSONPaths file (templated)
     :param manifest_prefix: Redshift only, for a catalog: S3 URI prefix where the COPY manifest of
         the new objects is written (templated)
+    :param catalog_queue: for a catalog: URL of the SQS queue of the bucket's notifications for ``s3_key``;
+        empty or None lists the catalog every run (templated)
+    :param reconcile_hours: for a catalog with a queue: list the whole catalog again once the last full
+        listing is this many hours old (templated)
     """
 
     template_fields: Sequence[str] = (
@@ -104,6 +114,8 @@ class StageToRedshiftOperator(BaseOperator):
         "region",
         "jsonpaths_uri",
         "manifest_prefix",
+        "catalog_queue",
+        "reconcile_hours",
         "restage",
         "max_errors",
         "spill_hours",
@@ -135,6 +147,8 @@ class StageToRedshiftOperator(BaseOperator):
         region: str | None = None,
         jsonpaths_uri: str | None = None,
         manifest_prefix: str | None = None,
+        catalog_queue: str | None = None,
+        reconcile_hours: int | str = 24,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -157,6 +171,8 @@ class StageToRedshiftOperator(BaseOperator):
         self.region = region
         self.jsonpaths_uri = jsonpaths_uri
         self.manifest_prefix = manifest_prefix
+        self.catalog_queue = catalog_queue
+        self.reconcile_hours = reconcile_hours
 
     def _check_arguments(self, fields: list[str]) -> tuple[bool, int, int, int, int]:
         """The rendered arguments, checked: (restage, max_errors, spill, look-back and retention hours)."""
@@ -176,6 +192,21 @@ class StageToRedshiftOperator(BaseOperator):
                 whole_number(self.lookback_hours, "lookback_hours"), retention)
 
     def execute(self, context: Context) -> dict[str, Any]:
+        """Stage; then delete the catalog notifications the run handled, once its transaction committed
+        (after a failure they are visible again at once)."""
+        self.discovery: Discovery | None = None
+        try:
+            result = self._stage(context)
+        except BaseException:
+            if self.discovery:
+                self.discovery.release()
+            raise
+        if self.discovery:
+            self.discovery.acknowledge()
+            result["messages_deleted"] = self.discovery.deleted
+        return result
+
+    def _stage(self, context: Context) -> dict[str, Any]:
         hook, dialect = warehouse_hook(self.redshift_conn_id)
         fields = read_jsonpaths(self.jsonpaths)
         restage, max_errors, spill, lookback, retention = self._check_arguments(fields)
@@ -194,16 +225,24 @@ class StageToRedshiftOperator(BaseOperator):
         }
         if restage:
             self.log.warning("Full re-stage: forgetting every staged object of %s", self.table)
-        source = open_source(self.source, self.aws_conn_id)
+        # A catalog read by notifications asks S3 nothing in an hour with nothing new.
+        source = open_source(self.source, self.aws_conn_id, check=not (self.catalog_key and self.catalog_queue))
         if self.time_field:
             window = (start - timedelta(hours=lookback + spill), end + timedelta(hours=spill))
             listed_keys = interval_keys(self.s3_key, *window)
         else:
             window, listed_keys = None, {self.s3_key: (start, end)}
+            self.discovery = discover(
+                hook, dialect, parameters, source, catalog_prefix=self.s3_key, queue_url=self.catalog_queue,
+                reconcile_hours=self.reconcile_hours, restage=restage, aws_conn_id=self.aws_conn_id,
+                now=datetime.now(timezone.utc).replace(tzinfo=None), log=self.log,
+            )
+            if self.discovery.by_notifications:
+                listed_keys = {}  # no listing: the notifications name the files
         listed = {key: source.list_objects(key) for key in listed_keys}
         own_keys = interval_keys(self.s3_key, start, end) if self.time_field else listed_keys
         note = None
-        if not any(listed.get(key) for key in own_keys):
+        if own_keys and not any(listed.get(key) for key in own_keys):
             note = f"no objects at {', '.join(map(source.uri, own_keys))}: nothing of the run's own to stage"
             self.log.warning("%s", note)
         objects = {key: version for found in listed.values() for key, version in found.items()}
@@ -213,14 +252,32 @@ class StageToRedshiftOperator(BaseOperator):
         plausible = timedelta(hours=whole_number(self.plausible_hours, "plausible_hours"))
         time_bounds = {key: (epoch_ms(first - plausible), epoch_ms(last + plausible))
                        for key, (first, last) in nominal.items()} if self.time_field else None
+
+        def covers(key: str) -> Span:
+            """The hours an event object covers: those its key names, widened by the spill (the runs
+            that read it for their own hours)."""
+            first, last = nominal[key]
+            return first - timedelta(hours=spill), last + timedelta(hours=spill)
+
         now = datetime.now(timezone.utc).replace(tzinfo=None)
         staged: dict[str, StagedObject] = {}
+        restated_before: list[Span] = []
+        # A catalog's files set aside as bad, named in every run until they change (an event object set
+        # aside fails the runs of its hours instead).
+        set_aside_objects: list[dict[str, Any]] = []
         try:
             with transaction(hook, dialect) as cursor:
                 execute_statements(cursor, render_statements("stage/begin.sql", **variables), parameters)
                 books = Bookkeeping(cursor, variables, parameters, source, self.log)
-                staged = books.staged(restage)
-                plan = plan_listing(listed, objects, staged, parameters["batch_id"], by_time=bool(self.time_field))
+                if self.discovery and self.discovery.by_notifications:
+                    staged, objects = self.discovery.resolve(cursor, parameters, source)
+                else:
+                    staged = books.staged(restage)
+                plan = plan_listing(
+                    listed, objects, staged, parameters["batch_id"], by_time=bool(self.time_field),
+                    covers_run=(lambda key: overlaps(covers(key), [(start, end)])) if self.time_field
+                    else lambda key: False,
+                )
                 self.log.info("%d objects listed: %d to stage, %d gone, %d set aside as bad", len(objects),
                               len(plan.to_stage), len(plan.gone), len(plan.skipped_rejected))
                 # A new object has nothing to forget: only those with a record (rewritten, gone, set aside).
@@ -232,15 +289,22 @@ class StageToRedshiftOperator(BaseOperator):
                 if self.catalog_key and plan.to_stage:
                     execute_statements(cursor, render_statements("stage/replace_catalog_rows.sql", **variables),
                                        parameters)
+                if self.discovery:
+                    self.discovery.record(cursor, parameters, now, objects, plan.to_stage)
+                    set_aside_objects = self._catalog_set_aside(books, staged, objects, plan)
                 restated: list[dict[str, Any]] = []
                 purged = 0
                 if self.time_field:
                     assert window is not None  # a table staged by time has a listing window
-                    restated = books.restate(plan, staged, coverage, nominal, spill, now)
+                    restated = books.restate(plan, staged, coverage, covers, now)
+                    restatement.record_loaded(cursor, parameters, now)
                     books.touch(window, now)
                     if retention:
                         purged = books.purge(objects, now, retention)
-                loads = with_restated_hours(cursor, parameters, self.table) if self.time_field else parameters
+                    # Over every attempt of the run (on the Data API the read runs ahead of this attempt's batch).
+                    restated_before = restatement.merge([
+                        *restatement.restated_spans(cursor, parameters, self.table),
+                        *[(entry["hours_start"], entry["hours_end"]) for entry in restated]])
                 if plan.to_stage or plan.gone or purged:
                     execute_statements(cursor, render_statements("stage/analyze.sql", **variables), parameters)
                 audit = record_load(
@@ -248,22 +312,52 @@ class StageToRedshiftOperator(BaseOperator):
                     rows_rejected=rejected, objects=list(plan.to_stage), uri=source.uri, note=note,
                 )
         except _Refused as refused:
-            set_aside(hook, dialect, variables, parameters, refused.versions, staged, now, self.log)
-            raise AirflowFailException(refused.message) from None
+            set_aside(hook, dialect, variables, parameters, refused.versions, staged, now, refused.message, self.log)
+            raise AirflowFailException(_refused_message(refused.message, bool(self.time_field))) from None
         self.staged_sources = [source.uri(key) for key, found in listed.items() if found.keys() & plan.to_stage.keys()]
+        if self.discovery and self.discovery.by_notifications and plan.to_stage:
+            self.staged_sources = [source.uri(self.s3_key)]
         self._report(source, plan, rows, rejected, max_errors, ignored, restated, purged)
+        for key in self.discovery.removed if self.discovery else []:
+            self.log.warning("%s was removed from the bucket: its songs stay in the catalog (it only grows)",
+                             source.uri(key))
+        if self.time_field:
+            # Its own hours' objects set aside were tried again above; those of the hours it restates fail it.
+            blocking = [{"object_uri": source.uri(key), "reason": staged[key].rejected_reason}
+                        for key in plan.skipped_rejected if overlaps(covers(key), restated_before)]
+            if blocking:
+                raise AirflowFailException(_blocked_message(blocking, restated_before))
+        elif set_aside_objects:
+            set_aside_alert(context, self.task_id, set_aside_objects)
         return {
+            **(self.discovery.figures() if self.discovery else {}),
             **audit,
             "ignored_keys": ignored,
             "objects_listed": len(objects),
             "objects_gone": len(plan.gone),
-            "objects_set_aside": len(plan.skipped_rejected),
+            "objects_set_aside": len(set_aside_objects),
+            "set_aside": set_aside_objects,
             "objects_purged": purged,
             # JSON-native, as an XCom is read back by the run summary and the UI.
             "restated": [{**record, "hours_start": f"{record['hours_start']:%Y-%m-%dT%H:%M}",
                           "hours_end": f"{record['hours_end']:%Y-%m-%dT%H:%M}"} for record in restated],
-            "load_interval": f"{loads['interval_start'].isoformat()}Z/{loads['interval_end'].isoformat()}Z",
+            "hours_loaded": [span_text(span) for span in restatement.merge([(start, end), *restated_before])],
         }
+
+    def _catalog_set_aside(self, books: Bookkeeping, staged: dict[str, StagedObject], objects: dict[str, str],
+                           plan: Plan) -> list[dict[str, Any]]:
+        """The catalog's files set aside as bad and still so after this run; a file gone from the bucket (its
+        removal notified, or a full listing without it) has changed: its record goes. A listing read every
+        record already; notifications read only those they name, so the set-aside ones are read apart."""
+        assert self.discovery is not None
+        aside = books.set_aside_records() if self.discovery.by_notifications else {
+            key: record.rejected_reason for key, record in staged.items() if record.rejected_at is not None}
+        gone = {key for key in aside if key in self.discovery.removed
+                or (not self.discovery.by_notifications and key not in objects)}
+        for key in sorted(gone):
+            books.forget(key, None)
+        return [{"object_uri": books.source.uri(key), "reason": reason} for key, reason in sorted(aside.items())
+                if key not in gone and key not in plan.to_stage]
 
     def _copy(
         self, cursor: Any, dialect: str, source: ObjectSource, to_stage: dict[str, str], fields: list[str],
@@ -316,6 +410,27 @@ class StageToRedshiftOperator(BaseOperator):
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage:
         """OpenLineage: the keys or prefixes that held the staged objects → the staging table."""
         return staging_lineage(self.redshift_conn_id, self.table, getattr(self, "staged_sources", []))
+
+
+#: The two ways on from an event object set aside as bad, on a line of its own in every error naming one
+#: (the first line, which alerts and run summaries show, names the object and its first bad line).
+_WAYS_ON = ("Either re-publish a fixed object (the next runs stage it), or raise the Variable sparkify_max_errors "
+            "to keep its bad records in the quarantine; then clear the failed runs of its hours.")
+
+
+def _refused_message(message: str, by_time: bool) -> str:
+    """The error of a run whose objects were refused as bad: an event object fails every run of its hours."""
+    if not by_time:
+        return f"{message}\nIt is set aside: later runs stage the other objects and skip it until it changes."
+    return f"{message}\nIt is set aside: every run of the hours it covers fails until it changes.\n{_WAYS_ON}"
+
+
+def _blocked_message(blocking: list[dict[str, Any]], restated: list[Span]) -> str:
+    """The error of a run that restates hours which event objects set aside as bad cover."""
+    hours = ", ".join(span_text(span) for span in restated)
+    named = "; ".join(f"{entry['object_uri']} ({entry['reason'] or 'set aside as bad'})" for entry in blocking)
+    return (f"this run restates {hours}, which event objects set aside as bad cover: {named}\n"
+            f"No run of those hours succeeds until they change.\n{_WAYS_ON}")
 
 
 @dataclass

@@ -7,16 +7,20 @@ record of a version set aside as bad, which commits on its own so that later run
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sparkify.run_parameters import EPOCH, epoch_ms
+from sparkify import restatement
+from sparkify.restatement import HOUR, Span, hours_between
+from sparkify.run_parameters import epoch_ms
 from sparkify.sources import ObjectSource
 from sparkify.sql import render_statements
 from sparkify.transactions import execute_statements, transaction
 
-HOUR = timedelta(hours=1)
+#: The width of ``staged_objects.rejected_reason`` (include/sql/create/create_tables.sql).
+REASON_LENGTH = 1024
 
 
 class StagedObject(NamedTuple):
@@ -28,6 +32,7 @@ class StagedObject(NamedTuple):
     rejected_at: datetime | None = None
     batch_id: str | None = None
     row_count: int | None = None
+    rejected_reason: str | None = None
 
 
 def interval_keys(pattern: str, start: datetime, end: datetime) -> dict[str, tuple[datetime, datetime]]:
@@ -43,19 +48,6 @@ def interval_keys(pattern: str, start: datetime, end: datetime) -> dict[str, tup
     return keys
 
 
-def _hour(ms: int) -> datetime:
-    """The UTC hour (naive, as the warehouse stores it) an epoch-millisecond time falls in."""
-    moment = EPOCH + timedelta(milliseconds=ms)
-    return moment.replace(minute=0, second=0, microsecond=0)
-
-
-def _span(first_ts: int | None, last_ts: int | None) -> tuple[datetime, datetime] | None:
-    """The whole hours from the first to the last time, or None for rows without a time."""
-    if first_ts is None or last_ts is None:
-        return None
-    return _hour(first_ts), _hour(last_ts) + HOUR
-
-
 @dataclass
 class Plan:
     """What a run's listing means against what is staged."""
@@ -66,16 +58,18 @@ class Plan:
 
 
 def plan_listing(listed: dict[str, dict[str, str]], objects: dict[str, str], staged: dict[str, StagedObject],
-                 batch: str, by_time: bool) -> Plan:
+                 batch: str, by_time: bool, covers_run: Callable[[str], bool] = lambda key: False) -> Plan:
     """Which listed versions to stage, which staged objects are gone (``by_time``: events; a catalog
-    only grows) and which stay set aside as bad."""
+    only grows) and which stay set aside as bad.
+
+    A version set aside as bad is tried again by the run that set it aside (a retry, perhaps with a
+    higher max_errors) and by every run it ``covers_run`` (events: the hours its key names are the
+    run's): those runs fail on it until it changes. Other runs go on without it."""
     plan = Plan()
     for key, version in objects.items():
         record = staged.get(key)
-        # A version set aside as bad is tried again only by the run that set it aside (a retry,
-        # perhaps with a higher max_errors): that run keeps failing on it, later runs go on.
-        if record is None or record.version != version or (record.rejected_at is not None
-                                                           and record.batch_id == batch):
+        if record is None or record.version != version or (
+                record.rejected_at is not None and (record.batch_id == batch or covers_run(key))):
             plan.to_stage[key] = version
         elif record.rejected_at is not None:
             plan.skipped_rejected.append(key)
@@ -103,6 +97,11 @@ class Bookkeeping:
         execute_statements(self.cursor, render_statements("stage/staged_objects.sql"), self.parameters)
         return {key: StagedObject(*record) for key, *record in self.cursor.fetchall()}
 
+    def set_aside_records(self) -> dict[str, str | None]:
+        """The objects of the table set aside as bad, and why, by key."""
+        execute_statements(self.cursor, render_statements("stage/set_aside_objects.sql"), self.parameters)
+        return dict(self.cursor.fetchall())
+
     def forget(self, key: str, record: StagedObject | None) -> None:
         """Remove what a staged version of the object left: its rows, rejected records and record."""
         execute_statements(self.cursor, render_statements("stage/forget_object.sql", **self.variables), {
@@ -111,36 +110,20 @@ class Bookkeeping:
         })
 
     def restate(self, plan: Plan, staged: dict[str, StagedObject],
-                coverage: dict[str, tuple[int | None, int | None]], nominal: dict[str, tuple[datetime, datetime]],
-                spill: int, now: datetime) -> list[dict[str, Any]]:
-        """Record the hours before the run's interval that new, changed or gone objects cover; return them.
-        Where the new rows' times are not known (the Data API) the object's key names them: its hours,
-        widened by the spill."""
-        start = self.parameters["interval_start"]
-        restated = []
+                coverage: dict[str, tuple[int | None, int | None]], covers: Callable[[str], Span],
+                now: datetime) -> list[dict[str, Any]]:
+        """Record the loaded hours before the run's interval that new, changed or gone objects cover
+        (:func:`sparkify.restatement.restate`); return them. Where the new rows' times are not known
+        (the Data API) the hours the object ``covers`` stand for them."""
+        changed: dict[str, tuple[str, list[Span]]] = {}
         for key in [*plan.to_stage, *plan.gone]:
             old = staged.get(key)
-            found = [_span(old.first_ts, old.last_ts)] if old else []
+            found = [hours_between(old.first_ts, old.last_ts)] if old else []
             if key in plan.to_stage:
-                if key in coverage:
-                    found.append(_span(*coverage[key]))
-                else:
-                    first, last = nominal[key]
-                    found.append((first - timedelta(hours=spill), last + timedelta(hours=spill)))
-            spans = [span for span in found if span]
-            if not spans:
-                continue
-            # Hours after the run's interval are left to their own runs; its own it loads anyway.
-            hours_start, hours_end = min(s for s, _ in spans), min(max(e for _, e in spans), start)
-            if hours_start >= hours_end:
-                continue
+                found.append(hours_between(*coverage[key]) if key in coverage else covers(key))
             change = "gone" if key in plan.gone else "changed" if old else "late"
-            record = {"object_uri": self.source.uri(key), "change": change, "hours_start": hours_start,
-                      "hours_end": hours_end}
-            execute_statements(self.cursor, render_statements("stage/record_restatement.sql"),
-                               {**self.parameters, **record, "recorded_at": now})
-            restated.append(record)
-        return restated
+            changed[self.source.uri(key)] = (change, [span for span in found if span])
+        return restatement.restate(self.cursor, self.parameters, changed, now)
 
     def touch(self, window: tuple[datetime, datetime], now: datetime) -> None:
         """Mark the staged objects covering the listed hours as used now (the retention's clock)."""
@@ -163,8 +146,8 @@ class Bookkeeping:
 
 
 def set_aside(hook: Any, dialect: str, variables: dict[str, Any], parameters: dict[str, Any],
-              versions: dict[str, str], staged: dict[str, StagedObject], now: datetime, log: Any) -> None:
-    """Record object versions refused as bad, in their own transaction, so later runs skip them."""
+              versions: dict[str, str], staged: dict[str, StagedObject], now: datetime, reason: str, log: Any) -> None:
+    """Record object versions refused as bad, and why, in their own transaction, so later runs know them."""
     with transaction(hook, dialect) as cursor:
         execute_statements(cursor, render_statements("stage/begin.sql", **{**variables, "restage": False}),
                            parameters)
@@ -173,7 +156,7 @@ def set_aside(hook: Any, dialect: str, variables: dict[str, Any], parameters: di
             execute_statements(cursor, render_statements("stage/set_aside.sql"), {
                 **parameters, "object_key": key, "version": version, "rejected_at": now,
                 "row_count": record.row_count, "first_ts": record.first_ts, "last_ts": record.last_ts,
+                "rejected_reason": reason[:REASON_LENGTH],
             })
     for key in versions:
-        log.error("%s is set aside as bad: this run fails on it; later runs stage the other objects and "
-                  "skip it until it changes", key)
+        log.error("%s is set aside as bad until it changes", key)

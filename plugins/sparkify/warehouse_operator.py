@@ -1,5 +1,5 @@
 """The base of the load and check operators: one warehouse transaction per task, over the run's
-interval widened to the hours its staging restated, then the task's figures on its asset events."""
+interval and the hours its staging restated, then the task's figures on its asset events."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, overload
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
-from sparkify.audit import with_restated_hours
+from sparkify import restatement
 from sparkify.lineage import load_lineage, record_asset_events
 from sparkify.run_parameters import run_parameters
 from sparkify.sql import quote_identifier, render_named
@@ -26,6 +26,8 @@ class WarehouseOperator(BaseOperator):
 
     Its bound parameters are the run's (``%(batch_id)s``, ``%(interval_start)s``,
     ``%(interval_end)s``, ``%(start_ms)s``, ``%(end_ms)s``) and any given in ``parameters``.
+    With ``restated_table`` the task covers *spans*: the run's interval and the hours its staging
+    restated (:mod:`sparkify.restatement`), each span's statements run with its own interval.
 
     :param parameters: extra bound parameters for the SQL (templated)
     :param restated_table: a staging table staged by time: the task also covers the hours this run's
@@ -53,14 +55,32 @@ class WarehouseOperator(BaseOperator):
         hook, dialect = warehouse_hook(self.redshift_conn_id)
         parameters = {**run_parameters(context), **self.parameters}
         with transaction(hook, dialect) as cursor:
-            if self.restated_table:
-                parameters = with_restated_hours(cursor, parameters, self.restated_table)
-            result = self.run_in_transaction(cursor, dialect, parameters)
-        record_asset_events(context, self.outlets, self.asset_figures(result), parameters)
+            restated = (restatement.restated_spans(cursor, parameters, self.restated_table)
+                        if self.restated_table else [])
+            spans = restatement.load_spans(parameters, restated)
+            result = self.run_in_transaction(cursor, dialect, parameters, spans)
+        figures = {**self.asset_figures(result), "objects_set_aside": self.objects_set_aside(context)}
+        record_asset_events(context, self.outlets, figures, spans, restated)
         return result
 
-    def run_in_transaction(self, cursor: Any, dialect: str, parameters: dict[str, Any]) -> dict[str, Any]:
-        """The task's statements on the open ``cursor``; its figures (the XCom)."""
+    def objects_set_aside(self, context: Context) -> list[str]:
+        """The objects set aside as bad that the run's staging tasks (recognised by their class, upstream of
+        this one) named: what the tables this task writes go without until those objects change."""
+        from sparkify.stage_to_redshift import StageToRedshiftOperator
+
+        ti = context.get("ti")
+        if ti is None or not self.has_dag():
+            return []  # executed outside a DAG run
+        staging = [task.task_id for task in self.get_flat_relatives(upstream=True)
+                   if isinstance(task, StageToRedshiftOperator)]
+        found = ti.xcom_pull(task_ids=staging) if staging else []
+        return sorted({entry["object_uri"] for result in found or [] if isinstance(result, dict)
+                       for entry in result.get("set_aside", [])})
+
+    def run_in_transaction(self, cursor: Any, dialect: str, parameters: dict[str, Any],
+                           spans: list[dict[str, Any]]) -> dict[str, Any]:
+        """The task's statements on the open ``cursor``, for each span's bound parameters (``spans``;
+        ``parameters`` are the run's own); its figures (the XCom)."""
         raise NotImplementedError
 
     def asset_figures(self, result: dict[str, Any]) -> dict[str, Any]:
@@ -93,7 +113,7 @@ class TableLoadOperator(WarehouseOperator):
     :param mode: one of the operator's ``modes``, checked when the DAG is parsed
     """
 
-    #: Each mode's statement template in include/sql/modes.
+    #: Each mode's statement template in plugins/sparkify/sql/modes.
     modes: dict[str, str] = {}
     template_fields: Sequence[str] = ("table", "sql", "parameters", "redshift_conn_id")
     template_fields_renderers = {"sql": "sql", "parameters": "json"}

@@ -78,7 +78,8 @@ def test_a_retried_task_a_failed_task_and_the_failed_run_send_mail(pg_server, tm
             "WHERE r.dag_id = 'sparkify_dwh' AND r.run_id = %s", (RUN_ID,)).fetchone()
     assert note.startswith("**Run summary**: failed, 2018-11-01 14:00 → 15:00 UTC"), note
     assert "- Rows written: none (the loads did not run)" in note and "- Quality checks: not run" in note, note
-    assert note.endswith("- Failed: create_tables (11 tasks after it did not run)"), note
+    assert note.endswith("- Failed: create_tables (11 tasks after it did not run)\n"
+                         "  - create_tables: InsufficientPrivilege: permission denied for schema public"), note
 
 
 def test_no_variable_no_alert(pg_server, tmp_path, inbox: Inbox):

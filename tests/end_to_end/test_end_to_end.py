@@ -57,14 +57,14 @@ def test_48_hours_by_day_rerun_and_hourly_in_reverse_give_the_reference(daily_so
 
 
 def test_partial_days_run_hour_by_hour_around_whole_days(daily_source, warehouse_uri):
-    """The first run (22:00) meets the day file new: it restates the earlier hours of the day it covers,
-    so the warehouse holds the whole day, as the bucket does."""
+    """The first run (22:00) meets the day file new: it stages it, and loads its own hour only (no run
+    loaded the day's earlier hours), so the warehouse holds exactly the hours asked for."""
     start = START + timedelta(hours=22)
     began = datetime.now(timezone.utc)
     result = backfill(daily_source, warehouse_uri, start, END)
     assert "[1/3] 2018-11-01 22:00 → 2018-11-01 23:00 UTC" in result.stdout
     assert "[3/3] 2018-11-02 00:00 → 2018-11-03 00:00 UTC" in result.stdout
-    assert_matches_reference(warehouse_uri, build_reference(daily_source, START, END))
+    assert_matches_reference(warehouse_uri, build_reference(daily_source, start, END))
     # The runs as the REST API serves them (DagRun.duration: end_date - start_date): started
     # when the backfill ran, lasting seconds, not since their logical date in 2018.
     with psycopg.connect(local_pg.database_uri("airflow")) as metadata:
@@ -80,11 +80,21 @@ def test_partial_days_run_hour_by_hour_around_whole_days(daily_source, warehouse
 def test_each_run_has_its_summary_as_note_and_its_asset_events_carry_the_figures(daily_source, warehouse_uri):
     hour = START + timedelta(hours=22)
     began = datetime.now(timezone.utc)
+    # 21:00 ran before its object landed (loaded empty); 22:00 meets the day file new: it restates 21:00.
+    held = daily_source.parent / "held.json"
+    day_file = daily_source / "log_data/2018/11/2018-11-01-events.json"
+    day_file.rename(held)
+    try:
+        backfill(daily_source, warehouse_uri, hour - timedelta(hours=1), hour,
+                 env={"AIRFLOW_VAR_SPARKIFY_MISSING_OBJECTS": "empty"})
+    finally:
+        held.rename(day_file)
     backfill(daily_source, warehouse_uri, hour, hour + timedelta(hours=1))
-    with psycopg.connect(warehouse_uri) as warehouse:  # the run met the day file new: it restated 00:00-22:00
+    with psycopg.connect(warehouse_uri) as warehouse:
         (plays,) = warehouse.execute(
             "SELECT COUNT(*) FROM songplays WHERE start_time >= %s AND start_time < %s",
-            (START.replace(tzinfo=None), (hour + timedelta(hours=1)).replace(tzinfo=None))).fetchone()
+            ((hour - timedelta(hours=1)).replace(tzinfo=None), (hour + timedelta(hours=1)).replace(tzinfo=None)),
+        ).fetchone()
         (users,) = warehouse.execute("SELECT COUNT(*) FROM users").fetchone()
     assert plays > 0
     with psycopg.connect(local_pg.database_uri("airflow")) as metadata:
@@ -97,21 +107,25 @@ def test_each_run_has_its_summary_as_note_and_its_asset_events_carry_the_figures
             "ON r.run_id = e.source_run_id AND r.dag_id = e.source_dag_id WHERE r.id = %s", (run_id,),
         ).fetchall())
     lines = note.splitlines()
+    songs_listed = sum(1 for _ in (daily_source / "song_data").rglob("*.json"))
     assert lines[0] == "**Run summary**: success, 2018-11-01 22:00 → 23:00 UTC", note
     # The first run on an empty warehouse: every user it wrote is in the table.
     assert lines[2].startswith(f"- Rows written: songplays {plays} · users {users} · "), note
     assert lines[3].startswith("- Staged: ") and "(event objects read: 1)" in lines[3], note
     assert lines[4:] == [
         "- Bad records set aside (quarantine): 0",
-        f"- Hours restated: 2018-11-01 00:00–22:00 (late object {daily_source.as_uri()}/log_data/2018/11/"
+        f"- Hours restated: 2018-11-01 21:00–22:00 (late object {daily_source.as_uri()}/log_data/2018/11/"
         "2018-11-01-events.json)",
         "- Quality checks: 13 of 13 passed",
+        f"- Song catalog: full listing of {songs_listed} song files — no queue set (Variable sparkify_catalog_queue)",
     ], note
     assert set(events) == {"load_songplays", "match_late_songs", "load_users", "load_songs", "load_artists",
                            "load_time", "run_quality_checks"}, events
     assert events["load_songplays"]["rows_written"] == plays
     assert events["load_songplays"]["interval_start"] == hour.isoformat()
-    assert events["load_songplays"]["hours_loaded"] == "2018-11-01T00:00Z/2018-11-01T23:00Z"
+    assert events["load_songplays"]["hours_loaded"] == ["2018-11-01T21:00Z/2018-11-01T23:00Z"]
+    assert events["load_songplays"]["hours_restated"] == ["2018-11-01T21:00Z/2018-11-01T22:00Z"]
+    assert events["load_songplays"]["objects_set_aside"] == []
     assert events["load_users"]["table_name"] == "users" and events["load_users"]["rows_rejected"] == 0
     assert events["run_quality_checks"]["passed"] == 13
 

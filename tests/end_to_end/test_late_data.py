@@ -144,16 +144,21 @@ def test_a_corrected_file_withdraws_a_play_and_moves_a_users_level(bucket, wareh
     hourly(bucket, warehouse_uri, 20, 21)
     lines = events(day_file(bucket))
     records = [json.loads(line) for line in lines]
-    latest = max(range(len(records)), key=lambda index: (records[index]["userId"] != "", records[index]["ts"]))
+    loaded = range(int((DAY + 20 * HOUR).timestamp() * 1000), int((DAY + 22 * HOUR).timestamp() * 1000))
+    # The latest event of the loaded hours, of a user seen there; and a play of those hours.
+    latest = max((index for index, record in enumerate(records) if record["ts"] in loaded and record["userId"]),
+                 key=lambda index: records[index]["ts"])
     user, level = records[latest]["userId"], records[latest]["level"]
     records[latest]["level"] = "free" if level == "paid" else "paid"
-    play = next(index for index, record in enumerate(records) if record["page"] == "NextSong" and index != latest)
+    play = next(index for index, record in enumerate(records)
+                if record["page"] == "NextSong" and record["ts"] in loaded and index != latest)
     corrected = [json.dumps(record) for index, record in enumerate(records) if index != play]
     rewrite(day_file(bucket), corrected)
     hourly(bucket, warehouse_uri, 22, 22)
-    assert_exact(warehouse_uri, reference(bucket, 0, 22))
-    last_hour = datetime.fromtimestamp(records[latest]["ts"] / 1000, timezone.utc)
-    if last_hour < DAY + 23 * HOUR:
+    assert_exact(warehouse_uri, reference(bucket, 20, 22))
+    assert rows(warehouse_uri, "SELECT change, hours_start, hours_end FROM restatements") == [
+        ("changed", datetime(2018, 11, 15, 20), datetime(2018, 11, 15, 22))]  # the hours loaded before
+    if not any(record["userId"] == user for record in records if record["ts"] >= loaded.stop):
         assert rows(warehouse_uri, "SELECT level FROM users WHERE user_id = %s", user) == \
             [(records[latest]["level"],)]
 

@@ -17,10 +17,10 @@ from datetime import datetime, timezone
 import pytest
 from airflow.providers.amazon.aws.hooks.redshift_data import RedshiftDataHook, RedshiftDataQueryFailedError
 from airflow.sdk.exceptions import AirflowFailException
-from botocore.awsrequest import AWSResponse
 
 from sparkify import DataQualityOperator, LoadDimensionOperator, LoadFactOperator, StageToRedshiftOperator
 from sparkify.data_api import data_api_sql
+from tests.support.data_api_service import DataApiService
 from tests.support.redshift_recording import IAM_ROLE, SOURCE, etag, normalized, stable_temp_names
 from tests.support.tasks import WAREHOUSE_CONN, run_context, sql_file
 
@@ -28,55 +28,6 @@ HOUR = datetime(2018, 11, 1, 0, tzinfo=timezone.utc)
 RUN_ID = "scheduled__2018-11-01T00:00:00+00:00"
 AWS_SECRET = "fake-secret-access-key"
 SECRET_ARN = "arn:aws:secretsmanager:us-west-2:123456789012:secret:sparkify-abc"
-
-
-class DataApiService:
-    """The Redshift Data API as the client sees it: records each request, answers it."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, dict]] = []
-        self.results: list[list[list[dict]]] = []  # records of the next queries, in order
-        self.fail = False
-        self.polls_until_finished = 0
-        self.statements: dict[str, dict] = {}
-
-    def __call__(self, model, params, **_) -> tuple[AWSResponse, dict]:
-        request = json.loads(params["body"])
-        self.calls.append((model.name, request))
-        return AWSResponse("https://redshift-data", 200, {}, None), getattr(self, model.name)(request)
-
-    def ExecuteStatement(self, request: dict) -> dict:  # noqa: N802  (the operation names)
-        return self._start([request["Sql"]], records=self.results.pop(0) if self.results else [])
-
-    def BatchExecuteStatement(self, request: dict) -> dict:  # noqa: N802
-        return self._start(request["Sqls"], records=None)
-
-    def _start(self, sqls: list[str], records: list[list[dict]] | None) -> dict:
-        statement_id = str(uuid.uuid4())
-        self.statements[statement_id] = {"sqls": sqls, "records": records, "polls": self.polls_until_finished}
-        return {"Id": statement_id}
-
-    def DescribeStatement(self, request: dict) -> dict:  # noqa: N802
-        statement = self.statements[request["Id"]]
-        if statement["polls"]:
-            statement["polls"] -= 1
-            return {"Id": request["Id"], "Status": "STARTED"}
-        if self.fail:
-            return {"Id": request["Id"], "Status": "FAILED", "Error": "ERROR: relation does not exist"}
-        subs = [{"Id": f"{request['Id']}:{n}", "Status": "FINISHED", "ResultRows": n}
-                for n, _ in enumerate(statement["sqls"], start=1)]
-        return {"Id": request["Id"], "Status": "FINISHED", "SubStatements": subs}
-
-    def GetStatementResult(self, request: dict) -> dict:  # noqa: N802
-        records = self.statements[request["Id"]]["records"]
-        start = int(request.get("NextToken", 0))
-        page = {"Records": records[start:start + 2], "ColumnMetadata": [], "TotalNumRows": len(records)}
-        if start + 2 < len(records):
-            page["NextToken"] = str(start + 2)
-        return page
-
-    def named(self, operation: str) -> list[dict]:
-        return [request for name, request in self.calls if name == operation]
 
 
 @pytest.fixture
@@ -240,8 +191,8 @@ def test_the_catalog_reads_what_was_staged_then_stages_the_new_files_in_one_batc
     ]
     (read,) = data_api.named("ExecuteStatement")
     assert " ".join(read["Sql"].split()) == (
-        "SELECT object_key, version, first_ts, last_ts, rejected_at, batch_id, row_count FROM staged_objects "
-        "WHERE table_name = :table_name")
+        "SELECT object_key, version, first_ts, last_ts, rejected_at, batch_id, row_count, rejected_reason "
+        "FROM staged_objects WHERE table_name = :table_name")
     assert read["Parameters"] == [{"name": "table_name", "value": "staging_songs"}]
     assert read["WorkgroupName"] == "sparkify" and read["Database"] == "dev"
     base = "sparkify-work/manifests/staging_songs/scheduled__2018-11-01T00_00_00_00_00"
@@ -255,7 +206,8 @@ def test_the_catalog_reads_what_was_staged_then_stages_the_new_files_in_one_batc
     assert sqls[3].startswith('INSERT INTO "staging_songs"') and sqls[4] == 'DROP TABLE "incoming"'
     assert sqls[5].startswith("COPY staged_objects") and f"FROM 's3://{base}.objects.csv'" in sqls[5]
     assert sqls[6].startswith('DELETE FROM "staging_songs" USING')
-    assert len(batch["Sqls"]) == 10  # and ANALYZE, and the audit record's two
+    assert sqls[7].startswith("INSERT INTO catalog_listings")  # a full listing (no queue set) is recorded
+    assert len(batch["Sqls"]) == 11  # and ANALYZE, and the audit record's two
 
 
 def test_a_full_restage_reads_nothing_and_forgets_every_staged_file(data_api, s3):
@@ -361,5 +313,23 @@ def test_retention_reads_the_unused_objects_ahead_and_drops_them_in_the_batch(da
     touch = next(index for index, sql in enumerate(sqls) if sql.startswith("UPDATE staged_objects SET used_at"))
     assert sqls[touch + 1].startswith('DELETE FROM "staging_events" WHERE object_key = :object_key')
     assert sqls[touch + 4] == 'ANALYZE "staging_events"'
-    assert len(batch["Sqls"]) == 15  # lock, COPY 7 (a new object: nothing to forget), touch, drop 3, ANALYZE, audit 2
+    # lock, COPY 7 (a new object: nothing to forget), the run's interval as loaded 2, touch, drop 3, ANALYZE, audit 2
+    assert len(batch["Sqls"]) == 17
     assert audit["objects_purged"] == 1
+
+
+def test_create_tables_is_one_batch_on_the_workgroup(data_api):
+    """create_tables (WarehouseSQLOperator) goes through the Data API too: no SQL hook speaks it."""
+    from sparkify.warehouse_sql import WarehouseSQLOperator
+    from tools.ddl import render_sql
+
+    ddl = render_sql("create/create_tables.sql", "redshift")
+    WarehouseSQLOperator(task_id="create_tables", conn_id="sparkify_warehouse", sql=ddl,
+                         split_statements=True).execute(run_context(HOUR, RUN_ID))
+    assert [name for name, _ in data_api.calls] == ["BatchExecuteStatement", "DescribeStatement", "DescribeStatement"]
+    (batch,) = data_api.named("BatchExecuteStatement")
+    assert batch["WorkgroupName"] == "sparkify" and len(batch["Sqls"]) <= 40
+    created = [re.search(r"CREATE TABLE IF NOT EXISTS \"?(\w+)", sql).group(1) for sql in batch["Sqls"]
+               if "CREATE TABLE IF NOT EXISTS" in sql]
+    assert {"staging_events", "staging_songs", "songplays", "users", "songs", "artists", "time"} <= set(created)
+    assert not any(sql.rstrip().endswith(";") for sql in batch["Sqls"])

@@ -35,6 +35,12 @@ def rewrite(path: Path, text: str) -> None:
         os.utime(path, ns=(before + 1_000_000, before + 1_000_000))
 
 
+def an_earlier_day(root: Path) -> None:
+    """Another day's file in the bucket, so an hour whose object has not landed yet is an empty hour
+    rather than a source without objects."""
+    write_lines(root / "log_data/2018/10/2018-10-31-events.json", [event(-3600, item=99)])
+
+
 def test_stage_events_streams_every_line_tagged_with_its_object(warehouse, bucket):
     assert stage_events(bucket)["rows_written"] == 5
     assert rows(warehouse, "SELECT count(*), min(batch_id), min(object_key), max(user_id) FROM staging_events") \
@@ -57,7 +63,7 @@ def test_each_object_version_is_staged_once_and_a_new_version_replaces_its_rows(
     # The rewrite covers hour 0 again, before run_3's own hour: restated.
     assert result["restated"] == [{"object_uri": (bucket / DAY_KEY).as_uri(), "change": "changed",
                                    "hours_start": "2018-11-01T00:00", "hours_end": "2018-11-01T01:00"}]
-    assert result["load_interval"] == "2018-11-01T00:00:00Z/2018-11-01T02:00:00Z"
+    assert result["hours_loaded"] == ["2018-11-01T00:00Z/2018-11-01T02:00Z"]
 
 
 def test_a_gone_object_withdraws_its_rows_and_restates_its_hours(warehouse, tmp_path):
@@ -68,20 +74,50 @@ def test_a_gone_object_withdraws_its_rows_and_restates_its_hours(warehouse, tmp_
     (root / "log_data/2018/11/01/00/part-1.json").unlink()
     result = stage_events(root, run_id="run_2", key="log_data/%Y/%m/%d/%H/", start=HOUR.replace(hour=1),
                           lookback_hours=1)
-    assert (result["objects_gone"], result["load_interval"]) == (1, "2018-11-01T00:00:00Z/2018-11-01T02:00:00Z")
+    assert (result["objects_gone"], result["hours_loaded"]) == (1, ["2018-11-01T00:00Z/2018-11-01T02:00Z"])
     assert rows(warehouse, "SELECT object_key FROM staging_events") == [("log_data/2018/11/01/00/part-0.json",)]
     assert rows(warehouse, "SELECT change FROM restatements") == [("gone",)]
 
 
-def test_a_retry_keeps_what_the_first_attempt_restated(warehouse, bucket):
+def test_a_retry_keeps_what_the_first_attempt_restated(warehouse, bucket, tmp_path):
     """Staging committed, then the run was cleared: the second attempt stages nothing new but still
     returns the hours the first restated, so its loads cover them."""
+    held = tmp_path / "held.json"
+    (bucket / DAY_KEY).rename(held)
+    an_earlier_day(bucket)
+    stage_events(bucket, run_id="run_1")  # hour 0 loaded before its object landed
+    held.rename(bucket / DAY_KEY)
     later = HOUR.replace(hour=1)
     first = stage_events(bucket, run_id="run_2", start=later)
-    assert first["load_interval"] == "2018-11-01T00:00:00Z/2018-11-01T02:00:00Z"
-    assert stage_events(bucket, run_id="run_2", start=later)["load_interval"] == first["load_interval"]
-    assert stage_events(bucket, run_id="run_3", start=later)["load_interval"] == \
-        "2018-11-01T01:00:00Z/2018-11-01T02:00:00Z"
+    assert first["hours_loaded"] == ["2018-11-01T00:00Z/2018-11-01T02:00Z"]
+    assert stage_events(bucket, run_id="run_2", start=later)["hours_loaded"] == first["hours_loaded"]
+    assert stage_events(bucket, run_id="run_3", start=later)["hours_loaded"] == ["2018-11-01T01:00Z/2018-11-01T02:00Z"]
+
+
+def test_an_object_landing_for_hours_no_run_loaded_restates_nothing(warehouse, bucket):
+    """Staged by a later hour's run, its earlier hours are left to their own runs, which load them."""
+    result = stage_events(bucket, run_id="run_2", start=HOUR.replace(hour=1))
+    assert (result["object_count"], result["restated"]) == (1, [])
+    assert result["hours_loaded"] == ["2018-11-01T01:00Z/2018-11-01T02:00Z"]
+    assert rows(warehouse, "SELECT count(*) FROM restatements") == [(0,)]
+    assert rows(warehouse, "SELECT batch_id, interval_start, interval_end FROM loaded_intervals") == [
+        ("run_2", HOUR.replace(hour=1, tzinfo=None), HOUR.replace(hour=2, tzinfo=None))]
+
+
+def test_restatement_covers_only_the_loaded_hours_among_those_an_object_covers(warehouse, tmp_path):
+    """Hours 00 and 02 loaded, 01 not: a late day file restates 00 and 02, each a span of its own,
+    and the fact load reloads exactly those and its own hour."""
+    root = tmp_path / "bucket"
+    an_earlier_day(root)
+    for hour in (0, 2):
+        stage_events(root, run_id=f"run_{hour}", start=HOUR.replace(hour=hour))
+    write_lines(root / DAY_KEY, [event(hour * 3600 + 10, item=hour + 1) for hour in range(4)])
+    result = stage_events(root, run_id="run_3", start=HOUR.replace(hour=3))
+    assert [(entry["hours_start"], entry["hours_end"]) for entry in result["restated"]] == [
+        ("2018-11-01T00:00", "2018-11-01T01:00"), ("2018-11-01T02:00", "2018-11-01T03:00")]
+    assert result["hours_loaded"] == ["2018-11-01T00:00Z/2018-11-01T01:00Z", "2018-11-01T02:00Z/2018-11-01T04:00Z"]
+    load_songplays(run_id="run_3", start=HOUR.replace(hour=3), restated_table="staging_events")
+    assert rows(warehouse, "SELECT EXTRACT(HOUR FROM start_time)::int FROM songplays ORDER BY 1") == [(0,), (2,), (3,)]
 
 
 def test_the_hourly_and_the_daily_dag_never_share_a_batch_though_their_run_ids_match(warehouse, bucket):
@@ -126,19 +162,54 @@ def test_stage_events_missing_object_is_an_empty_hour_the_audit_names(warehouse,
          "nothing of the run's own to stage",)]
 
 
-def test_a_bad_new_version_fails_its_run_once_and_is_set_aside_until_it_changes(warehouse, bucket):
+def test_a_bad_event_object_fails_every_run_of_its_hours_until_it_changes(warehouse, bucket):
     stage_events(bucket, run_id="run_1")
     path = bucket / DAY_KEY
     good = path.read_text()
     rewrite(path, good + '\n{"artist": nul')
-    with pytest.raises(AirflowFailException, match=r"2018-11-01-events\.json line 6: not valid JSON"):
+    ways_on = "re-publish a fixed object .* raise the Variable sparkify_max_errors"
+    with pytest.raises(AirflowFailException, match=rf"(?s)2018-11-01-events\.json line 6: not valid JSON.*{ways_on}"):
         stage_events(bucket, run_id="run_2")
     assert rows(warehouse, "SELECT count(*) FROM staging_events") == [(5,)]  # the version staged before stays
+    assert rows(warehouse, "SELECT rejected_reason FROM staged_objects")[0][0].startswith(
+        f"staging_events: {path.as_uri()} line 6: not valid JSON")
     with pytest.raises(AirflowFailException, match=r"2018-11-01-events\.json line 6: not valid JSON"):
         stage_events(bucket, run_id="run_2")  # the run's retry tries it again, and fails again
-    assert stage_events(bucket, run_id="run_3")["objects_set_aside"] == 1  # other runs go on
+    with pytest.raises(AirflowFailException, match=r"2018-11-01-events\.json line 6: not valid JSON"):
+        stage_events(bucket, run_id="run_3", start=HOUR.replace(hour=5))  # another run of the day's hours
+    next_day = stage_events(bucket, run_id="run_4", key="log_data/%Y/%m/%Y-%m-%d-events.json",
+                            start=HOUR.replace(day=2, hour=5), lookback_hours=48)
+    assert next_day["objects_set_aside"] == 0, "listed in the look-back, its hours are none of the run's"
+    raised = stage_events(bucket, run_id="run_3", start=HOUR.replace(hour=5), max_errors=1)  # cleared, limit raised
+    assert (raised["rows_written"], raised["rows_rejected"]) == (5, 1)
     rewrite(path, good + "\n" + json.dumps(event(60, item=7)) + "\n")
-    assert stage_events(bucket, run_id="run_4")["rows_written"] == 6  # fixed: staged again
+    assert stage_events(bucket, run_id="run_5", start=HOUR.replace(hour=6))["rows_written"] == 6  # fixed: staged
+
+
+def test_a_run_restating_hours_a_set_aside_object_covers_fails_naming_it(warehouse, tmp_path):
+    """Hourly layout: hour 00's second part goes bad after 00 was loaded; hour 02's run meets a late
+    part of hour 00: it stages it, but the hours it restates hold data set aside, so it fails."""
+    root = tmp_path / "bucket"
+    layout = "log_data/%Y/%m/%d/%H/"
+    write_lines(root / "log_data/2018/11/01/00/part-0.json", [event(1, item=1)])
+    write_lines(root / "log_data/2018/11/01/00/part-1.json", [event(2, item=2)])
+    stage_events(root, key=layout)
+    rewrite(root / "log_data/2018/11/01/00/part-1.json", '{"artist": nul\n')
+    with pytest.raises(AirflowFailException, match="part-1.json line 1: not valid JSON"):
+        stage_events(root, run_id="run_0b", key=layout)
+    write_lines(root / "log_data/2018/11/01/00/part-2.json", [event(3, item=3)])
+    message = (r"(?s)this run restates 2018-11-01T00:00Z/2018-11-01T01:00Z, which event objects set aside as bad "
+               r"cover: \S+/00/part-1\.json \(staging_events: \S+ line 1: not valid JSON"
+               r".*No run of those hours succeeds")
+    with pytest.raises(AirflowFailException, match=message):
+        stage_events(root, run_id="run_2", key=layout, start=HOUR.replace(hour=2), lookback_hours=2)
+    assert rows(warehouse, "SELECT object_key FROM staged_objects WHERE rejected_at IS NULL ORDER BY 1") == [
+        ("log_data/2018/11/01/00/part-0.json",), ("log_data/2018/11/01/00/part-2.json",)], "its staging committed"
+    with pytest.raises(AirflowFailException, match=message):  # and its retry fails the same
+        stage_events(root, run_id="run_2", key=layout, start=HOUR.replace(hour=2), lookback_hours=2)
+    write_lines(root / "log_data/2018/11/01/00/part-1.json", [event(4, item=4)])
+    fixed = stage_events(root, run_id="run_2", key=layout, start=HOUR.replace(hour=2), lookback_hours=2)
+    assert fixed["hours_loaded"] == ["2018-11-01T00:00Z/2018-11-01T01:00Z", "2018-11-01T02:00Z/2018-11-01T03:00Z"]
 
 
 def test_stage_from_a_missing_folder_is_a_clear_error(warehouse, tmp_path):
@@ -411,8 +482,9 @@ def test_loads_read_by_time_and_cover_the_hours_their_run_restated(warehouse, tm
     """An event in two objects is one songplay; a load of a run whose staging restated earlier hours
     covers them too, whatever object holds their events."""
     root = tmp_path / "bucket"
-    write_lines(root / "log_data/2018/11/01/00/part-0.json", [event(1, item=1), event(2, item=2)])
     write_lines(root / "log_data/2018/11/01/01/part-0.json", [event(2, item=2), event(3601, item=3)])
+    stage_events(root, run_id="run_1", key="log_data/%Y/%m/%d/%H/")  # hour 0 loaded before its object landed
+    write_lines(root / "log_data/2018/11/01/00/part-0.json", [event(1, item=1), event(2, item=2)])
     second_hour = HOUR.replace(hour=1)
     assert stage_events(root, run_id="run_2", key="log_data/%Y/%m/%d/%H/", start=second_hour,
                         lookback_hours=1)["restated"][0]["change"] == "late"  # hour 0's object, new

@@ -10,12 +10,21 @@ and the diff reviewed:
 from __future__ import annotations
 
 import os
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
 from sparkify import StageToRedshiftOperator
-from tests.support.redshift_recording import HOUR, IAM_ROLE, SOURCE, assert_transaction_safe, etag, stable_temp_names
+from tests.support.redshift_recording import (
+    HOUR,
+    IAM_ROLE,
+    SOURCE,
+    assert_transaction_safe,
+    etag,
+    s3_notification,
+    stable_temp_names,
+)
 from tests.support.tasks import run_context
 
 GOLDEN_DIR = Path(__file__).parent / "golden"
@@ -34,13 +43,32 @@ CASES = {
     # New or changed song files only, through a manifest, and the record of what was staged.
     "songs_manifest": ({**SONGS, "s3_key": "song_data/", "catalog_key": "song_id", "region": "us-west-2",
                         "manifest_prefix": "s3://sparkify-work/manifests"}, 1),
+    # The catalog from the bucket's notifications (catalog_queue: the queue is filled by the test): a
+    # read of the last full listing, then of the named files' records only, and a manifest of the new one.
+    "songs_notifications": ({**SONGS, "s3_key": "song_data/", "catalog_key": "song_id", "region": "us-west-2",
+                             "manifest_prefix": "s3://sparkify-work/manifests", "catalog_queue": True}, 1),
 }
 
 
-def staging_transaction(connection, s3, arguments: dict, hours: int) -> str:
+def staging_transaction(connection, s3, arguments: dict, hours: int, queue: str | None = None) -> str:
     s3["keys"] += ["raw/log_data/2018/11/01/00/part-0.json", "raw/log_data/2018/11/01/00/part-1.json",
                    "raw/log_data/2018/11/01/05/part-0.json"]
-    if arguments.get("catalog_key"):
+    reads = 0
+    if queue:  # a listing an hour ago; notifications of a new file and of one staged as it is
+        import boto3
+
+        from tools.moto_server import CREDENTIALS
+
+        arguments = {**arguments, "catalog_queue": queue}
+        sqs = boto3.client("sqs", endpoint_url=queue.split("/1234")[0], **CREDENTIALS)
+        known, new = "song_data/A/A/A/TRAAAAA128F429D538.json", "song_data/A/A/B/TRAABBB128F429D538.json"
+        for key in (known, new):
+            sqs.send_message(QueueUrl=queue, MessageBody=s3_notification("sparkify-bucket", f"raw/{key}",
+                                                                         etag(f"raw/{key}")))
+        connection.results += [[(datetime.now(timezone.utc).replace(tzinfo=None) - timedelta(hours=1),)],
+                               [(known, etag(f"raw/{known}"), None, None, None, "earlier", None)]]
+        reads = 1
+    elif arguments.get("catalog_key"):
         known = "song_data/A/A/A/TRAAAAA128F429D538.json"
         connection.results.append([(known, etag(f"raw/{known}"), None, None, None, "earlier", None)])
     elif arguments.get("retention_hours"):  # the day file, staged in an older version
@@ -56,14 +84,15 @@ def staging_transaction(connection, s3, arguments: dict, hours: int) -> str:
     StageToRedshiftOperator(task_id="stage", source=SOURCE, iam_role=IAM_ROLE, **arguments).execute(
         run_context(HOUR, "scheduled__2018-11-01T00:00:00+00:00", hours=hours)
     )
-    assert_transaction_safe(connection)
+    assert_transaction_safe(connection, reads)
     return "".join(stable_temp_names(statement.strip()) + ";\n\n" for statement in connection.statements)
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_staging_sends_the_golden_statements(redshift, s3, case):
+def test_staging_sends_the_golden_statements(redshift, s3, case, request):
     arguments, hours = CASES[case]
-    sent = staging_transaction(redshift, s3, arguments, hours)
+    queue = request.getfixturevalue("sqs_queue") if arguments.get("catalog_queue") else None
+    sent = staging_transaction(redshift, s3, arguments, hours, queue)
     golden = GOLDEN_DIR / f"{case}.sql"
     if os.environ.get("UPDATE_GOLDEN") == "1":
         golden.write_text(sent)

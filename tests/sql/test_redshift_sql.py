@@ -7,14 +7,23 @@ The warehouse connection is of type redshift and records statements
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 
+import boto3
 import pytest
 import redshift_connector
 from airflow.sdk.exceptions import AirflowFailException
 
 from sparkify import DataQualityOperator, LoadDimensionOperator, LoadFactOperator, StageToRedshiftOperator
-from tests.support.redshift_recording import HOUR, IAM_ROLE, SOURCE, assert_transaction_safe, etag, normalized
+from tests.support.redshift_recording import (
+    HOUR,
+    IAM_ROLE,
+    SOURCE,
+    assert_transaction_safe,
+    etag,
+    normalized,
+    s3_notification,
+)
 from tests.support.tasks import run_context, sql_file
 from tools.ddl import render_sql
 
@@ -35,9 +44,10 @@ SONGS = {"table": "staging_songs", "s3_key": "song_data/", "jsonpaths": "jsonpat
          "manifest_prefix": "s3://sparkify-work/manifests"}
 
 
-def staged(key: str, version: str, first_ts=None, last_ts=None, rejected_at=None, batch="earlier", rows=None):
+def staged(key: str, version: str, first_ts=None, last_ts=None, rejected_at=None, batch="earlier", rows=None,
+           reason=None):
     """A staged_objects record as stage/staged_objects.sql reads it."""
-    return (key, version, first_ts, last_ts, rejected_at, batch, rows)
+    return (key, version, first_ts, last_ts, rejected_at, batch, rows, reason)
 
 
 def test_hourly_layout_over_a_day_copies_each_object_and_tags_its_rows(redshift, s3):
@@ -136,6 +146,94 @@ def test_the_catalog_copies_only_new_or_changed_files_through_a_manifest(redshif
     assert_transaction_safe(redshift)
 
 
+def _notify(queue: str, *notifications: tuple[str, str | None]) -> None:
+    """S3 event notifications in the queue: (key under the base, its ETag; None for a removal)."""
+    from tools.moto_server import CREDENTIALS
+
+    sqs = boto3.client("sqs", endpoint_url=queue.split("/1234")[0], **CREDENTIALS)
+    for key, version in notifications:
+        sqs.send_message(QueueUrl=queue, MessageBody=s3_notification(
+            "sparkify-bucket", f"raw/{key}", version, removed=version is None))
+
+
+def _listed_prefixes(s3, monkeypatch) -> list[str]:
+    """Record the prefixes the S3 hook lists (the fixed listing answers as before)."""
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+    prefixes: list[str] = []
+    listing = S3Hook.iter_file_metadata
+
+    def recorded(self, prefix, bucket_name, page_size=None, max_items=None):
+        prefixes.append(prefix)
+        return listing(self, prefix, bucket_name, page_size, max_items)
+
+    monkeypatch.setattr(S3Hook, "iter_file_metadata", recorded)
+    return prefixes
+
+
+def _hour_ago() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None) - timedelta(hours=1)
+
+
+def test_the_catalog_by_notifications_reads_back_only_the_named_files_and_copies_the_new_one(
+        redshift, s3, sqs_queue, monkeypatch):
+    known, new = "song_data/A/A/A/TRAAAAA128F429D538.json", "song_data/A/A/B/TRAABBB128F429D538.json"
+    s3["keys"].append("raw/song_data/A/A/C/TRAACCC128F429D538.json")  # in the bucket, named by no message
+    _notify(sqs_queue, (known, etag(f"raw/{known}")), (new, etag(f"raw/{new}")), (known, etag(f"raw/{known}")))
+    listed = _listed_prefixes(s3, monkeypatch)
+    redshift.results += [[(_hour_ago(),)], [staged(known, etag(f"raw/{known}"))]]
+    result = stage(**SONGS, catalog_queue=sqs_queue)
+    assert (result["catalog_discovery"], result["object_count"], result["messages_deleted"]) == ("notifications", 1, 3)
+    assert not [prefix for prefix in listed if "song_data" in prefix]  # no LIST of the catalog
+    statements = normalized(redshift.statements)
+    assert statements[0] == "SELECT MAX(listed_at) FROM catalog_listings WHERE table_name = %(table_name)s"
+    assert "SELECT object_key, version, first_ts, last_ts, rejected_at, batch_id, row_count FROM staged_objects " \
+           "WHERE table_name = %(table_name)s" not in statements  # the whole catalog's records: never read
+    (read,) = [index for index, s in enumerate(statements) if s.startswith("SELECT object_key") and " IN (" in s]
+    assert statements[read].endswith("AND object_key IN ( %(key_0)s, %(key_1)s )")
+    assert {name: redshift.parameters[read][name] for name in ("key_0", "key_1")} == {"key_0": known, "key_1": new}
+    base = "sparkify-work/manifests/staging_songs/scheduled__2018-11-01T00_00_00_00_00"
+    assert json.loads(s3["written"][f"s3://{base}.manifest"]) == {"entries": [
+        {"url": f"{SOURCE}/{new}", "mandatory": True}]}
+    copy = next(s for s in statements if s.startswith('COPY "incoming"'))
+    assert f"FROM 's3://{base}.manifest'" in copy and " MANIFEST " in copy
+    assert not any(s.startswith("INSERT INTO catalog_listings") for s in statements)
+    assert_transaction_safe(redshift, reads=1)
+
+
+def test_the_catalog_with_nothing_new_sends_no_copy_and_writes_no_manifest(redshift, s3, sqs_queue, monkeypatch):
+    listed = _listed_prefixes(s3, monkeypatch)
+    redshift.results += [[(_hour_ago(),)]]
+    result = stage(**SONGS, catalog_queue=sqs_queue)
+    assert (result["catalog_discovery"], result["object_count"], result["messages_received"]) == ("notifications", 0, 0)
+    assert not [prefix for prefix in listed if "song_data" in prefix] and s3["written"] == {}
+    statements = normalized(redshift.statements)
+    assert not any(s.startswith("COPY") for s in statements)
+    # No staged version is read back: only the files set aside as bad, which every run names.
+    assert [s for s in statements if s.startswith("SELECT object_key")] == [
+        "SELECT object_key, rejected_reason FROM staged_objects WHERE table_name = %(table_name)s "
+        "AND rejected_at IS NOT NULL"]
+    assert_transaction_safe(redshift, reads=1)
+
+
+def test_a_due_reconciliation_lists_the_catalog_and_records_what_only_it_found(redshift, s3, sqs_queue, monkeypatch):
+    new = "song_data/A/A/B/TRAABBB128F429D538.json"
+    _notify(sqs_queue, (new, etag(f"raw/{new}")))
+    listed = _listed_prefixes(s3, monkeypatch)
+    redshift.results += [[(_hour_ago() - timedelta(hours=24),)], []]  # listed 25 hours ago; nothing staged since
+    result = stage(**SONGS, catalog_queue=sqs_queue)
+    assert result["catalog_discovery"] == "listing" and result["catalog_reason"].startswith("reconciliation: ")
+    assert (result["object_count"], result["found_by_listing_only"]) == (2, 1)  # A/A/A was named by no message
+    assert "raw/song_data/" in listed
+    statements = normalized(redshift.statements)
+    record = statements.index(next(s for s in statements if s.startswith("INSERT INTO catalog_listings")))
+    assert {name: redshift.parameters[record][name] for name in
+            ("objects_listed", "objects_staged", "found_by_listing_only")} == {
+        "objects_listed": 2, "objects_staged": 2, "found_by_listing_only": 1}
+    assert statements.index(next(s for s in statements if s.startswith('COPY "incoming"'))) < record
+    assert_transaction_safe(redshift, reads=1)
+
+
 def test_bad_records_up_to_max_errors_go_to_the_quarantine_from_the_load_error_view(redshift, s3):
     redshift.results.extend([[], [(2,)]])  # nothing staged before; the quarantine holds two records of this run
     audit = stage(**EVENTS, max_errors="5")
@@ -210,15 +308,17 @@ LOAD_ERRORS = ("SELECT TRIM(file_name), line_number, TRIM(column_name), TRIM(err
 SET_ASIDE = [
     "DELETE FROM staged_objects WHERE table_name = %(table_name)s AND object_key = %(object_key)s",
     "INSERT INTO staged_objects ( table_name, object_key, version, batch_id, staged_at, used_at, row_count, "
-    "first_ts, last_ts, rejected_at ) VALUES ( %(table_name)s, %(object_key)s, %(version)s, %(batch_id)s, "
-    "%(rejected_at)s, %(rejected_at)s, %(row_count)s, %(first_ts)s, %(last_ts)s, %(rejected_at)s )",
+    "first_ts, last_ts, rejected_at, rejected_reason ) VALUES ( %(table_name)s, %(object_key)s, %(version)s, "
+    "%(batch_id)s, %(rejected_at)s, %(rejected_at)s, %(row_count)s, %(first_ts)s, %(last_ts)s, %(rejected_at)s, "
+    "%(rejected_reason)s )",
 ]
 
 
 def set_aside_versions(connection) -> list[tuple[str, str]]:
     return [(parameters["object_key"], parameters["version"]) for statement, parameters
             in zip(connection.statements, connection.parameters, strict=True)
-            if statement.startswith("INSERT INTO staged_objects") and "rejected_at)s )" in " ".join(statement.split())]
+            if statement.startswith("INSERT INTO staged_objects")
+            and "rejected_reason)s )" in " ".join(statement.split())]
 
 
 def test_a_catalog_copy_failing_on_bad_records_sets_aside_the_files_its_load_errors_name(redshift, s3):
@@ -233,7 +333,8 @@ def test_a_catalog_copy_failing_on_bad_records_sets_aside_the_files_its_load_err
     with pytest.raises(AirflowFailException, match=(
             rf"^staging_songs: {SOURCE}/{BAD_SONG} line 1: year: Invalid digit, Value 'x', Pos 0, Type: Integer \(the "
             r"COPY failed on more bad records than max_errors=0; set aside until they change: 1 of its 2 objects, "
-            r"those its load errors name\); nothing of this run was staged$")):
+            r"those its load errors name\); nothing of this run was staged\nIt is set aside: later runs stage the "
+            r"other objects and skip it until it changes\.$")):
         stage(**SONGS)
     statements = normalized(redshift.statements)
     copy = statements.index(next(s for s in statements if s.startswith('COPY "incoming"')))
@@ -312,12 +413,16 @@ def test_retention_drops_objects_no_run_listed_for_long_in_the_staging_transacti
     result = stage(retention_hours="72", **EVENTS)
     statements = normalized(redshift.statements)
     assert statements[1].startswith("SELECT object_key, version")
-    touch, expired, forget = statements[2], statements[3], statements[4]
+    assert statements[2:4] == ["DELETE FROM loaded_intervals WHERE table_name = %(table_name)s AND batch_id = "
+                               "%(batch_id)s", "INSERT INTO loaded_intervals (table_name, batch_id, interval_start, "
+                               "interval_end, recorded_at) VALUES (%(table_name)s, %(batch_id)s, %(interval_start)s, "
+                               "%(interval_end)s, %(recorded_at)s)"]
+    touch, expired, forget = statements[4], statements[5], statements[6]
     assert touch.startswith("UPDATE staged_objects SET used_at = %(used_at)s")
     assert expired.startswith("SELECT object_key, first_ts, last_ts FROM staged_objects WHERE table_name = "
                               "%(table_name)s AND used_at < %(purge_before)s")
     assert forget.startswith('DELETE FROM "staging_events" WHERE object_key = %(object_key)s')
-    assert statements[8] == 'ANALYZE "staging_events"'
+    assert statements[10] == 'ANALYZE "staging_events"'
     assert not any("pg_" in s for s in statements)  # PostgreSQL's staging lock
     assert result["objects_purged"] == 1
     assert_transaction_safe(redshift)
@@ -326,7 +431,8 @@ def test_retention_drops_objects_no_run_listed_for_long_in_the_staging_transacti
 def test_retention_sends_no_delete_when_no_object_is_old_enough(redshift, s3):
     redshift.results.append([staged(DAY_KEY, etag(f"raw/{DAY_KEY}"))])
     assert stage(retention_hours="72", **EVENTS)["objects_purged"] == 0
-    assert not any(s.startswith("DELETE") for s in redshift.statements[:-2])  # the audit record's own
+    assert not any(s.startswith("DELETE") and "loaded_intervals" not in s  # but the run's interval record
+                   for s in redshift.statements[:-2])  # and the audit record's own
     assert any("purge_before" in s and s.startswith("SELECT") for s in redshift.statements)
     assert_transaction_safe(redshift)
 
@@ -397,7 +503,8 @@ def test_redshift_ddl_uses_distribution_and_sort_keys_and_no_indexes():
     # songplays and time share their key; songplays never on song_id (NULL for unmatched plays: one slice)
     assert ddl.count(") DISTSTYLE KEY DISTKEY (start_time) SORTKEY (start_time);") == 2
     assert "DISTKEY (song_id) SORTKEY (start_time)" not in ddl
-    # staging_songs, staged_objects, restatements, quarantine, load_audit, users, artists
-    assert ddl.count("DISTSTYLE ALL") == 7
+    # staging_songs, staged_objects, loaded_intervals, restatements, catalog_listings, quarantine, load_audit, users,
+    # artists
+    assert ddl.count("DISTSTYLE ALL") == 9
     postgres = ddl_statements("postgres")
     assert "DISTSTYLE" not in postgres and "CREATE INDEX songplays_start_time_idx" in postgres

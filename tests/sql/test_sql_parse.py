@@ -89,6 +89,7 @@ COMMON = {
     "schema": '"public"',
     "database": '"dev"',
     "task": SimpleNamespace(conn_id="sparkify_warehouse"),
+    "key_parameters": ["key_0", "key_1"],
 }
 
 # LOCK syntax per warehouse (sqlglot falls back to a Command for it).
@@ -156,6 +157,12 @@ _REBUILD_IF_OLD = re.compile(
     r"(DROP TABLE .+?); END IF; END \$\$",
     re.IGNORECASE,
 )
+#: A column added after a table's first release (dialect.sql's add_column): an ALTER behind a catalog lookup.
+_COLUMN_IF_MISSING = re.compile(
+    r"DO \$\$ BEGIN IF NOT EXISTS \( (SELECT .+? AND table_name = '(\w+)' AND column_name = '(\w+)') \) THEN "
+    r"(ALTER TABLE \2 ADD COLUMN \3 .+?); END IF; END \$\$",
+    re.IGNORECASE,
+)
 _INDEX_IF_MISSING = re.compile(
     r"DO \$\$ BEGIN IF to_regclass\('(\w+)'\) IS NULL THEN (CREATE INDEX \1 ON .+?); END IF; END \$\$",
     re.IGNORECASE,
@@ -173,6 +180,11 @@ def parse(statement: str, dialect: str) -> exp.Expr:
         assert isinstance(parse(block.group(1), dialect), exp.Select), sent
         tree = parse(block.group(2), dialect)
         assert isinstance(tree, exp.Drop), sent
+        return tree
+    if dialect == "postgres" and (block := _COLUMN_IF_MISSING.fullmatch(" ".join(sent.split()))):
+        assert isinstance(parse(block.group(1), dialect), exp.Select), sent
+        tree = parse(block.group(4), dialect)
+        assert isinstance(tree, exp.Alter), sent
         return tree
     trees = [tree for tree in sqlglot.parse(sent, read=dialect) if tree is not None]
     assert len(trees) == 1, f"expected one statement, got {len(trees)}: {sent[:120]}"

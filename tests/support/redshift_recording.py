@@ -21,10 +21,16 @@ IAM_ROLE = "arn:aws:iam::123456789012:role/sparkify-copy"
 
 
 class RecordingCursor:
+    #: No result columns: what the common SQL hook reads after a statement (create_tables).
+    description = None
+
     def __init__(self, connection: RecordingConnection) -> None:
         self.connection = connection
         self.paramstyle = "format"
         self.rowcount = 0
+
+    def close(self) -> None:
+        pass
 
     def execute(self, statement: str, parameters=None) -> None:
         self.connection.statements.append(statement)
@@ -41,8 +47,12 @@ class RecordingCursor:
     def fetchall(self) -> list:
         if self.connection.results:
             return self.connection.results.pop(0)
-        # Unless a test says otherwise, a count counts nothing (as on an empty warehouse).
-        return [(0,)] if self.connection.statements[-1].startswith("SELECT COUNT(*)") else []
+        # Unless a test says otherwise, a count counts nothing (as on an empty warehouse): a bare count, and
+        # each labelled figure of a quality check (``SELECT 'label', COUNT(*) … UNION ALL …``), all 0 there.
+        statement = self.connection.statements[-1]
+        if statement.startswith("SELECT COUNT(*)"):
+            return [(0,)]
+        return [(label, 0) for label in re.findall(r"SELECT\s+'([^']*)'\s*,", statement)]
 
     def fetchone(self) -> tuple | None:
         rows = self.fetchall()
@@ -91,7 +101,20 @@ def normalized(statements: list[str]) -> list[str]:
     return [stable_temp_names(" ".join(s.split())) for s in statements if "load_audit" not in s]
 
 
-def assert_transaction_safe(connection: RecordingConnection) -> None:
-    """One commit at the end, and nothing that commits on its own in Redshift."""
-    assert connection.commits == 1 and connection.rollbacks == 0
+def s3_notification(bucket: str, key: str, etag: str | None = None, removed: bool = False) -> str:
+    """The body of an S3 event notification as S3 sends it to SQS (the key URL-encoded)."""
+    import json
+    from urllib.parse import quote_plus
+
+    found = {"key": quote_plus(key), "size": 10, **({"eTag": etag} if etag else {})}
+    return json.dumps({"Records": [{
+        "eventVersion": "2.1", "eventSource": "aws:s3", "eventName": "ObjectRemoved:Delete" if removed else
+        "ObjectCreated:Put", "s3": {"bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"}, "object": found},
+    }]})
+
+
+def assert_transaction_safe(connection: RecordingConnection, reads: int = 0) -> None:
+    """One commit at the end (after ``reads`` read-only transactions before it, each its own commit),
+    and nothing that commits on its own in Redshift."""
+    assert connection.commits == 1 + reads and connection.rollbacks == 0
     assert not any(s.upper().startswith(("TRUNCATE", "COMMIT", "BEGIN")) for s in connection.statements)

@@ -53,7 +53,8 @@ CREATE TABLE IF NOT EXISTS staging_songs (
 -- time in a folder) decides whether a listed object must be staged again; row_count, first_ts and
 -- last_ts (epoch ms) say which hours its rows cover, so a change restates them; used_at is the last
 -- time a run listed it, so retention drops only objects no run has needed for a while. rejected_at
--- marks a version refused as bad (more bad records than max_errors): it is not read again until it changes.
+-- marks a version refused as bad (more bad records than max_errors), rejected_reason says why (the object
+-- and its first bad line): runs skip it, or fail on it, until it changes.
 CREATE TABLE IF NOT EXISTS staged_objects (
     table_name   VARCHAR(128)  NOT NULL,
     object_key   VARCHAR(1024) NOT NULL,
@@ -65,11 +66,26 @@ CREATE TABLE IF NOT EXISTS staged_objects (
     first_ts     BIGINT,
     last_ts      BIGINT,
     rejected_at  TIMESTAMP,
+    rejected_reason VARCHAR(1024),
     PRIMARY KEY (table_name, object_key)
 ){{ d.table_layout('ALL') }};
+{{ d.add_column('staged_objects', 'rejected_reason', 'VARCHAR(1024)') }}
 
--- The hours a staging task found changed outside its own interval (an object new, rewritten or gone
--- since it was staged), with the object that caused it: the run's loads and checks cover them too.
+-- The intervals runs have loaded: an hour counts as loaded once a run whose interval holds it has staged
+-- its events (recorded in that staging's transaction). A change to an object restates only hours loaded
+-- before; an hour no run has asked for is left to its own run.
+CREATE TABLE IF NOT EXISTS loaded_intervals (
+    table_name      VARCHAR(128) NOT NULL,
+    batch_id        VARCHAR(256) NOT NULL,
+    interval_start  TIMESTAMP    NOT NULL,
+    interval_end    TIMESTAMP    NOT NULL,
+    recorded_at     TIMESTAMP    NOT NULL
+){{ d.table_layout('ALL', sortkey='interval_start') }};
+{{ d.index('loaded_intervals_start_idx', 'loaded_intervals', 'table_name, interval_start') }}
+
+-- The hours a staging task found changed before its own interval (an object new, rewritten or gone
+-- since it was staged), among those loaded before, with the object that caused it: the run's loads and
+-- checks cover them too.
 -- A retry of the run keeps them, so a run cleared after staging still restates what it found.
 CREATE TABLE IF NOT EXISTS restatements (
     batch_id     VARCHAR(256)  NOT NULL,
@@ -81,6 +97,19 @@ CREATE TABLE IF NOT EXISTS restatements (
     recorded_at  TIMESTAMP     NOT NULL
 ){{ d.table_layout('ALL', sortkey='recorded_at') }};
 {{ d.index('restatements_batch_idx', 'restatements', 'batch_id') }}
+
+-- Each full listing of a catalog that committed (stage_songs). With the notification queue set
+-- (Variable sparkify_catalog_queue), a run lists the catalog again only once the last listing is
+-- older than sparkify_catalog_reconcile_hours; found_by_listing_only counts the files a listing
+-- staged that no notification named (lost or late ones), NULL when no queue is set.
+CREATE TABLE IF NOT EXISTS catalog_listings (
+    table_name             VARCHAR(128) NOT NULL,
+    batch_id               VARCHAR(256) NOT NULL,
+    listed_at              TIMESTAMP    NOT NULL,
+    objects_listed         BIGINT       NOT NULL,
+    objects_staged         BIGINT       NOT NULL,
+    found_by_listing_only  BIGINT
+){{ d.table_layout('ALL', sortkey='listed_at') }};
 
 -- Records a staging task rejected (bad JSON, wrong type, too large…), kept with their object and
 -- line so they can be fixed and reloaded; staging a new version of the object replaces them. raw_line is NULL on

@@ -75,9 +75,26 @@ SELECT pg_advisory_xact_lock(hashtext('sparkify_dwh.staging.{{ table }}'))
 {%- endif -%}
 {%- endmacro %}
 
+{#- A column added to a table after its first release: warehouses created before get it here.
+    Looked up first, as an index is (ALTER TABLE locks its table before it finds the column).
+    PostgreSQL only (Redshift's ADD COLUMN has no IF NOT EXISTS): on Redshift add it by hand once
+    (docs/redshift.md, "Upgrading"). -#}
+{% macro add_column(table, column, type) -%}
+{%- if dialect != 'redshift' -%}
+DO $$ BEGIN
+    IF NOT EXISTS (
+        SELECT 1 FROM information_schema.columns
+        WHERE table_schema = CURRENT_SCHEMA() AND table_name = '{{ table }}' AND column_name = '{{ column }}'
+    ) THEN
+        ALTER TABLE {{ table }} ADD COLUMN {{ column }} {{ type }};
+    END IF;
+END $$;
+{%- endif -%}
+{%- endmacro %}
+
 {#- Staging tables of the earlier model (a batch of rows per run, staged_objects without versions)
     are dropped so they are built anew and staged again from the bucket; they hold nothing the
-    bucket does not. PostgreSQL only: on Redshift drop them by hand once (docs/upgrading.md). -#}
+    bucket does not. PostgreSQL only: on Redshift drop them by hand once (docs/redshift.md, "Upgrading"). -#}
 {% macro rebuild_batch_staging() -%}
 {%- if dialect != 'redshift' -%}
 DO $$ BEGIN

@@ -1,6 +1,6 @@
 LOCK "staging_events";
 
-SELECT object_key, version, first_ts, last_ts, rejected_at, batch_id, row_count
+SELECT object_key, version, first_ts, last_ts, rejected_at, batch_id, row_count, rejected_reason
 FROM staged_objects
 WHERE table_name = %(table_name)s;
 
@@ -59,6 +59,11 @@ SELECT object_key, first_ts, last_ts
 FROM staged_objects
 WHERE table_name = %(table_name)s AND batch_id = %(batch_id)s;
 
+DELETE FROM loaded_intervals WHERE table_name = %(table_name)s AND batch_id = %(batch_id)s;
+
+INSERT INTO loaded_intervals (table_name, batch_id, interval_start, interval_end, recorded_at)
+VALUES (%(table_name)s, %(batch_id)s, %(interval_start)s, %(interval_end)s, %(recorded_at)s);
+
 UPDATE staged_objects
 SET used_at = %(used_at)s
 WHERE table_name = %(table_name)s
@@ -79,7 +84,7 @@ DELETE FROM quarantine WHERE table_name = %(table_name)s AND object_uri = %(obje
 
 DELETE FROM staged_objects WHERE table_name = %(table_name)s AND object_key = %(object_key)s;
 
-SELECT MIN(hours_start), MAX(hours_end)
+SELECT hours_start, hours_end
 FROM restatements
 WHERE batch_id = %(batch_id)s AND table_name = %(table_name)s;
 

@@ -1,6 +1,6 @@
 LOCK "staging_songs";
 
-SELECT object_key, version, first_ts, last_ts, rejected_at, batch_id, row_count
+SELECT object_key, version, first_ts, last_ts, rejected_at, batch_id, row_count, rejected_reason
 FROM staged_objects
 WHERE table_name = %(table_name)s;
 
@@ -32,6 +32,11 @@ DELETE FROM "staging_songs"
 USING (SELECT DISTINCT "song_id" AS restaged_key FROM "staging_songs" WHERE batch_id = %(batch_id)s) AS restaged
 WHERE "staging_songs"."song_id" = restaged.restaged_key
     AND "staging_songs".batch_id <> %(batch_id)s;
+
+INSERT INTO catalog_listings (table_name, batch_id, listed_at, objects_listed, objects_staged, found_by_listing_only)
+VALUES (
+    %(table_name)s, %(batch_id)s, %(listed_at)s, %(objects_listed)s, %(objects_staged)s, %(found_by_listing_only)s
+);
 
 ANALYZE "staging_songs";
 
