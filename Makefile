@@ -81,6 +81,10 @@ bench: $(STAMP) ## Run the benchmarks (minutes; figures in bench/results, see be
 bench-catalog: $(STAMP) ## S3 and SQS requests per hourly run: song catalogs of 1,000 to 100,000 files with and without the queue, event objects against history (minutes)
 	$(PY) bench/catalog_requests.py
 
+.PHONY: bench-big-hour
+bench-big-hour: $(STAMP) ## The big hour: make backfill of 2 M events in one hour against a server-side CSV COPY (minutes)
+	$(PY) bench/big_hour.py
+
 bench-airflow: $(STAMP) ## A month backfilled with `airflow backfill create` under the real scheduler (minutes)
 	$(PY) bench/airflow_backfill.py --hourly-days 1
 

@@ -47,7 +47,9 @@ from sparkify.records import (
 Refused = Mapping[str, Mapping[tuple[int, int], str]]
 
 #: Bytes of JSON records parsed at a time: big enough that Arrow's per-call cost vanishes,
-#: small enough that a few in flight stay a few megabytes.
+#: small enough that a few in flight stay a few megabytes. Objects are read in blocks of this size,
+#: so a large object's pieces (whole records, a little under a block) are segments on their own,
+#: never copied together; small objects (a catalog's one-line files) are grouped to half of it.
 SEGMENT_BYTES = 1 << 20
 #: Threads parsing segments while the caller sends the previous ones.
 PARSERS = max(1, min(4, os.cpu_count() or 1))
@@ -150,7 +152,7 @@ class BinaryRows:
     def encode(self, pieces: list[Piece], refused: Refused) -> Segment:
         """One segment: with Arrow when every line is one good record, else record by record."""
         pieces = [piece if piece.data.endswith(b"\n") else piece._replace(data=piece.data + b"\n") for piece in pieces]
-        data = b"".join(piece.data for piece in pieces)
+        data = pieces[0].data if len(pieces) == 1 else b"".join(piece.data for piece in pieces)
         line_ends = np.flatnonzero(np.frombuffer(data, np.uint8) == _NEWLINE)
         piece_ends = np.cumsum([len(piece.data) for piece in pieces])
         lines = np.diff(np.searchsorted(line_ends, piece_ends), prepend=0).tolist()
@@ -178,8 +180,9 @@ class BinaryRows:
                 _cover(coverage, key, count, low, high)
             before += count
         if self.tag_key:
-            keys = pa.array([piece.key for piece, count in zip(pieces, lines, strict=True) for _ in range(count)],
-                            self.schema.field(len(self.fields)).type)
+            kind = self.schema.field(len(self.fields)).type
+            keys = pa.concat_arrays([pa.repeat(pa.scalar(piece.key, kind), count)
+                                     for piece, count in zip(pieces, lines, strict=True)])
             table = table.set_column(len(self.fields), self.schema.field(len(self.fields)).name, keys)
         return Segment(self._binary(table), table.num_rows, runs, coverage=coverage)
 
@@ -204,7 +207,10 @@ class BinaryRows:
                 read_options=pa_json.ReadOptions(use_threads=False, block_size=len(data) + 1),
                 parse_options=self.parse_options,
             )
-            table.validate(full=True)  # the reader leaves strings' UTF-8 unchecked
+            # The reader leaves strings' UTF-8 unchecked, but only raw bytes can be invalid: text all
+            # ASCII (escapes included: the reader refuses a lone surrogate) gives valid strings.
+            if not data.isascii():
+                table.validate(full=True)
         except (pa.ArrowException, ValueError):  # not JSON, a wrong type, an unknown key, not UTF-8
             return None
         # One row per line (not two objects on one line), and no NaN or Infinity, which JSON has not.
@@ -215,7 +221,7 @@ class BinaryRows:
         # The key column, when there is one, is filled in per object by encode().
         first_constant = len(self.fields) + self.tag_key
         keys = [pa.nulls(rows, self.schema[len(self.fields)].type)] if self.tag_key else []
-        constants = [pa.array([value] * rows, self.schema[index].type)
+        constants = [pa.repeat(pa.scalar(value, self.schema[index].type), rows)
                      for index, value in enumerate(self.constant, start=first_constant)]
         return pa.Table.from_arrays([*table.select(self.fields).columns, *keys, *constants], schema=self.schema)
 
@@ -299,12 +305,12 @@ class StagedRows:
 
 
 def _segments(pieces: Iterable[Piece]) -> Iterator[list[Piece]]:
-    """Consecutive pieces, grouped until they hold SEGMENT_BYTES (a catalog's one-line files)."""
+    """Consecutive pieces, grouped until they hold half of SEGMENT_BYTES (a catalog's one-line files)."""
     segment, size = [], 0
     for piece in pieces:
         segment.append(piece)
         size += len(piece[2])
-        if size >= SEGMENT_BYTES:
+        if size >= SEGMENT_BYTES // 2:
             yield segment
             segment, size = [], 0
     if segment:

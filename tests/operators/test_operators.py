@@ -533,3 +533,23 @@ def test_a_late_song_fills_in_only_plays_whose_events_are_still_staged(warehouse
 def test_arguments_that_are_not_templated_are_checked_when_the_dag_is_parsed(build, error):
     with pytest.raises(AirflowFailException, match=error):
         build()
+
+
+def test_users_whose_events_in_the_hours_loaded_were_withdrawn_fall_back_to_their_earlier_events(warehouse, tmp_path):
+    """users.sql reads the hours loaded once; only a user whose stored row came from them and who has no
+    event left there is looked up in the events before: their row comes from those, or goes."""
+    root = tmp_path / "bucket"
+    key = "log_data/%Y/%m/%d/%H/"
+    write_lines(root / "log_data/2018/11/01/00/part-0.json", [event(10, item=1, user="7", level="free")])
+    second = root / "log_data/2018/11/01/01/part-0.json"
+    write_lines(second, [event(3610, item=2, user="7", level="paid"), event(3620, item=1, user="8")])
+    for run_id, start in (("run_1", HOUR), ("run_2", HOUR.replace(hour=1))):
+        stage_events(root, run_id=run_id, key=key, start=start)
+        load_dimension("users", "upsert", run_id=run_id, start=start, key="user_id", version_column="last_seen_at")
+    assert rows(warehouse, "SELECT user_id, level FROM users ORDER BY user_id") == [("7", "paid"), ("8", "free")]
+    write_lines(second, [event(3630, item=1, user="9", level="paid")])  # a corrected hour: 7 and 8 withdrawn
+    stage_events(root, run_id="run_3", key=key, start=HOUR.replace(hour=1))
+    load_dimension("users", "upsert", run_id="run_3", start=HOUR.replace(hour=1), key="user_id",
+                   version_column="last_seen_at")
+    assert rows(warehouse, "SELECT user_id, level, last_seen_at FROM users ORDER BY user_id") == [
+        ("7", "free", datetime(2018, 11, 1, 0, 0, 10)), ("9", "paid", datetime(2018, 11, 1, 1, 0, 30))]
