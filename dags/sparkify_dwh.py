@@ -104,6 +104,7 @@ class StagingArguments(TypedDict):
     max_errors: str
     iam_role: str
     region: str
+    manifest_prefix: str
 
 
 STAGING: StagingArguments = {
@@ -111,6 +112,8 @@ STAGING: StagingArguments = {
     "max_errors": "{{ var.value.get('sparkify_max_errors', '0') }}",
     "iam_role": "{{ var.value.get('sparkify_iam_role', '') }}",
     "region": "{{ var.value.get('sparkify_region', '') }}",
+    # Redshift only: where COPY manifests (and the records CSV beside each) are written.
+    "manifest_prefix": "{{ var.value.get('sparkify_manifest_prefix', '') }}",
 }
 #: Seconds a play's length may differ from the catalog song's duration and still match it.
 DURATION_TOLERANCE = 0.5
@@ -220,7 +223,6 @@ def build_pipeline() -> None:
         restage="{{ params.full_restage_songs }}",
         catalog_queue=CATALOG_QUEUE,
         reconcile_hours=CATALOG_RECONCILE_HOURS,
-        manifest_prefix="{{ var.value.get('sparkify_manifest_prefix', '') }}",
         redshift_conn_id=WAREHOUSE,
         **STAGING,
     )

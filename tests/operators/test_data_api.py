@@ -17,10 +17,10 @@ from datetime import datetime, timezone
 import pytest
 from airflow.providers.amazon.aws.hooks.redshift_data import RedshiftDataHook, RedshiftDataQueryFailedError
 from airflow.sdk.exceptions import AirflowFailException
-from botocore.awsrequest import AWSResponse
 
 from sparkify import DataQualityOperator, LoadDimensionOperator, LoadFactOperator, StageToRedshiftOperator
 from sparkify.data_api import data_api_sql
+from tests.support.data_api_service import DataApiService
 from tests.support.redshift_recording import IAM_ROLE, SOURCE, etag, normalized, stable_temp_names
 from tests.support.tasks import WAREHOUSE_CONN, run_context, sql_file
 
@@ -28,55 +28,6 @@ HOUR = datetime(2018, 11, 1, 0, tzinfo=timezone.utc)
 RUN_ID = "scheduled__2018-11-01T00:00:00+00:00"
 AWS_SECRET = "fake-secret-access-key"
 SECRET_ARN = "arn:aws:secretsmanager:us-west-2:123456789012:secret:sparkify-abc"
-
-
-class DataApiService:
-    """The Redshift Data API as the client sees it: records each request, answers it."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, dict]] = []
-        self.results: list[list[list[dict]]] = []  # records of the next queries, in order
-        self.fail = False
-        self.polls_until_finished = 0
-        self.statements: dict[str, dict] = {}
-
-    def __call__(self, model, params, **_) -> tuple[AWSResponse, dict]:
-        request = json.loads(params["body"])
-        self.calls.append((model.name, request))
-        return AWSResponse("https://redshift-data", 200, {}, None), getattr(self, model.name)(request)
-
-    def ExecuteStatement(self, request: dict) -> dict:  # noqa: N802  (the operation names)
-        return self._start([request["Sql"]], records=self.results.pop(0) if self.results else [])
-
-    def BatchExecuteStatement(self, request: dict) -> dict:  # noqa: N802
-        return self._start(request["Sqls"], records=None)
-
-    def _start(self, sqls: list[str], records: list[list[dict]] | None) -> dict:
-        statement_id = str(uuid.uuid4())
-        self.statements[statement_id] = {"sqls": sqls, "records": records, "polls": self.polls_until_finished}
-        return {"Id": statement_id}
-
-    def DescribeStatement(self, request: dict) -> dict:  # noqa: N802
-        statement = self.statements[request["Id"]]
-        if statement["polls"]:
-            statement["polls"] -= 1
-            return {"Id": request["Id"], "Status": "STARTED"}
-        if self.fail:
-            return {"Id": request["Id"], "Status": "FAILED", "Error": "ERROR: relation does not exist"}
-        subs = [{"Id": f"{request['Id']}:{n}", "Status": "FINISHED", "ResultRows": n}
-                for n, _ in enumerate(statement["sqls"], start=1)]
-        return {"Id": request["Id"], "Status": "FINISHED", "SubStatements": subs}
-
-    def GetStatementResult(self, request: dict) -> dict:  # noqa: N802
-        records = self.statements[request["Id"]]["records"]
-        start = int(request.get("NextToken", 0))
-        page = {"Records": records[start:start + 2], "ColumnMetadata": [], "TotalNumRows": len(records)}
-        if start + 2 < len(records):
-            page["NextToken"] = str(start + 2)
-        return page
-
-    def named(self, operation: str) -> list[dict]:
-        return [request for name, request in self.calls if name == operation]
 
 
 @pytest.fixture
