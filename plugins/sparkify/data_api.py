@@ -29,10 +29,11 @@ _PLACEHOLDER = re.compile(r"%\((\w+)\)s|%%")
 
 
 class BatchFailed(Exception):
-    """A Data API batch (or statement) that ended FAILED or ABORTED: Redshift's error, and the statement's id."""
+    """A Data API batch (or statement) that ended FAILED or ABORTED: its id, status and Redshift's error (not the
+    statements, which the provider hook's error quotes whole, a COPY's keys included when there is no role)."""
 
-    def __init__(self, statement_id: str, error: Exception) -> None:
-        super().__init__(str(error))
+    def __init__(self, statement_id: str, status: str, error: str) -> None:
+        super().__init__(f"Data API statement {statement_id} {status}: {error}")
         self.statement_id = statement_id
 
 
@@ -100,8 +101,10 @@ class DataApiWarehouse:
         try:
             # The hook sleeps this many seconds between polls: a fraction is fine, whatever its annotation says.
             self.hook.wait_for_results(statement_id, poll_interval=self.poll_interval)  # type: ignore[arg-type]
-        except (RedshiftDataQueryFailedError, RedshiftDataQueryAbortedError) as error:
-            raise BatchFailed(statement_id, error) from error
+        except (RedshiftDataQueryFailedError, RedshiftDataQueryAbortedError):
+            described = self.hook.conn.describe_statement(Id=statement_id)
+            failed = BatchFailed(statement_id, described["Status"], described.get("Error", "no error given"))
+            raise failed from None
 
     def created_at(self, statement_id: str) -> datetime:
         """When the Data API received a statement (UTC, naive, as the warehouse stores times)."""

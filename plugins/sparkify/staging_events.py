@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from airflow.sdk.exceptions import AirflowFailException
+
 from sparkify import cost, restatement
 from sparkify.audit import record_load
 from sparkify.data_api import BatchFailed, DataApiWarehouse
@@ -44,7 +46,7 @@ from sparkify.staging_redshift import (
     unit_statements,
 )
 from sparkify.staging_units import Unit, plan_units, statement_name, unit_of, unit_text
-from sparkify.transactions import execute_statements, transaction
+from sparkify.transactions import execute_statements, redact, transaction
 
 
 @dataclass
@@ -154,6 +156,9 @@ class UnitStaging:
             with transaction(self.hook, self.dialect) as cursor:
                 refusal = unit_load_errors(self.hook, cursor, self.copy, unit, failed.statement_id, max_errors)
             if refusal is None:
+                if self.copy.secrets:  # Redshift's error may quote the COPY, keys and all
+                    message = redact(str(failed), self.copy.secrets)
+                    raise AirflowFailException(f"Redshift COPY failed: {message}") from None
                 raise
             self._refuse(unit, refusal)
             return

@@ -114,6 +114,8 @@ class AnsweringDataApi(DataApiService):
         super().__init__()
         self.state = state
         self.failing: Callable[[list[str]], bool] = lambda sqls: False
+        #: Redshift's error for a failing batch.
+        self.error = self.COPY_FAILED
         self.names: dict[str, str | None] = {}
 
     def earlier(self, name: str, status: str, polls: int = 0) -> str:
@@ -155,8 +157,8 @@ class AnsweringDataApi(DataApiService):
             statement["polls"] -= 1
             return {"Id": request["Id"], "Status": "STARTED", "CreatedAt": statement["created"]}
         if statement.get("failed"):
-            return {"Id": request["Id"], "Status": "FAILED", "Error": self.COPY_FAILED,
-                    "CreatedAt": statement["created"]}
+            return {"Id": request["Id"], "Status": "FAILED", "Error": self.error, "CreatedAt": statement["created"],
+                    "QueryString": "; ".join(statement["sqls"])}
         return {**super().DescribeStatement(request), "CreatedAt": statement["created"]}
 
     def ListStatements(self, request: dict) -> dict:  # noqa: N802
