@@ -37,6 +37,8 @@ def warehouse_hook(conn_id: str, *, log_sql: bool = True) -> tuple[DbApiHook | D
             f"connection {conn_id!r} is of type {dialect!r}; the warehouse must be one of {DIALECTS}"
         )
     if dialect == "redshift" and connection.extra_dejson.get("use_data_api"):
+        for figure in ("data_api_batches", "data_api_reads"):  # counted from 0 (not None) through the Data API
+            cost.add(figure, 0)
         return DataApiWarehouse.from_connection(connection), dialect
     return connection.get_hook(hook_params={"log_sql": log_sql}), dialect
 

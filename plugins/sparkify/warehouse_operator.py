@@ -55,9 +55,9 @@ class WarehouseOperator(BaseOperator):
         self.redshift_conn_id = redshift_conn_id
 
     def execute(self, context: Context) -> dict[str, Any]:
-        hook, dialect = warehouse_hook(self.redshift_conn_id)
         parameters = {**run_parameters(context), **self.parameters}
         with counting() as spent:
+            hook, dialect = warehouse_hook(self.redshift_conn_id)
             with transaction(hook, dialect) as cursor:
                 restated = (restatement.restated_spans(cursor, parameters, self.restated_table)
                             if self.restated_table else [])

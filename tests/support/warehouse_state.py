@@ -32,6 +32,11 @@ class WarehouseState:
     load_errors: list[tuple[str, int, str, str]] = field(default_factory=list)
     #: The records the retention finds unused for long: (key, first_ts, last_ts) rows.
     expired: list[tuple[str, int | None, int | None]] = field(default_factory=list)
+    #: The hours the run restated (``restatements``, over its attempts), which its loads read back.
+    restated: list[tuple[datetime, datetime]] = field(default_factory=list)
+    #: What a unit's records say its rows cover once the run staged it (unit key → first and last ts): the
+    #: statements sent are not applied, so a test says what the COPY loaded.
+    coverage: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     def record(self, key: str, version: str, first_ts: int | None = None, last_ts: int | None = None,
                rejected_at: datetime | None = None, batch_id: str = "earlier", reason: str | None = None) -> None:
@@ -47,6 +52,8 @@ class WarehouseState:
                     for key, record in sorted(self.staged.items()) if key.startswith(prefix)]
         if text.startswith("SELECT MIN(first_ts), MAX(last_ts) FROM staged_objects"):
             prefix = _UNIT.search(text).group(1)
+            if prefix in self.coverage:
+                return [self.coverage[prefix]]
             found = [record for key, record in self.staged.items() if key.startswith(prefix)]
             return [(min((r[1] for r in found if r[1] is not None), default=None),
                      max((r[2] for r in found if r[2] is not None), default=None))]
@@ -57,9 +64,13 @@ class WarehouseState:
             return list(self.load_errors)
         if text.startswith("SELECT object_key, first_ts, last_ts FROM staged_objects"):
             return list(self.expired)
+        if text.startswith("SELECT hours_start, hours_end FROM restatements"):
+            return list(self.restated)
         if text.startswith("SELECT COUNT(*)"):
             return [(0,)]
-        return []  # restatements of the run, expired objects, a catalog's listings: none
+        # A quality check's labelled figures (SELECT 'label', COUNT(*) … UNION ALL …), all 0 as on a sound
+        # warehouse; any other read (a catalog's listings…) finds nothing.
+        return [(label, 0) for label in re.findall(r"SELECT\s+'([^']*)'\s*,", text)]
 
 
 def _timestamp(value: Any) -> datetime:
