@@ -201,7 +201,8 @@ def run(server: Any, tasks: dict[str, Any], dag: Any, state: Any, warehouse: str
     ran = [figures[task_id] for task_id in RUN_TASKS if task_id in figures]
     figures["run"] = {"received": sent(connection, service), "moto_s3_requests": server.log.count("s3"),
                       "failed": next((found["failed"] for found in ran if "failed" in found), None),
-                      "reported": total(ran) if all("statements" in found for found in ran[1:]) else None}
+                      # As the run summary adds them up: the tasks that report a cost (not the sensor).
+                      "reported": total(found for found in ran if "statements" in found)}
     return figures
 
 
