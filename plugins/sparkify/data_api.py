@@ -120,7 +120,7 @@ class DataApiWarehouse:
         request: dict[str, Any] = {"StatementName": name, "Status": "ALL", "MaxResults": 100,
                                    **self._scope()}
         while True:  # a name is a prefix to ListStatements: keep only the exact one
-            page = self.hook.conn.list_statements(**request)
+            page = self._list_statements(request)
             found += [entry for entry in page.get("Statements", []) if entry.get("StatementName") == name]
             if not page.get("NextToken"):
                 break
@@ -141,6 +141,20 @@ class DataApiWarehouse:
             log.info("Data API batch %s (%s) finished in an earlier attempt: not sent again", latest["Id"], name)
             return True
         return False
+
+    def _list_statements(self, request: dict[str, Any]) -> dict[str, Any]:
+        from botocore.exceptions import ClientError
+
+        try:
+            return self.hook.conn.list_statements(**request)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "AccessDeniedException":
+                raise AirflowFailException(
+                    "the Data API identity may not list statements: grant it redshift-data:ListStatements, with "
+                    "which an attempt finds a staging unit's batch sent before a worker restart instead of sending "
+                    f"it twice ({error})"
+                ) from None
+            raise
 
     def _scope(self) -> dict[str, str]:
         """ListStatements' filter for this warehouse: its workgroup or cluster, and database."""

@@ -139,7 +139,7 @@ class UnitStaging:
                         again = plan_units({unit.key: unit.members}, fresh, self.parameters["batch_id"],
                                            self.covers_run).to_stage
                         if not again:
-                            self.log.info("%s was staged by another run meanwhile", unit.key)
+                            self.log.info("%s was replaced by another run meanwhile: nothing left to stage", unit.key)
                             return
                         unit, statements = again[0], self._statements(again[0], name)
                 first_ts, last_ts = unit.old_bounds()

@@ -456,3 +456,17 @@ def test_retention_reads_the_unused_units_ahead_and_drops_them_in_the_bookkeepin
     # lock, the run's interval as loaded 2, touch, the unit dropped 3, ANALYZE, audit 2
     assert len(bookkeeping["Sqls"]) == 10
     assert audit["objects_purged"] == 1
+
+
+def test_an_identity_that_may_not_list_statements_fails_staging_naming_the_permission(warehouse_api, s3):
+    from botocore.exceptions import ClientError
+
+    s3["keys"] += hour_keys(1, 1)
+
+    def denied(request: dict) -> dict:
+        raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "not authorized"}}, "ListStatements")
+
+    warehouse_api.ListStatements = denied
+    with pytest.raises(AirflowFailException, match="grant it redshift-data:ListStatements"):
+        stage_events()
+    assert warehouse_api.batches() == []  # nothing sent without knowing it was not sent before
