@@ -98,6 +98,11 @@ class UnitStaging:
               task_id: str, note: str | None) -> EventsStaging:
         """Stage the units ``listed`` (unit key → members listed) and, unless a unit was refused, record the
         run's bookkeeping (see the module docstring)."""
+        if retention:  # the retention finds a staged object's unit from the pattern alone
+            try:
+                unit_of(pattern, "")
+            except ValueError as error:
+                raise AirflowFailException(f"s3_key on Redshift with retention_hours: {error}") from None
         with transaction(self.hook, self.dialect) as cursor:
             staged = Bookkeeping(cursor, self.variables, self.parameters, self.copy.source, self.log).staged(False)
         plan = plan_units(listed, staged, self.parameters["batch_id"], self.covers_run)
@@ -141,7 +146,10 @@ class UnitStaging:
                         if not again:
                             self.log.info("%s was replaced by another run meanwhile: nothing left to stage", unit.key)
                             return
-                        unit, statements = again[0], self._statements(again[0], name)
+                        unit = again[0]
+                        name = statement_name(self.parameters["table_name"], self.parameters["batch_id"], unit,
+                                              max_errors)
+                        statements = self._statements(unit, name)
                 first_ts, last_ts = unit.old_bounds()
                 parameters = {**self.parameters, "staged_at": self.now, "first_ts": first_ts, "last_ts": last_ts}
                 run_unit(cursor, self.copy, unit, statements, parameters, max_errors)
@@ -171,8 +179,8 @@ class UnitStaging:
         self.outcome.restated += restated
         if rejected is None or self.outcome.rejected is None:
             self.outcome.rejected = None
-        else:
-            self.outcome.rejected = rejected  # the run's total so far, over its attempts
+        elif unit.members:  # counted after its COPY: the run's total so far, over its attempts
+            self.outcome.rejected = rejected
 
     def _statements(self, unit: Unit, name: str) -> list[str]:
         return unit_statements(self.copy, unit, variables=self.variables, parameters=self.parameters,

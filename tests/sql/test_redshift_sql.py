@@ -627,6 +627,12 @@ def test_retention_drops_the_units_no_run_listed_for_long_in_the_runs_bookkeepin
     assert (redshift.commits, redshift.rollbacks) == (2, 0)
 
 
+def test_a_key_pattern_the_retention_cannot_read_back_is_refused_before_anything_is_staged(redshift, s3):
+    with pytest.raises(AirflowFailException, match=r"s3_key on Redshift with retention_hours: .*only %Y, %m, %d, %H"):
+        stage(retention_hours="72", **{**EVENTS, "s3_key": "log_data/%Y/%j/"})
+    assert not any(s.startswith(("COPY", "DELETE")) for s in redshift.statements)
+
+
 def test_retention_sends_no_delete_when_no_unit_is_old_enough(redshift, s3):
     redshift.state.record(DAY_KEY, etag(f"raw/{DAY_KEY}"))
     assert stage(retention_hours="72", **EVENTS)["objects_purged"] == 0

@@ -106,3 +106,9 @@ def test_a_batch_name_follows_what_the_batch_does():
 def test_a_unit_key_is_safe_in_a_file_name():
     assert safe_name(HOUR_0) == "log_data_2018_11_01_00"
     assert safe_name("log_data/2018/11/2018-11-01-events.json") == "log_data_2018_11_2018-11-01-events.json"
+
+
+def test_a_gone_only_unit_is_staged_to_be_forgotten():
+    staged = {f"{HOUR_0}a.json": record("1")}
+    (unit,) = plan({HOUR_0: {}}, staged).to_stage
+    assert (unit.members, unit.gone, unit.change) == ({}, [f"{HOUR_0}a.json"], "gone")
