@@ -470,3 +470,35 @@ def test_an_identity_that_may_not_list_statements_fails_staging_naming_the_permi
     with pytest.raises(AirflowFailException, match="grant it redshift-data:ListStatements"):
         stage_events()
     assert warehouse_api.batches() == []  # nothing sent without knowing it was not sent before
+
+
+def test_a_run_failing_midway_leaves_each_unit_old_or_new_and_its_retry_does_the_rest(warehouse_api, s3):
+    """Hour 00's batch commits (restating hour 00, loaded before), hour 01's fails for a reason that is not
+    its data: the task fails without its bookkeeping. Its retry finds hour 00 staged as the committed batch
+    left it (the stand-in holds what the test says), sends hour 01 and the bookkeeping only, and the run's
+    loads still cover hour 00, which the first attempt restated (read back over the run's attempts)."""
+    s3["keys"] += hour_keys(2, 2)
+    hour_0 = {key.removeprefix("raw/"): etag(key) for key in hour_keys(1, 2)}
+    warehouse_api.state.record(next(iter(hour_0)), "an-older-etag", 1541030400000, 1541032000000)
+    warehouse_api.state.loaded.append((datetime(2018, 11, 1), datetime(2018, 11, 2)))
+    warehouse_api.failing = lambda sqls: any("log_data_2018_11_01_01" in sql for sql in sqls)
+    with pytest.raises(BatchFailed):
+        stage_events()
+    first = warehouse_api.batches()
+    assert [batch.get("StatementName", "").split(":")[2] for batch in first] == [
+        "log_data/2018/11/01/00/", "log_data/2018/11/01/01/"]  # no bookkeeping batch
+    assert sum(sql.startswith("INSERT INTO restatements") for sql in first[0]["Sqls"]) == 1  # with its unit
+    # What Redshift holds after the first attempt: hour 00 as its batch left it, its restatement.
+    for key, version in hour_0.items():
+        warehouse_api.state.record(key, version, 1541030400000, 1541033999000, batch_id=NOW_RUN)
+    warehouse_api.state.restated.append((datetime(2018, 11, 1, 0), datetime(2018, 11, 1, 1)))
+    warehouse_api.failing = lambda sqls: False
+    warehouse_api.calls.clear()
+    result = stage_events()
+    retry = warehouse_api.batches()
+    assert [batch.get("StatementName", "bookkeeping").split(":")[2 if "StatementName" in batch else 0]
+            for batch in retry] == ["log_data/2018/11/01/01/", "bookkeeping"]
+    # Hour 00 from the first attempt's record, hour 01 from this attempt's (its unit is new, its hour loaded).
+    assert result["hours_loaded"] == ["2018-11-01T00:00Z/2018-11-01T02:00Z", "2018-11-02T00:00Z/2018-11-02T01:00Z"]
+    assert [entry["hours_start"] for entry in result["restated"]] == ["2018-11-01T01:00"]
+    assert (result["units_staged"], result["object_count"]) == (1, 2)
