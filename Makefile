@@ -10,6 +10,11 @@ FROM ?=
 TO ?=
 SOURCE ?=
 WAREHOUSE ?=
+# A warehouse may be connection JSON, quotes and all: recipes read it from the environment, never re-quoted.
+export SOURCE WAREHOUSE
+# make airflow [PORT=8080] [EXECUTOR=local|celery] [WORKERS=2]
+EXECUTOR ?=
+WORKERS ?=
 SAMPLE := .local/sample
 # The demo: a generated week (the generator's --end is excluded), its first day backfilled and
 # reported; the other six are there to backfill by date (make backfill, or the UI's backfill form).
@@ -40,19 +45,19 @@ demo: sample-data ## Everything from nothing: venv, a sample week, backfill of i
 	$(PY) tools/backfill.py --from $(DEMO_START)T00:00 --to $(DEMO_START)T23:00 --source file://$(abspath $(SAMPLE))
 	$(PY) tools/report.py
 
-backfill: backfill-range $(STAMP) ## Run the DAG for every hour FROM..TO (ISO, UTC) [SOURCE=uri] [WAREHOUSE=uri]
-	$(PY) tools/backfill.py --from "$(FROM)" --to "$(TO)" $(if $(SOURCE),--source "$(SOURCE)") $(if $(WAREHOUSE),--warehouse "$(WAREHOUSE)")
+backfill: backfill-range $(STAMP) ## Run the DAG for every hour FROM..TO (ISO, UTC) [SOURCE=uri] [WAREHOUSE=uri|json]
+	$(PY) tools/backfill.py --from "$(FROM)" --to "$(TO)" $(if $(SOURCE),--source "$$SOURCE") $(if $(WAREHOUSE),--warehouse "$$WAREHOUSE")
 
 # Checked before anything is installed.
 backfill-range:
 	@if [ -z "$(FROM)" ] || [ -z "$(TO)" ]; then \
 		echo "make backfill needs FROM and TO (interval starts, ISO, UTC; both included), e.g."; \
-		echo "  make backfill FROM=2018-11-01T00:00 TO=2018-11-01T23:00 [SOURCE=file:///… | s3://bucket/prefix] [WAREHOUSE=postgresql://…]"; \
+		echo "  make backfill FROM=2018-11-01T00:00 TO=2018-11-01T23:00 [SOURCE=file:///… | s3://bucket/prefix] [WAREHOUSE=postgresql://… | redshift://… | connection JSON]"; \
 		exit 2; \
 	fi
 
 report: $(STAMP) ## Show what the warehouse holds [WAREHOUSE=uri]
-	$(PY) tools/report.py $(if $(WAREHOUSE),--warehouse "$(WAREHOUSE)")
+	$(PY) tools/report.py $(if $(WAREHOUSE),--warehouse "$$WAREHOUSE")
 
 test: $(STAMP) ## Run the test suite (it starts the embedded PostgreSQL itself)
 	$(PY) -m pytest -q tests
@@ -63,10 +68,11 @@ test-services: $(STAMP) ## Only the tests that start the real Airflow services (
 ui-screenshot: $(STAMP) ## Refresh the README's UI screenshots, docs/ui-*.png, from the browser test (needs chromium)
 	SPARKIFY_UI_SCREENSHOTS=docs $(PY) -m pytest -q -m services tests/services/test_browser.py
 
-lint: $(STAMP) ## ruff (Airflow rules included), sqlfluff on include/sql and plugins/sparkify/sql (.sqlfluff), mypy on dags and plugins
+lint: $(STAMP) ## ruff (Airflow rules included), sqlfluff on include/sql and plugins/sparkify/sql (.sqlfluff), mypy on dags and plugins, the paths and anchors docs and comments cite
 	$(PY) -m ruff check dags plugins tools tests bench
 	$(PY) tools/lint_sql.py lint include/sql plugins/sparkify/sql
 	$(PY) -m mypy
+	$(PY) tools/check_docs.py
 
 bench: $(STAMP) ## Run the benchmarks (minutes; figures in bench/results, see bench/README.md)
 	$(PY) bench/staging.py --memory-gb 2
@@ -81,8 +87,8 @@ bench-redshift: $(STAMP) ## What an hourly run costs on Redshift by staging unit
 bench-airflow: $(STAMP) ## A month backfilled with `airflow backfill create` under the real scheduler (minutes)
 	$(PY) bench/airflow_backfill.py --hourly-days 1
 
-airflow: sample-data ## Start Airflow (UI on PORT, default 8080) with the DAGs; Ctrl-C stops it
-	$(PY) tools/airflow_services.py run --port $(or $(PORT),8080) $(if $(SOURCE),--source "$(SOURCE)") $(if $(WAREHOUSE),--warehouse "$(WAREHOUSE)")
+airflow: sample-data ## Start Airflow (UI on PORT, default 8080) [EXECUTOR=celery [WORKERS=2]]; Ctrl-C stops it
+	$(PY) tools/airflow_services.py run --port $(or $(PORT),8080) $(if $(SOURCE),--source "$$SOURCE") $(if $(WAREHOUSE),--warehouse "$$WAREHOUSE") $(if $(EXECUTOR),--executor "$(EXECUTOR)") $(if $(WORKERS),--workers "$(WORKERS)")
 
 airflow-stop: $(STAMP) ## Stop an Airflow started with `make airflow` (or `tools/airflow_services.py start`)
 	$(PY) tools/airflow_services.py stop

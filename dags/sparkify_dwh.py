@@ -68,7 +68,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TypedDict
 
-from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
+import jinja2
 from airflow.providers.standard.operators.empty import EmptyOperator
 
 # airflow.sdk exports AsyncCallback, DeadlineAlert and DeadlineReference, but its __init__.pyi (3.3.2) omits them.
@@ -79,6 +79,7 @@ from sparkify.alerts import RunAlert, TaskAlert, late_hour
 from sparkify.lineage import STAR_SCHEMA_CHECKED, star_asset
 from sparkify.objects_sensor import ObjectsLandedSensor
 from sparkify.timetables import LogicalDateIntervalTimetable
+from sparkify.warehouse_sql import WarehouseSQLOperator
 
 WAREHOUSE = "sparkify_warehouse"
 SQL_DIR = Path(__file__).resolve().parents[1] / "include" / "sql"
@@ -145,6 +146,9 @@ LATE_SONG_LOOKBACK_HOURS = "{{ var.value.get('sparkify_late_song_lookback_hours'
 #: Minutes after an hour ends by which its scheduled run must have succeeded, or a late-hour alert
 #: goes out. An environment variable, not a Variable: the deadline is part of the parsed DAG.
 FRESHNESS_MINUTES = int(os.environ.get("SPARKIFY_FRESHNESS_MINUTES", "30"))
+#: Seconds between a failed try and the next. Read when the DAG is parsed, like the freshness: the
+#: Celery service tests shorten it to see a task retried on another worker within minutes.
+RETRY_DELAY_SECONDS = int(os.environ.get("SPARKIFY_RETRY_DELAY_SECONDS", "300"))
 
 
 def trigger_params() -> dict[str, Param]:
@@ -164,7 +168,7 @@ default_args = {
     "owner": "sparkify",
     "depends_on_past": False,
     "retries": 3,
-    "retry_delay": timedelta(minutes=5),
+    "retry_delay": timedelta(seconds=RETRY_DELAY_SECONDS),
     # A warehouse that stops answering mid-statement fails the attempt instead of holding it for hours
     # (connecting is bounded by the connection's connect_timeout). A day of the public data stages in
     # seconds; an hour of a busy app in minutes.
@@ -180,7 +184,8 @@ def build_pipeline() -> None:
     """The tasks and their order, inside the DAG being defined."""
     begin = EmptyOperator(task_id="begin")
 
-    create_tables = SQLExecuteQueryOperator(
+    # SQLExecuteQueryOperator, which also reaches Redshift through the Data API (one batch).
+    create_tables = WarehouseSQLOperator(
         task_id="create_tables",
         conn_id=WAREHOUSE,
         sql="create/create_tables.sql",
@@ -334,6 +339,8 @@ with DAG(
     ),
     params=trigger_params(),
     template_searchpath=[str(SQL_DIR)],
+    # A name a template does not know fails the task instead of rendering as nothing.
+    template_undefined=jinja2.StrictUndefined,
     tags=["sparkify", "warehouse"],
 ):
     build_pipeline()
@@ -353,6 +360,8 @@ with DAG(
     on_failure_callback=RunAlert(),
     params=trigger_params(),
     template_searchpath=[str(SQL_DIR)],
+    # A name a template does not know fails the task instead of rendering as nothing.
+    template_undefined=jinja2.StrictUndefined,
     tags=["sparkify", "warehouse", "backfill"],
 ):
     build_pipeline()

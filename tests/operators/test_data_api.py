@@ -502,3 +502,20 @@ def test_a_run_failing_midway_leaves_each_unit_old_or_new_and_its_retry_does_the
     assert result["hours_loaded"] == ["2018-11-01T00:00Z/2018-11-01T02:00Z", "2018-11-02T00:00Z/2018-11-02T01:00Z"]
     assert [entry["hours_start"] for entry in result["restated"]] == ["2018-11-01T01:00"]
     assert (result["units_staged"], result["object_count"]) == (1, 2)
+
+
+def test_create_tables_is_one_batch_on_the_workgroup(data_api):
+    """create_tables (WarehouseSQLOperator) goes through the Data API too: no SQL hook speaks it."""
+    from sparkify.warehouse_sql import WarehouseSQLOperator
+    from tools.ddl import render_sql
+
+    ddl = render_sql("create/create_tables.sql", "redshift")
+    WarehouseSQLOperator(task_id="create_tables", conn_id="sparkify_warehouse", sql=ddl,
+                         split_statements=True).execute(run_context(HOUR, RUN_ID))
+    assert [name for name, _ in data_api.calls] == ["BatchExecuteStatement", "DescribeStatement", "DescribeStatement"]
+    (batch,) = data_api.named("BatchExecuteStatement")
+    assert batch["WorkgroupName"] == "sparkify" and len(batch["Sqls"]) <= 40
+    created = [re.search(r"CREATE TABLE IF NOT EXISTS \"?(\w+)", sql).group(1) for sql in batch["Sqls"]
+               if "CREATE TABLE IF NOT EXISTS" in sql]
+    assert {"staging_events", "staging_songs", "songplays", "users", "songs", "artists", "time"} <= set(created)
+    assert not any(sql.rstrip().endswith(";") for sql in batch["Sqls"])

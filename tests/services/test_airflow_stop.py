@@ -1,5 +1,6 @@
 """`make airflow-stop` against a running `make airflow`: the services and the `make airflow`
-process itself end, quickly, and no process of theirs is left behind (not even a zombie)."""
+process itself end, quickly, and no process of theirs is left behind (not even a zombie); under
+the LocalExecutor and under Celery (`EXECUTOR=celery WORKERS=2`: the Redis broker and the workers too)."""
 
 from __future__ import annotations
 
@@ -22,13 +23,20 @@ pytestmark = pytest.mark.services
 SERVICES = [sys.executable, str(REPO / "tools" / "airflow_services.py")]
 
 
-def test_stop_ends_make_airflow_and_leaves_no_process(pg_server, tmp_path):
+#: Executor options, and the processes `make airflow` starts at least: the four components (and under
+#: Celery the broker and two workers).
+EXECUTORS = {"local": ([], 4), "celery": (["--executor", "celery", "--workers", "2"], 7)}
+
+
+@pytest.mark.parametrize("executor", sorted(EXECUTORS))
+def test_stop_ends_make_airflow_and_leaves_no_process(pg_server, tmp_path, executor):
     home, metadata_db = tmp_path / "home", f"airflow_test_stop_{uuid.uuid4().hex[:8]}"
     (tmp_path / "bucket").mkdir()
     options = ["--home", str(home), "--metadata-db", metadata_db]
+    executor_options, components = EXECUTORS[executor]
     run = subprocess.Popen(
         [*SERVICES, "run", "--port", str(airflow_services.free_port()), "--source", file_uri(tmp_path / "bucket"),
-         *options],
+         *options, *executor_options],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     try:
@@ -38,7 +46,11 @@ def test_stop_ends_make_airflow_and_leaves_no_process(pg_server, tmp_path):
         else:
             pytest.fail(f"`run` ended before the services were up: {run.wait()}")
         descendants = psutil.Process(run.pid).children(recursive=True)
-        assert len(descendants) >= 4, descendants  # the four components, and their workers
+        assert len(descendants) >= components, descendants  # the components, and their workers
+        if executor == "celery":
+            commands = [" ".join(process.cmdline()) for process in descendants]
+            assert any("redis-server" in command for command in commands), commands
+            assert sum(" celery worker " in command for command in commands) >= 2, commands
 
         began = time.monotonic()
         stopped = subprocess.run([*SERVICES, "stop", *options], capture_output=True, text=True, timeout=90)

@@ -21,10 +21,16 @@ IAM_ROLE = "arn:aws:iam::123456789012:role/sparkify-copy"
 
 
 class RecordingCursor:
+    #: No result columns: what the common SQL hook reads after a statement (create_tables).
+    description = None
+
     def __init__(self, connection: RecordingConnection) -> None:
         self.connection = connection
         self.paramstyle = "format"
         self.rowcount = 0
+
+    def close(self) -> None:
+        pass
 
     def execute(self, statement: str, parameters=None) -> None:
         self.connection.statements.append(statement)
@@ -41,8 +47,12 @@ class RecordingCursor:
     def fetchall(self) -> list:
         if self.connection.results:
             return self.connection.results.pop(0)
-        # Unless a test says otherwise, a count counts nothing (as on an empty warehouse).
-        return [(0,)] if self.connection.statements[-1].startswith("SELECT COUNT(*)") else []
+        # Unless a test says otherwise, a count counts nothing (as on an empty warehouse): a bare count, and
+        # each labelled figure of a quality check (``SELECT 'label', COUNT(*) … UNION ALL …``), all 0 there.
+        statement = self.connection.statements[-1]
+        if statement.startswith("SELECT COUNT(*)"):
+            return [(0,)]
+        return [(label, 0) for label in re.findall(r"SELECT\s+'([^']*)'\s*,", statement)]
 
     def fetchone(self) -> tuple | None:
         rows = self.fetchall()
