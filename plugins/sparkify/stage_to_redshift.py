@@ -72,8 +72,9 @@ class StageToRedshiftOperator(BaseOperator):
 
     Bad records follow Redshift's MAXERROR rule: up to ``max_errors`` of them go to the
     ``quarantine`` table (object, line, reason, raw text) and the task succeeds with a
-    warning. One more fails the task, naming the first, with nothing staged; that object
-    version is then set aside (``staged_objects.rejected_at``; on Redshift, every object
+    warning. One more fails the task, naming the first, with nothing staged (events on Redshift:
+    nothing of that object's unit; the run's other units are staged, each in its own transaction);
+    that object version is then set aside (``staged_objects.rejected_at``; on Redshift, every object
     the failed COPY's load errors name): the run's retries try it again (and keep failing
     on it), while later runs stage every other object and warn until it changes, so one
     bad object never blocks the pipeline.

@@ -211,10 +211,9 @@ class UnitStaging:
         """Set aside the unit's members its load errors name (a transaction of their own); the run goes on."""
         set_aside(self.hook, self.dialect, self.variables, self.parameters,
                   {key: unit.members[key] for key in refused.keys}, unit.records, self.now, str(refused), self.log)
-        staged = len(self.outcome.units_staged) + len(self.outcome.units_attached)
         self.outcome.refusals.append(
             f"{self.parameters['table_name']}: {refused}; its unit {self.copy.source.uri(unit.key)} was not staged "
-            f"({staged} units staged before it stay staged)")
+            "(the run's other units are, each in its own transaction)")
 
     def _bookkeeping(self, listed: dict[str, dict[str, str]], window: Span, pattern: str, retention: int,
                      task_id: str, note: str | None) -> None:

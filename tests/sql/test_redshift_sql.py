@@ -502,8 +502,8 @@ def test_an_event_unit_failing_on_bad_records_sets_aside_what_its_load_errors_na
     assert str(failure.value).startswith(
         f"staging_events: {SOURCE}/{bad} line 7: ts: Invalid digit, Value '.', Pos 13, Type: Long (the COPY failed "
         "on more bad records than max_errors=0; set aside until they change: 1 of its 2 objects, those its load "
-        f"errors name); its unit {SOURCE}/log_data/2018/11/01/00/ was not staged (0 units staged before it stay "
-        "staged)\nIt is set aside: every run of the hours it covers fails until it changes.")
+        f"errors name); its unit {SOURCE}/log_data/2018/11/01/00/ was not staged (the run's other units are, "
+        "each in its own transaction)\nIt is set aside: every run of the hours it covers fails until it changes.")
     assert set_aside_versions(redshift) == [(bad, etag(f"raw/{bad}"))]
     statements = normalized(redshift.statements)
     failed = statements.index(next(s for s in statements if s.startswith('COPY "incoming"')))
