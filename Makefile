@@ -22,7 +22,7 @@ DEMO_START := 2018-11-01
 DEMO_END := 2018-11-08
 
 .DEFAULT_GOAL := help
-.PHONY: help venv sample-data demo backfill backfill-range report test test-services ui-screenshot lint bench bench-catalog bench-airflow airflow airflow-stop pg-start pg-stop clean
+.PHONY: help venv sample-data demo backfill backfill-range report test test-services ui-screenshot lint bench bench-catalog bench-redshift bench-big-hour bench-airflow airflow airflow-stop pg-start pg-stop clean
 
 help: ## List the targets
 	@echo "Targets:"
@@ -81,9 +81,11 @@ bench: $(STAMP) ## Run the benchmarks (minutes; figures in bench/results, see be
 bench-catalog: $(STAMP) ## S3 and SQS requests per hourly run: song catalogs of 1,000 to 100,000 files with and without the queue, event objects against history (minutes)
 	$(PY) bench/catalog_requests.py
 
-.PHONY: bench-big-hour
 bench-big-hour: $(STAMP) ## The big hour: make backfill of 2 M events in one hour against a server-side CSV COPY (minutes)
 	$(PY) bench/big_hour.py
+
+bench-redshift: $(STAMP) ## What an hourly run costs on Redshift by staging unit (COPYs, statements, Data API batches, S3 requests) for 1, 12 and 60 objects an hour, no cluster (a minute)
+	$(PY) bench/redshift_cost.py
 
 bench-airflow: $(STAMP) ## A month backfilled with `airflow backfill create` under the real scheduler (minutes)
 	$(PY) bench/airflow_backfill.py --hourly-days 1

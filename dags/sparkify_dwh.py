@@ -21,7 +21,9 @@ same rows, paying Airflow's per-task cost once a day rather than 24 times.
    hours it covers that runs have loaded: this run's loads and checks cover them too
    (`restatements`, and the task log names each). An hour no run has loaded is left to its own
    run. An event object set aside as bad fails every run of its hours until it changes; a song
-   file set aside is skipped, and named.
+   file set aside is skipped, and named. On Redshift each hour prefix (or day file) with a new,
+   rewritten or gone object is one manifest COPY of all its objects, in a transaction (a Data API
+   batch) of its own; each task reports what it cost (its XCom's `cost`).
 4. **load_songplays**: the `NextSong` events of those hours, whatever object holds them,
    become songplays, replacing what the hours held before.
 5. **load_users**, **load_songs**, **load_artists**, **load_time**, in parallel,
@@ -105,6 +107,7 @@ class StagingArguments(TypedDict):
     max_errors: str
     iam_role: str
     region: str
+    manifest_prefix: str
 
 
 STAGING: StagingArguments = {
@@ -112,6 +115,8 @@ STAGING: StagingArguments = {
     "max_errors": "{{ var.value.get('sparkify_max_errors', '0') }}",
     "iam_role": "{{ var.value.get('sparkify_iam_role', '') }}",
     "region": "{{ var.value.get('sparkify_region', '') }}",
+    # Redshift only: where COPY manifests (and the records CSV beside each) are written.
+    "manifest_prefix": "{{ var.value.get('sparkify_manifest_prefix', '') }}",
 }
 #: Seconds a play's length may differ from the catalog song's duration and still match it.
 DURATION_TOLERANCE = 0.5
@@ -225,7 +230,6 @@ def build_pipeline() -> None:
         restage="{{ params.full_restage_songs }}",
         catalog_queue=CATALOG_QUEUE,
         reconcile_hours=CATALOG_RECONCILE_HOURS,
-        manifest_prefix="{{ var.value.get('sparkify_manifest_prefix', '') }}",
         redshift_conn_id=WAREHOUSE,
         **STAGING,
     )

@@ -6,10 +6,12 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowFailException
+
+from sparkify import cost
 
 if TYPE_CHECKING:
     from airflow.providers.amazon.aws.hooks.redshift_data import RedshiftDataHook
@@ -19,7 +21,20 @@ log = logging.getLogger(__name__)
 
 #: The most statements one BatchExecuteStatement takes: the Data API's limit.
 DATA_API_BATCH_LIMIT = 40
+#: The longest statement the Data API takes ("Cannot process query string larger than 100kB"), in bytes.
+DATA_API_STATEMENT_BYTES = 100_000
+#: A batch still in these states may finish: an attempt that finds one waits for it instead of sending again.
+_RUNNING = ("SUBMITTED", "PICKED", "STARTED")
 _PLACEHOLDER = re.compile(r"%\((\w+)\)s|%%")
+
+
+class BatchFailed(Exception):
+    """A Data API batch (or statement) that ended FAILED or ABORTED: its id, status and Redshift's error (not the
+    statements, which the provider hook's error quotes whole, a COPY's keys included when there is no role)."""
+
+    def __init__(self, statement_id: str, status: str, error: str) -> None:
+        super().__init__(f"Data API statement {statement_id} {status}: {error}")
+        self.statement_id = statement_id
 
 
 @dataclass
@@ -62,17 +77,93 @@ class DataApiWarehouse:
         )
         return cls(hook, target, float(extra.get("poll_interval", 5)))
 
-    def run(self, sql: str | list[str], bound: dict[str, str]) -> str:
-        """Run one statement, or a list as one transaction, and wait for the end; the statement id."""
-        parameters = [{"name": name, "value": value} for name, value in bound.items()] or None
-        return self.hook.execute_query(
-            sql=sql, parameters=parameters, wait_for_completion=True,
-            # The hook sleeps this many seconds between polls: a fraction is fine, whatever its annotation says.
-            poll_interval=self.poll_interval,  # type: ignore[arg-type]
+    def run(self, sql: str | list[str], bound: dict[str, str], name: str | None = None) -> str:
+        """Run one statement, or a list as one transaction (named ``name``, its StatementName), and wait
+        for the end; the statement id. One that fails raises :class:`BatchFailed` with Redshift's error."""
+        parameters = [{"name": key, "value": value} for key, value in bound.items()] or None
+        statement_id = self.hook.execute_query(
+            sql=sql, parameters=parameters, wait_for_completion=False, statement_name=name,
             database=self.target["database"], workgroup_name=self.target.get("workgroup_name"),
             cluster_identifier=self.target.get("cluster_identifier"), db_user=self.target.get("db_user"),
             secret_arn=self.target.get("secret_arn"),
         ).statement_id
+        cost.add("data_api_batches" if isinstance(sql, list) else "data_api_reads")
+        self.wait(statement_id)
+        return statement_id
+
+    def wait(self, statement_id: str) -> None:
+        """Wait until a statement finished (the hook polls DescribeStatement); :class:`BatchFailed` if it failed."""
+        from airflow.providers.amazon.aws.hooks.redshift_data import (
+            RedshiftDataQueryAbortedError,
+            RedshiftDataQueryFailedError,
+        )
+
+        try:
+            # The hook sleeps this many seconds between polls: a fraction is fine, whatever its annotation says.
+            self.hook.wait_for_results(statement_id, poll_interval=self.poll_interval)  # type: ignore[arg-type]
+        except (RedshiftDataQueryFailedError, RedshiftDataQueryAbortedError):
+            described = self.hook.conn.describe_statement(Id=statement_id)
+            failed = BatchFailed(statement_id, described["Status"], described.get("Error", "no error given"))
+            raise failed from None
+
+    def created_at(self, statement_id: str) -> datetime:
+        """When the Data API received a statement (UTC, naive, as the warehouse stores times)."""
+        created = self.hook.conn.describe_statement(Id=statement_id)["CreatedAt"]
+        return created.astimezone(timezone.utc).replace(tzinfo=None) if created.tzinfo else created
+
+    def attach(self, name: str) -> bool:
+        """Whether a batch sent under ``name`` by an earlier attempt of the task (on a worker since gone)
+        did the work: one still running is waited for (the provider hook polls it, as if this attempt had
+        sent it), one that finished did it; none, or one that failed or was aborted, did not (send it again).
+        Names are unique per batch (:func:`sparkify.staging_units.statement_name`)."""
+        found: list[dict[str, Any]] = []
+        request: dict[str, Any] = {"StatementName": name, "Status": "ALL", "MaxResults": 100,
+                                   **self._scope()}
+        while True:  # a name is a prefix to ListStatements: keep only the exact one
+            page = self._list_statements(request)
+            found += [entry for entry in page.get("Statements", []) if entry.get("StatementName") == name]
+            if not page.get("NextToken"):
+                break
+            request["NextToken"] = page["NextToken"]
+        if not found:
+            return False
+        latest = max(found, key=lambda entry: entry["CreatedAt"])
+        if latest["Status"] in _RUNNING:
+            log.warning("Data API batch %s (%s), sent by an earlier attempt, is still %s: waiting for it instead "
+                        "of sending it again", latest["Id"], name, latest["Status"])
+            try:
+                self.wait(latest["Id"])
+            except BatchFailed as failed:
+                log.warning("That batch failed (%s): sending it again", failed)
+                return False
+            return True
+        if latest["Status"] == "FINISHED":
+            log.info("Data API batch %s (%s) finished in an earlier attempt: not sent again", latest["Id"], name)
+            return True
+        return False
+
+    def _list_statements(self, request: dict[str, Any]) -> dict[str, Any]:
+        from botocore.exceptions import ClientError
+
+        try:
+            return self.hook.conn.list_statements(**request)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "AccessDeniedException":
+                raise AirflowFailException(
+                    "the Data API identity may not list statements: grant it redshift-data:ListStatements, with "
+                    "which an attempt finds a staging unit's batch sent before a worker restart instead of sending "
+                    f"it twice ({error})"
+                ) from None
+            raise
+
+    def _scope(self) -> dict[str, str]:
+        """ListStatements' filter for this warehouse: its workgroup or cluster, and database."""
+        scope = {"Database": self.target["database"]}
+        if "workgroup_name" in self.target:
+            scope["WorkgroupName"] = self.target["workgroup_name"]
+        else:
+            scope["ClusterIdentifier"] = self.target["cluster_identifier"]
+        return scope
 
     def rows(self, statement_id: str) -> list[tuple[Any, ...]]:
         """Every row a finished query returned, page after page."""
@@ -140,16 +231,22 @@ class DataApiCursor:
 
     rowcount = None
 
-    def __init__(self, warehouse: DataApiWarehouse) -> None:
+    def __init__(self, warehouse: DataApiWarehouse, name: str | None = None) -> None:
         self.warehouse = warehouse
+        self.name = name
         self.statements: list[tuple[str, dict[str, Any] | None]] = []
         self._fetchable = False
 
     def execute(self, statement: str, parameters: dict[str, Any] | None = None) -> None:
         if len(self.statements) == DATA_API_BATCH_LIMIT:
             raise AirflowFailException(
-                f"a Data API transaction takes at most {DATA_API_BATCH_LIMIT} statements; "
-                "stage fewer keys per run (for example the daily log layout, or a shorter interval)"
+                f"a Data API transaction takes at most {DATA_API_BATCH_LIMIT} statements "
+                f"(the one over the limit: {statement[:80]!r}…); nothing was sent"
+            )
+        if len(statement.encode()) > DATA_API_STATEMENT_BYTES:
+            raise AirflowFailException(
+                f"a Data API statement takes at most {DATA_API_STATEMENT_BYTES:,} bytes; this one has "
+                f"{len(statement.encode()):,} ({statement[:80]!r}…); nothing was sent"
             )
         self.statements.append((statement, parameters))
         self._fetchable = True
@@ -169,16 +266,18 @@ class DataApiCursor:
         rows = self.fetchall()
         return rows[0] if rows else None
 
-    def commit(self) -> None:
+    def commit(self) -> bool:
+        """Send the statements collected as one batch and wait for it; whether there was one to send."""
         self._fetchable = False
         if not self.statements:
-            return
+            return False
         bound: dict[str, str] = {}
         batch = [data_api_sql(statement, parameters, bound) for statement, parameters in self.statements]
         self.statements = []
-        statement_id = self.warehouse.run(batch, bound)
+        statement_id = self.warehouse.run(batch, bound, self.name)
         description = self.warehouse.hook.conn.describe_statement(Id=statement_id)
         log.info(
             "Committed %d statements in Data API batch %s; rows per statement: %s",
             len(batch), statement_id, [sub.get("ResultRows") for sub in description.get("SubStatements", [])],
         )
+        return True

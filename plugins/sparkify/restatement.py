@@ -78,18 +78,20 @@ def record_loaded(cursor: Any, parameters: dict[str, Any], now: datetime) -> Non
 
 
 def restate(cursor: Any, parameters: dict[str, Any], changed: dict[str, tuple[str, list[Span]]],
-            now: datetime) -> list[dict[str, Any]]:
-    """Record, in the staging transaction, the hours each changed object restates: of the spans its old
-    and new rows cover (``changed``: object URI → (change, spans)), the hours before the run's interval
-    that runs have loaded. Hours after the interval are left to their own runs; its own it loads anyway.
-    Returns the restatements (object_uri, change, hours_start, hours_end), one per span."""
+            now: datetime, loaded: list[Span] | None = None) -> list[dict[str, Any]]:
+    """Record, in the staging transaction, the hours each changed object (or staging unit) restates: of
+    the spans its old and new rows cover (``changed``: URI → (change, spans)), the hours before the run's
+    interval that runs have loaded (read here, under the staging lock, unless ``loaded`` gives them: the
+    Data API reads them ahead). Hours after the interval are left to their own runs; its own it loads
+    anyway. Returns the restatements (object_uri, change, hours_start, hours_end), one per span."""
     start = parameters["interval_start"]
     before = {uri: (change, merge((first, min(end, start)) for first, end in spans))
               for uri, (change, spans) in changed.items()}
     earliest = min((spans[0][0] for _, spans in before.values() if spans), default=None)
     if earliest is None:
         return []
-    loaded = loaded_spans(cursor, parameters, (earliest, start))
+    if loaded is None:
+        loaded = loaded_spans(cursor, parameters, (earliest, start))
     restated = [{"object_uri": uri, "change": change, "hours_start": hours_start, "hours_end": hours_end}
                 for uri, (change, spans) in before.items()
                 for span in spans for hours_start, hours_end in intersect(span, loaded)]

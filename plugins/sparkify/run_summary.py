@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.listeners import hookimpl
 
 from sparkify.alerts import ERROR_KEY, hour_of
+from sparkify.cost import summary_line, total
 
 if TYPE_CHECKING:
     from airflow.models.dagrun import DagRun
@@ -36,7 +37,7 @@ def _hours(start: Any, end: Any) -> str:
 
 def summary(state: str, interval: str, figures: dict[str, dict], failed: list[str], not_run: int = 0,
             errors: dict[str, str] | None = None) -> str:
-    """The note's Markdown, from each task's XCom (its audit record) by task id; the tasks that
+    """The note's Markdown, from each task's XCom (its audit record and its cost) by task id; the tasks that
     failed (with the first line of each one's error, ``errors``), and how many did not run because of them."""
     written = {record["table_name"]: record["rows_written"] for task, record in figures.items()
                if task.startswith("load_") and isinstance(record, dict)}
@@ -68,6 +69,9 @@ def summary(state: str, interval: str, figures: dict[str, dict], failed: list[st
                                              else "not run"))
     if songs.get("catalog_discovery"):
         lines.append(catalog_line(songs))
+    costs = [record["cost"] for record in figures.values() if isinstance(record, dict) and record.get("cost")]
+    if costs:  # what the tasks that ended cost, together (sparkify.cost)
+        lines.append(summary_line(total(costs)))
     if failed:
         lines.append(f"- Failed: {', '.join(failed)}" + (f" ({not_run} tasks after it did not run)" if not_run else ""))
         lines += [f"  - {task}: {(errors or {})[task]}" for task in failed if (errors or {}).get(task)]

@@ -28,6 +28,7 @@ from urllib.parse import unquote, urlsplit
 
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
+from sparkify import cost
 from sparkify.compression import COMPRESSIONS, compression, decompressed_blocks
 from sparkify.json_records import MAX_RECORD_BYTES, Piece, pieces
 
@@ -76,6 +77,8 @@ class ObjectSource(Protocol):
     """Keys are relative to the source's base URI and use ``/`` separators."""
 
     base_uri: str
+    #: The size in bytes of every object listed or looked up so far, by key (what a run read, in its cost).
+    sizes: dict[str, int]
 
     def list_objects(self, key_or_prefix: str) -> dict[str, str]:
         """The objects a key names, each with its version: the key and its compressed variants
@@ -101,6 +104,7 @@ class LocalSource:
 
     def __init__(self, base_uri: str) -> None:
         self.base_uri = base_uri.rstrip("/")
+        self.sizes: dict[str, int] = {}
         self.root = local_path(base_uri)
         if not self.root.is_dir():
             raise AirflowFailException(f"source folder does not exist: {self.root} (from {base_uri})")
@@ -132,7 +136,7 @@ class LocalSource:
         target = self.root / key_or_prefix
         objects = {}
         if not key_or_prefix.endswith("/"):
-            objects = {key: _file_version(self.root / key) for key in _variants(key_or_prefix)
+            objects = {key: self._version(key, self.root / key) for key in _variants(key_or_prefix)
                        if (self.root / key).is_file()}
         elif target.is_dir():
             # os.walk, not Path.rglob: a catalog is a hundred thousand files, and pathlib costs 20 µs each.
@@ -143,16 +147,20 @@ class LocalSource:
                 folder_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
                 try:
                     for name in files:
-                        objects[f"{prefix}/{name}"] = _file_version(name, folder_fd)
+                        objects[f"{prefix}/{name}"] = self._version(f"{prefix}/{name}", name, folder_fd)
                 finally:
                     os.close(folder_fd)
         if not objects:
             self._require_objects(key_or_prefix)
         return dict(sorted(objects.items()))
 
+    def _version(self, key: str, path: str | Path, folder_fd: int | None = None) -> str:
+        version, self.sizes[key] = _file_version(path, folder_fd)
+        return version
+
     def object_version(self, key: str) -> str | None:
         path = self.root / key
-        return _file_version(path) if path.is_file() else None
+        return self._version(key, path) if path.is_file() else None
 
     def read_pieces(self, keys: list[str], size: int, record_limit: int = MAX_RECORD_BYTES) -> Iterator[Piece]:
         for key in keys:
@@ -172,7 +180,9 @@ class S3Source:
         self.bucket, _, prefix = self.base_uri.removeprefix("s3://").partition("/")
         self.prefix = prefix.strip("/")
         self.hook = hook
+        self.sizes: dict[str, int] = {}
         self._checked = {""}
+        cost.watch_s3(hook.get_conn())  # the requests of this task, for its cost
         if check:
             self.check()
 
@@ -184,14 +194,14 @@ class S3Source:
         if self.prefix and not self._list(f"{self.prefix}/", max_items=1):
             raise AirflowFailException(f"no objects under {self.base_uri}/: is the source right?")
 
-    def _list(self, prefix: str, max_items: int | None = None) -> dict[str, str]:
-        """The keys under a full prefix with their ETags; a listing S3 refuses fails the task naming it
-        (retried: it may pass)."""
+    def _list(self, prefix: str, max_items: int | None = None) -> dict[str, tuple[str, int | None]]:
+        """The keys under a full prefix with their ETags and sizes; a listing S3 refuses fails the task naming
+        it (retried: it may pass)."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
             listed = self.hook.iter_file_metadata(prefix=prefix, bucket_name=self.bucket, max_items=max_items)
-            return {item["Key"]: item["ETag"].strip('"') for item in listed}
+            return {item["Key"]: (item["ETag"].strip('"'), item.get("Size")) for item in listed}
         except (BotoCoreError, ClientError) as error:
             raise AirflowException(f"cannot list s3://{self.bucket}/{prefix}: {error}") from error
 
@@ -212,10 +222,12 @@ class S3Source:
         listed = self._list(full)
         start = len(self._full_key(""))
         if key_or_prefix.endswith("/"):
-            objects = {key[start:]: version for key, version in listed.items() if not key.endswith("/")}
+            found = {key[start:]: entry for key, entry in listed.items() if not key.endswith("/")}
         else:
-            objects = {key: listed[self._full_key(key)] for key in _variants(key_or_prefix)
-                       if self._full_key(key) in listed}
+            found = {key: listed[self._full_key(key)] for key in _variants(key_or_prefix)
+                     if self._full_key(key) in listed}
+        self.sizes.update({key: size for key, (_, size) in found.items() if size is not None})
+        objects = {key: version for key, (version, _) in found.items()}
         if not objects:
             self._require_objects(key_or_prefix)
         return dict(sorted(objects.items()))
@@ -227,7 +239,11 @@ class S3Source:
             found = self.hook.head_object(key=self._full_key(key), bucket_name=self.bucket)
         except (BotoCoreError, ClientError) as error:
             raise AirflowException(f"cannot read {self.uri(key)}: {error}") from error
-        return None if found is None else found["ETag"].strip('"')
+        if found is None:
+            return None
+        if found.get("ContentLength") is not None:
+            self.sizes[key] = found["ContentLength"]
+        return found["ETag"].strip('"')
 
     def _stream(self, key: str, size: int, record_limit: int) -> Iterator[Piece]:
         body = self.hook.get_conn().get_object(Bucket=self.bucket, Key=self._full_key(key))["Body"]
@@ -270,16 +286,16 @@ class S3Source:
 RACY_SECONDS = 2
 
 
-def _file_version(path: str | Path, folder_fd: int | None = None) -> str:
-    """A local file's version: a rewrite changes its size or its modification time (nanoseconds),
-    or, for a file modified just now, its bytes (as git treats a racily clean file). ``path`` is
-    relative to ``folder_fd`` when that is given."""
+def _file_version(path: str | Path, folder_fd: int | None = None) -> tuple[str, int]:
+    """A local file's version, and its size: a rewrite changes its size or its modification time
+    (nanoseconds), or, for a file modified just now, its bytes (as git treats a racily clean file).
+    ``path`` is relative to ``folder_fd`` when that is given."""
     stat = os.stat(path, dir_fd=folder_fd)
     version = f"{stat.st_size}-{stat.st_mtime_ns}"
     if time.time_ns() - stat.st_mtime_ns < RACY_SECONDS * 1_000_000_000:
         with open(path, "rb", opener=lambda name, flags: os.open(name, flags, dir_fd=folder_fd)) as stream:
             version += "-" + hashlib.file_digest(stream, "blake2b").hexdigest()[:32]
-    return version
+    return version, stat.st_size
 
 
 def open_source(base_uri: str, aws_conn_id: str | None, check: bool = True) -> ObjectSource:

@@ -14,6 +14,7 @@ from sparkify import restatement
 from sparkify.alerts import set_aside_alert
 from sparkify.audit import record_load
 from sparkify.catalog_discovery import Discovery, discover
+from sparkify.cost import count_read, counting
 from sparkify.json_records import MAX_RECORD_BYTES
 from sparkify.jsonpaths import read_jsonpaths, snake_case
 from sparkify.lineage import staging_lineage
@@ -60,13 +61,20 @@ class StageToRedshiftOperator(BaseOperator):
     disappears leaves its rows (the catalog only grows).
 
     On a ``postgres`` connection the operator reads the objects itself (``file://`` or
-    ``s3://``) into ``COPY … FROM STDIN`` (:mod:`sparkify.staging_postgres`); on a
-    ``redshift`` one it issues ``COPY … FROM 's3://…'`` (:mod:`sparkify.staging_redshift`).
+    ``s3://``) into ``COPY … FROM STDIN`` (:mod:`sparkify.staging_postgres`), in one transaction,
+    tagging each event row with its object's key; on a ``redshift`` one it issues ``COPY … FROM 's3://…'``
+    through manifests (:mod:`sparkify.staging_redshift`). There events are staged by *unit*, the key the
+    pattern names for an hour (an hour prefix, a day file): one COPY of all its objects, its rows tagged with
+    the unit, each unit in a transaction (a Data API batch) of its own and the run's bookkeeping in one more
+    (:mod:`sparkify.staging_units`, :mod:`sparkify.staging_events`). The XCom's ``cost`` says what the task
+    cost: objects and bytes read, COPYs, statements, transactions or Data API batches, S3 requests
+    (:mod:`sparkify.cost`).
 
     Bad records follow Redshift's MAXERROR rule: up to ``max_errors`` of them go to the
     ``quarantine`` table (object, line, reason, raw text) and the task succeeds with a
-    warning. One more fails the task, naming the first, with nothing staged; that object
-    version is then set aside (``staged_objects.rejected_at``; on Redshift, every object
+    warning. One more fails the task, naming the first, with nothing staged (events on Redshift:
+    nothing of that object's unit; the run's other units are staged, each in its own transaction);
+    that object version is then set aside (``staged_objects.rejected_at``; on Redshift, every object
     the failed COPY's load errors name): the run's retries try it again (and keep failing
     on it), while later runs stage every other object and warn until it changes, so one
     bad object never blocks the pipeline.
@@ -96,8 +104,8 @@ class StageToRedshiftOperator(BaseOperator):
     :param iam_role: Redshift only: ARN of the role COPY assumes to read S3 (templated)
     :param region: Redshift only: the bucket's region when it differs from the cluster's (templated)
     :param jsonpaths_uri: Redshift only: S3 URI of the same JSONPaths file (templated)
-    :param manifest_prefix: Redshift only, for a catalog: S3 URI prefix where the COPY manifest of
-        the new objects is written (templated)
+    :param manifest_prefix: Redshift only: S3 URI prefix where the COPY manifests of the new objects (a
+        catalog's, a staging unit's) and the CSVs of their records are written (templated)
     :param catalog_queue: for a catalog: URL of the SQS queue of the bucket's notifications for ``s3_key``;
         empty or None lists the catalog every run (templated)
     :param reconcile_hours: for a catalog with a queue: list the whole catalog again once the last full
@@ -195,15 +203,19 @@ class StageToRedshiftOperator(BaseOperator):
         """Stage; then delete the catalog notifications the run handled, once its transaction committed
         (after a failure they are visible again at once)."""
         self.discovery: Discovery | None = None
-        try:
-            result = self._stage(context)
-        except BaseException:
-            if self.discovery:
-                self.discovery.release()
-            raise
+        with counting() as spent:
+            try:
+                result = self._stage(context)
+            except BaseException:
+                if self.discovery:
+                    self.discovery.release()
+                raise
         if self.discovery:
             self.discovery.acknowledge()
             result["messages_deleted"] = self.discovery.deleted
+        # What the run paid for this table: objects and bytes read, COPYs, statements, S3 requests.
+        result["cost"] = spent.figures()
+        self.log.info("Cost: %s", result["cost"])
         return result
 
     def _stage(self, context: Context) -> dict[str, Any]:
@@ -260,6 +272,12 @@ class StageToRedshiftOperator(BaseOperator):
             return first - timedelta(hours=spill), last + timedelta(hours=spill)
 
         now = datetime.now(timezone.utc).replace(tzinfo=None)
+        if self.time_field and dialect == "redshift":
+            assert window is not None  # a table staged by time has a listing window
+            return self._stage_units(
+                hook, dialect, source, listed, named, window, variables, parameters, spill=spill, plausible=plausible,
+                retention=retention, note=note, now=now, nominal=nominal,
+            )
         staged: dict[str, StagedObject] = {}
         restated_before: list[Span] = []
         # A catalog's files set aside as bad, named in every run until they change (an event object set
@@ -323,17 +341,77 @@ class StageToRedshiftOperator(BaseOperator):
                              source.uri(key))
         if self.time_field:
             # Its own hours' objects set aside were tried again above; those of the hours it restates fail it.
-            blocking = [{"object_uri": source.uri(key), "reason": staged[key].rejected_reason}
-                        for key in plan.skipped_rejected if overlaps(covers(key), restated_before)]
-            if blocking:
-                raise AirflowFailException(_blocked_message(blocking, restated_before))
+            self._block_restated_hours(source, {key: staged[key].rejected_reason for key in plan.skipped_rejected},
+                                       restated_before, nominal, spill)
         elif set_aside_objects:
             set_aside_alert(context, self.task_id, set_aside_objects)
+        return self._result(audit, ignored, len(objects), plan, set_aside_objects, purged, restated,
+                            restated_before, parameters)
+
+    def _stage_units(
+        self, hook: Any, dialect: str, source: ObjectSource, listed: dict[str, dict[str, str]],
+        named: dict[str, tuple[datetime, datetime]], window: Span, variables: dict[str, Any],
+        parameters: dict[str, Any], *, spill: int, plausible: timedelta, retention: int, note: str | None,
+        now: datetime, nominal: dict[str, tuple[datetime, datetime]],
+    ) -> dict[str, Any]:
+        """Events on Redshift: by staging unit (the keys ``s3_key`` names: an hour prefix, a day file), each
+        unit one manifest COPY in a transaction of its own, then the run's bookkeeping
+        (:mod:`sparkify.staging_events`)."""
+        from sparkify.staging_events import UnitStaging
+        from sparkify.staging_redshift import CopySettings
+
+        def covers(unit: str) -> Span:
+            first, last = named[unit]
+            return first - timedelta(hours=spill), last + timedelta(hours=spill)
+
+        def time_bounds(unit: str) -> tuple[int, int]:
+            first, last = named[unit]
+            return epoch_ms(first - plausible), epoch_ms(last + plausible)
+
+        copy = CopySettings.prepare(
+            source, parameters, iam_role=self.iam_role or None, aws_conn_id=self.aws_conn_id,
+            region=self.region or None, jsonpaths_uri=self.jsonpaths_uri, manifest_prefix=self.manifest_prefix,
+        )
+        outcome = UnitStaging(hook, dialect, copy, variables, parameters, covers, time_bounds, now, self.log).stage(
+            listed, window=window, pattern=self.s3_key, retention=retention, task_id=self.task_id, note=note)
+        if outcome.refusals:
+            others = "".join(f"\nAnd: {refusal.splitlines()[0]}" for refusal in outcome.refusals[1:])
+            raise AirflowFailException(_refused_message(outcome.refusals[0], by_time=True) + others)
+        plan = Plan(dict(outcome.staged), list(outcome.gone), list(outcome.skipped_rejected))
+        self.staged_sources = [source.uri(unit) for unit in outcome.units_staged]
+        self._report(source, plan, None, outcome.rejected, variables["max_errors"], {}, outcome.restated,
+                     outcome.purged)
+        for unit in outcome.units_attached:
+            self.log.warning("%s was staged by an earlier attempt's Data API batch, found by its name: not sent again",
+                             source.uri(unit))
+        self._block_restated_hours(source, outcome.skipped_rejected, outcome.restated_before, nominal, spill)
+        objects = {key for found in listed.values() for key in found}
+        return self._result(outcome.audit, {}, len(objects), plan, [], outcome.purged, outcome.restated,
+                            outcome.restated_before, parameters) | {
+            "units_listed": len(listed), "units_staged": len(outcome.units_staged),
+            "units_attached": len(outcome.units_attached),
+        }
+
+    def _block_restated_hours(self, source: ObjectSource, skipped: dict[str, str | None], restated: list[Span],
+                              nominal: dict[str, tuple[datetime, datetime]], spill: int) -> None:
+        """Fail a run (after its staging committed) whose restated hours event objects set aside as bad
+        cover: its own hours' objects set aside were tried again, and failed it already."""
+        pad = timedelta(hours=spill)
+        blocking = [{"object_uri": source.uri(key), "reason": reason} for key, reason in skipped.items()
+                    if overlaps((nominal[key][0] - pad, nominal[key][1] + pad), restated)]
+        if blocking:
+            raise AirflowFailException(_blocked_message(blocking, restated))
+
+    def _result(self, audit: dict[str, Any], ignored: dict[str, int], objects_listed: int, plan: Plan,
+                set_aside_objects: list[dict[str, Any]], purged: int, restated: list[dict[str, Any]],
+                restated_before: list[Span], parameters: dict[str, Any]) -> dict[str, Any]:
+        """The task's XCom: its audit record and what the run's staging found."""
+        start, end = parameters["interval_start"], parameters["interval_end"]
         return {
             **(self.discovery.figures() if self.discovery else {}),
             **audit,
             "ignored_keys": ignored,
-            "objects_listed": len(objects),
+            "objects_listed": objects_listed,
             "objects_gone": len(plan.gone),
             "objects_set_aside": len(set_aside_objects),
             "set_aside": set_aside_objects,
@@ -368,23 +446,28 @@ class StageToRedshiftOperator(BaseOperator):
         if dialect == "redshift":
             from sparkify import staging_redshift
 
+            if not to_stage:
+                return None, 0, {}, {}
+            copy = staging_redshift.CopySettings.prepare(
+                source, parameters, iam_role=self.iam_role or None, aws_conn_id=self.aws_conn_id,
+                region=self.region or None, jsonpaths_uri=self.jsonpaths_uri, manifest_prefix=self.manifest_prefix,
+            )
             try:
-                return staging_redshift.stage_objects(
-                    cursor, source, to_stage, variables=variables, parameters=parameters, staged_at=now,
-                    time_bounds=time_bounds, iam_role=self.iam_role or None, aws_conn_id=self.aws_conn_id,
-                    region=self.region or None, jsonpaths_uri=self.jsonpaths_uri, manifest_prefix=self.manifest_prefix,
-                )
+                return staging_redshift.stage_objects(cursor, copy, to_stage, variables=variables,
+                                                      parameters=parameters, staged_at=now)
             except staging_redshift.RefusedObjects as refused:
                 raise _Refused({key: to_stage[key] for key in refused.keys},
                                f"{self.table}: {refused}; nothing of this run was staged") from None
         from sparkify import staging_postgres
 
         try:
-            return staging_postgres.stage_objects(
+            staged = staging_postgres.stage_objects(
                 cursor, source, to_stage, fields=fields, columns=columns, variables=variables, parameters=parameters,
                 time_field=self.time_field, time_bounds=time_bounds, max_record_bytes=self.max_record_bytes,
                 staged_at=now,
             )
+            count_read(len(to_stage), [source.sizes.get(key) for key in to_stage])
+            return staged
         except staging_postgres.RefusedObject as refused:
             raise _Refused({refused.key: to_stage[refused.key]},
                            f"{self.table}: {refused.message}; nothing of this run was staged") from None

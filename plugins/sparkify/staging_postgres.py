@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
+from sparkify import cost
 from sparkify.json_records import RecordTooLarge
 from sparkify.records import Rejected, TooManyBadRecords
 from sparkify.sql import render_statements
@@ -107,6 +108,7 @@ def copy_objects(
         staged = StagedRows(variables["max_errors"])
         try:
             # A savepoint: a row the server refuses undoes this pass, not the deletes before it.
+            cost.count_statement(copy_sql)
             with cursor.connection.transaction(), cursor.copy(copy_sql) as copy:
                 copy.write(encoder.header())
                 pieces = source.read_pieces(objects, SEGMENT_BYTES, max_record_bytes)
@@ -151,6 +153,8 @@ def quarantine(cursor: Any, rejected: list[Rejected], parameters: dict[str, Any]
     if not rejected:
         return
     (statement,) = render_statements("postgres/quarantine.sql")
+    for _ in rejected:
+        cost.count_statement(statement)
     cursor.executemany(statement, [
         {**parameters, "object_uri": bad.uri, "line_number": bad.line, "error": bad.error[:1024],
          "raw_line": bad.raw or None, "recorded_at": recorded_at}
@@ -163,6 +167,7 @@ def record_objects(cursor: Any, records: list[tuple]) -> None:
     if not records:
         return
     (statement,) = render_statements("postgres/record_objects_from_stdin.sql")
+    cost.count_statement(statement)
     with cursor.copy(statement) as copy:
         for record in records:
             copy.write_row(record)

@@ -1,11 +1,13 @@
 """Staging into Redshift: ``COPY … FROM 's3://…' FORMAT AS JSON`` with the JSONPaths file and an
 IAM role (or, failing that, the AWS connection's keys, masked everywhere).
 
-COPY cannot tag a row with the object it came from, so the unit differs by table: a table staged
-by time (events) gets one COPY per object version through a temporary table, whose rows are then
-tagged with the object's key; a catalog gets one COPY of every new or changed object through a
-manifest, its rows replacing by key the ones staged before. A COPY that fails on bad records names
-no object: its load errors do, and those objects are set aside, as on PostgreSQL.
+COPY cannot tag a row with the object it came from, so what one COPY reads differs by table: a table
+staged by time (events) is staged by *unit* (:mod:`sparkify.staging_units`: an hour prefix, a day file),
+one manifest COPY of all the unit's objects through a temporary table whose rows are then tagged with the
+unit's key, in a transaction of the unit's own (:mod:`sparkify.staging_events`); a catalog gets one COPY of
+every new or changed object through a manifest, its rows replacing by key the ones staged before. Beside
+each manifest, a CSV of the objects' ``staged_objects`` records, which a second COPY reads. A COPY that
+fails on bad records names no object: its load errors do, and those objects are set aside, as on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -14,18 +16,23 @@ import csv
 import io
 import json
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
-from sparkify.compression import copy_compression
+from sparkify import cost
+from sparkify.compression import compression, copy_compression
 from sparkify.data_api import DataApiCursor
 from sparkify.sql import quote_literal, render_statements, temp_table_name
 from sparkify.transactions import execute_statements, secrets_redacted
 
 if TYPE_CHECKING:
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
     from sparkify.sources import ObjectSource
+    from sparkify.staging_units import Unit
 
 
 class RefusedObjects(Exception):
@@ -36,100 +43,152 @@ class RefusedObjects(Exception):
         self.keys = keys
 
 
+@dataclass
+class CopySettings:
+    """How this task's COPYs read S3: the checked arguments, the authorization's SQL variables (the role,
+    or the AWS connection's keys) and the secrets among them, and the S3 hook that writes the manifests."""
+
+    source: ObjectSource
+    variables: dict[str, Any]
+    secrets: list[str]
+    manifest_base: str
+    s3: S3Hook
+
+    @classmethod
+    def prepare(cls, source: ObjectSource, parameters: dict[str, Any], *, iam_role: str | None,
+                aws_conn_id: str | None, region: str | None, jsonpaths_uri: str | None,
+                manifest_prefix: str | None) -> CopySettings:
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+        if not source.base_uri.startswith("s3://"):
+            raise AirflowFailException("Redshift stages from S3 only: set the source to an s3:// URI")
+        if not jsonpaths_uri:
+            raise AirflowFailException("Redshift staging needs jsonpaths_uri")
+        if not manifest_prefix or not manifest_prefix.startswith("s3://"):
+            raise AirflowFailException("staging on Redshift needs manifest_prefix (Variable sparkify_manifest_prefix), "
+                                       "an s3:// URI the AWS connection can write: COPY reads its manifests there")
+        authorization, secrets = _copy_authorization(iam_role, aws_conn_id)
+        batch = re.sub(r"[^A-Za-z0-9_.-]", "_", parameters["batch_id"])
+        s3 = S3Hook(aws_conn_id=aws_conn_id)
+        cost.watch_s3(s3.get_conn())
+        variables = {**authorization, "jsonpaths_uri": quote_literal(jsonpaths_uri),
+                     "region": quote_literal(region) if region else None}
+        return cls(source, variables, secrets, f"{manifest_prefix.rstrip('/')}/{parameters['table_name']}/{batch}", s3)
+
+
 def stage_objects(
-    cursor: Any, source: ObjectSource, objects: dict[str, str], *, variables: dict[str, Any],
-    parameters: dict[str, Any], **copy_arguments: Any,
+    cursor: Any, copy: CopySettings, objects: dict[str, str], *, variables: dict[str, Any],
+    parameters: dict[str, Any], staged_at: datetime,
 ) -> tuple[int | None, int | None, dict[str, int], dict[str, tuple[int | None, int | None]]]:
-    """Stage the objects (key → version): (rows, rejected, ignored keys, key → (first, last) time of its
-    rows). COPY tells neither the rows nor the keys it ignored."""
-    time_column = variables["time_column"]
-    rejected = copy_objects(cursor, source, objects, variables=variables, parameters=parameters,
-                            time_field=time_column, **copy_arguments)
-    coverage = object_coverage(cursor, parameters) if time_column and objects else {}
-    return None, rejected, {}, coverage
-
-
-def copy_objects(
-    cursor: Any,
-    source: ObjectSource,
-    objects: dict[str, str],
-    *,
-    variables: dict[str, Any],
-    parameters: dict[str, Any],
-    staged_at: datetime,
-    time_field: str | None,
-    time_bounds: dict[str, tuple[int, int]] | None,
-    iam_role: str | None,
-    aws_conn_id: str | None,
-    region: str | None,
-    jsonpaths_uri: str | None,
-    manifest_prefix: str | None,
-) -> int | None:
-    """COPY the objects (key → version) and record them; the records rejected (None: not told).
-
-    Records of a table staged by time outside ``time_bounds`` (or without a time) go to the
-    quarantine, without their line number, which Redshift does not keep past the COPY. A COPY that
-    fails on more bad records than ``max_errors`` raises :class:`RefusedObjects` naming the objects its
-    load errors name (the transaction is rolled back first, to read them)."""
-    if not source.base_uri.startswith("s3://"):
-        raise AirflowFailException("Redshift stages from S3 only: set the source to an s3:// URI")
-    if not jsonpaths_uri:
-        raise AirflowFailException("Redshift staging needs jsonpaths_uri")
+    """Stage a catalog's new or changed objects (key → version) through one manifest COPY and record them:
+    (rows, rejected, ignored keys, coverage). COPY tells neither the rows nor the keys it ignored; a catalog's
+    rows cover no hours. A COPY that fails on more bad records than ``max_errors`` raises
+    :class:`RefusedObjects` naming the objects its load errors name (the transaction is rolled back first)."""
     if not objects:
-        return 0
-    authorization, secrets = _copy_authorization(iam_role, aws_conn_id)
-    # A driver error may quote the statement it failed on, keys and all.
-    with secrets_redacted(secrets, "Redshift COPY failed"):
-        copy_variables = {
-            **variables,
-            **authorization,
-            "jsonpaths_uri": quote_literal(jsonpaths_uri),
-            "region": quote_literal(region) if region else None,
-        }
-        copy_parameters = {**parameters, "staged_at": staged_at}
-        refused = None
-        if time_field:  # one COPY per object version, its rows tagged with its key
-            for key, version in objects.items():
-                statements = render_statements(
-                    "redshift/copy_from_s3.sql", **copy_variables, incoming=temp_table_name("incoming"),
-                    s3_uri=quote_literal(source.uri(key)), manifest=False, object_key=quote_literal(key),
-                    version=quote_literal(version), **_plausible_times((time_bounds or {}).get(key)),
-                    compression=copy_compression([key], source.uri(key)),
-                )
-                refused = _copy(cursor, statements, copy_parameters, secrets, {source.uri(key): key},
-                                variables["max_errors"])
-                if refused:
-                    break
-        else:  # the catalog: every new or changed object in one COPY, through a manifest
-            manifest_uri, objects_csv_uri = _write_manifest(
-                source, objects, parameters, staged_at, aws_conn_id, manifest_prefix
-            )
-            statements = render_statements(
-                "redshift/copy_from_s3.sql", **copy_variables, incoming=temp_table_name("incoming"),
-                s3_uri=quote_literal(manifest_uri), manifest=True, object_key=None, **_plausible_times(None),
-                compression=copy_compression(objects, f"the new objects of {parameters['table_name']}"),
-            )
-            statements += render_statements(
-                "redshift/record_objects_from_s3.sql", **copy_variables, s3_uri=quote_literal(objects_csv_uri)
-            )
-            refused = _copy(cursor, statements, copy_parameters, secrets, {source.uri(key): key for key in objects},
-                            variables["max_errors"])
+        return None, 0, {}, {}
+    source = copy.source
+    kind = copy_compression(objects, f"the new objects of {parameters['table_name']}")
+    [(manifest_uri, _)] = _write_manifest(copy, "", {kind: list(objects)}, objects, parameters, staged_at)
+    copy_variables = {**variables, **copy.variables}
+    statements = render_statements(
+        "redshift/copy_from_s3.sql", **copy_variables, incoming=temp_table_name("incoming"),
+        s3_uri=quote_literal(manifest_uri), manifest=True, compression=kind,
+    )
+    statements += render_statements(
+        "redshift/record_objects_from_s3.sql", **copy_variables, s3_uri=quote_literal(_records_uri(copy, ""))
+    )
+    with secrets_redacted(copy.secrets, "Redshift COPY failed"):
+        refused = _copy(cursor, statements, {**parameters, "staged_at": staged_at}, copy.secrets,
+                        {source.uri(key): key for key in objects}, variables["max_errors"])
     if refused:
         raise refused
-    max_errors = variables["max_errors"]
-    if not max_errors and not time_field:
-        return 0  # any bad record has failed its COPY
+    cost.count_read(len(objects), [source.sizes.get(key) for key in objects])
+    return None, 0, {}, {}
+
+
+def unit_statements(copy: CopySettings, unit: Unit, *, variables: dict[str, Any], parameters: dict[str, Any],
+                    staged_at: datetime, time_bounds: tuple[int, int], name: str) -> list[str]:
+    """A staging unit's statements (its members written to manifests and a CSV first, under a name of the
+    batch's own, :func:`sparkify.staging_units.statement_name`): forget what it left, then, if any member
+    is left, one manifest COPY per compression of its members (one COPY reads one, and a Firehose prefix
+    keeps one), its rows tagged with the unit's key, its members recorded."""
+    unit_variables = _unit_variables(copy, unit.key, variables)
+    statements = render_statements("redshift/forget_unit.sql", **unit_variables) if unit.records else []
+    if not unit.members:
+        return statements
+    digest = name.rsplit(":", 1)[-1][:12]
+    groups: dict[str | None, list[str]] = {}
+    for key in unit.members:
+        groups.setdefault(compression(key), []).append(key)
+    manifests = _write_manifest(copy, _unit_file(unit.key, digest), groups, unit.members, parameters, staged_at)
+    incoming = temp_table_name("incoming")
+    statements += render_statements("redshift/unit_incoming.sql", **unit_variables, incoming=incoming)
+    for manifest_uri, kind in manifests:
+        statements += render_statements("redshift/copy_manifest.sql", **unit_variables, incoming=incoming,
+                                        manifest_uri=quote_literal(manifest_uri), compression=kind)
+    low, high = time_bounds
+    statements += render_statements(
+        "redshift/unit_rows.sql", **unit_variables, incoming=incoming, time_low=int(low), time_high=int(high),
+        records_uri=quote_literal(_records_uri(copy, _unit_file(unit.key, digest))),
+    )
+    return statements
+
+
+def forget_unit_statements(copy: CopySettings, unit_key: str, variables: dict[str, Any]) -> list[str]:
+    """The statements that forget a unit (its rows, rejected records and members' records): they bind
+    ``first_ts`` and ``last_ts``, the times its rows span."""
+    return render_statements("redshift/forget_unit.sql", **_unit_variables(copy, unit_key, variables))
+
+
+def _unit_variables(copy: CopySettings, unit_key: str, variables: dict[str, Any]) -> dict[str, Any]:
+    """The template variables of a unit: its key and URI as SQL literals, with their lengths (a key belongs
+    to the unit it starts with)."""
+    unit_uri = copy.source.uri(unit_key)
+    return {**variables, **copy.variables, "unit_key": quote_literal(unit_key), "unit_length": len(unit_key),
+            "unit_uri": quote_literal(unit_uri), "unit_uri_length": len(unit_uri)}
+
+
+def _unit_file(unit_key: str, digest: str) -> str:
+    from sparkify.staging_units import safe_name
+
+    return f"/{safe_name(unit_key)}-{digest}"
+
+
+def run_unit(cursor: Any, copy: CopySettings, unit: Unit, statements: list[str], parameters: dict[str, Any],
+             max_errors: int) -> None:
+    """Run a unit's statements in the open transaction; a COPY failing on its data raises :class:`RefusedObjects`
+    (on a driver: the transaction rolled back, its load errors read)."""
+    with secrets_redacted(copy.secrets, "Redshift COPY failed"):
+        refused = _copy(cursor, statements, parameters, copy.secrets,
+                        {copy.source.uri(key): key for key in unit.members}, max_errors)
+    if refused:
+        raise refused
+
+
+def unit_load_errors(warehouse: Any, cursor: Any, copy: CopySettings, unit: Unit, statement_id: str,
+                     max_errors: int) -> RefusedObjects | None:
+    """After a unit's Data API batch failed: the objects its COPY's load errors name (those recorded for the
+    unit's objects since the batch was received), or None when there are none (it failed for another reason)."""
+    unit_uri = copy.source.uri(unit.key)
+    statements = render_statements("redshift/unit_load_errors.sql", unit_uri=quote_literal(unit_uri),
+                                   unit_uri_length=len(unit_uri))
+    execute_statements(cursor, statements, {"batch_received_at": warehouse.created_at(statement_id)})
+    keys_by_uri = {copy.source.uri(key): key for key in unit.members}
+    return _refusal([row for row in cursor.fetchall() if row[0] in keys_by_uri], keys_by_uri, max_errors)
+
+
+def count_rejected(cursor: Any, parameters: dict[str, Any], max_errors: int) -> int | None:
+    """The records this run's COPYs rejected or found outside their hours (the quarantine holds them), held to
+    ``max_errors`` over all its units and attempts; None on the Data API, whose reads run ahead of the batch."""
     if isinstance(cursor, DataApiCursor):
-        # Its reads run ahead of the batch: each COPY holds MAXERROR, the quarantine has the rest.
         return None
-    # MAXERROR holds per COPY; the run's limit holds over all of them, records out of their hours included.
     execute_statements(cursor, render_statements("redshift/count_rejected.sql"), parameters)
     (rejected,) = cursor.fetchone()
     if rejected > max_errors:
         raise AirflowFailException(
-            f"{parameters['table_name']}: {rejected} records rejected by COPY or outside their object's hours, "
-            f"more than max_errors={max_errors} (the quarantine and SYS_LOAD_ERROR_DETAIL name them); nothing "
-            "of this run was staged"
+            f"{parameters['table_name']}: {rejected} records rejected by COPY or outside their unit's hours, "
+            f"more than max_errors={max_errors} (the quarantine and SYS_LOAD_ERROR_DETAIL name them); "
+            "this unit was not staged"
         )
     return rejected
 
@@ -147,32 +206,24 @@ def _copy(cursor: Any, statements: list[str], parameters: dict[str, Any], secret
     except redshift_connector.DatabaseError:
         cursor.connection.rollback()
         execute_statements(cursor, render_statements("redshift/load_errors.sql"), {})
-        errors = [row for row in cursor.fetchall() if row[0] in keys_by_uri]
-        if not errors:
+        refusal = _refusal([row for row in cursor.fetchall() if row[0] in keys_by_uri], keys_by_uri, max_errors)
+        if refusal is None:
             raise
-        uri, line, column, message = errors[0]
-        keys = sorted({keys_by_uri[row[0]] for row in errors})
-        return RefusedObjects(keys, (
-            f"{uri} line {line}: {column}: {message} (the COPY failed on more bad records than "
-            f"max_errors={max_errors}; set aside until they change: {len(keys)} of its {len(keys_by_uri)} "
-            "objects, those its load errors name)"
-        ))
+        return refusal
     return None
 
 
-def _plausible_times(bounds: tuple[int, int] | None) -> dict[str, int | None]:
-    """The template's ``time_low``/``time_high``: the times an object's records may have (whole numbers)."""
-    low, high = bounds or (None, None)
-    return {"time_low": None if low is None else int(low), "time_high": None if high is None else int(high)}
-
-
-def object_coverage(cursor: Any, parameters: dict[str, Any]) -> dict[str, tuple[int | None, int | None]]:
-    """The hours (first and last ts) of the objects this run staged, as recorded from their rows.
-    Empty on the Data API, whose reads run ahead of the batch that stages them."""
-    if isinstance(cursor, DataApiCursor):
-        return {}
-    execute_statements(cursor, render_statements("redshift/object_coverage.sql"), parameters)
-    return {key: (first, last) for key, first, last in cursor.fetchall()}
+def _refusal(errors: list[tuple[Any, ...]], keys_by_uri: dict[str, str], max_errors: int) -> RefusedObjects | None:
+    """The objects load errors name (rows of file, line, column, message), the first error as the message."""
+    if not errors:
+        return None
+    uri, line, column, message = errors[0]
+    keys = sorted({keys_by_uri[row[0]] for row in errors})
+    return RefusedObjects(keys, (
+        f"{uri} line {line}: {column}: {message} (the COPY failed on more bad records than "
+        f"max_errors={max_errors}; set aside until they change: {len(keys)} of its {len(keys_by_uri)} "
+        "objects, those its load errors name)"
+    ))
 
 
 def _copy_authorization(iam_role: str | None, aws_conn_id: str | None) -> tuple[dict[str, str | None], list[str]]:
@@ -200,28 +251,24 @@ def _copy_authorization(iam_role: str | None, aws_conn_id: str | None) -> tuple[
     return authorization, [value for value in (credentials.secret_key, credentials.token) if value]
 
 
-def _write_manifest(
-    source: ObjectSource,
-    objects: dict[str, str],
-    parameters: dict[str, Any],
-    staged_at: datetime,
-    aws_conn_id: str | None,
-    manifest_prefix: str | None,
-) -> tuple[str, str]:
-    """Write the COPY manifest of the objects and, beside it, the CSV of their staged_objects records."""
-    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
-    if not manifest_prefix or not manifest_prefix.startswith("s3://"):
-        raise AirflowFailException("catalog staging on Redshift needs manifest_prefix, an s3:// URI")
-    batch = re.sub(r"[^A-Za-z0-9_.-]", "_", parameters["batch_id"])
-    base = f"{manifest_prefix.rstrip('/')}/{parameters['table_name']}/{batch}"
-    manifest = {"entries": [{"url": source.uri(key), "mandatory": True} for key in objects]}
+def _write_manifest(copy: CopySettings, name: str, groups: dict[str | None, list[str]], versions: dict[str, str],
+                    parameters: dict[str, Any], staged_at: datetime) -> list[tuple[str, str | None]]:
+    """Write a COPY manifest per group of objects (by compression) and, beside them, the CSV of the objects'
+    staged_objects records (:func:`_records_uri`); the manifests' URIs with their compression option."""
     stamp = staged_at.strftime("%Y-%m-%d %H:%M:%S")
     listing = io.StringIO()
     writer = csv.writer(listing)
-    for key, version in objects.items():
+    for key, version in versions.items():
         writer.writerow((parameters["table_name"], key, version, parameters["batch_id"], stamp, stamp))
-    s3 = S3Hook(aws_conn_id=aws_conn_id)
-    s3.load_string(json.dumps(manifest), key=f"{base}.manifest", replace=True)
-    s3.load_string(listing.getvalue(), key=f"{base}.objects.csv", replace=True)
-    return f"{base}.manifest", f"{base}.objects.csv"
+    written: list[tuple[str, str | None]] = []
+    for kind, keys in groups.items():
+        uri = f"{copy.manifest_base}{name}{'.' + kind.lower() if kind and len(groups) > 1 else ''}.manifest"
+        manifest = {"entries": [{"url": copy.source.uri(key), "mandatory": True} for key in keys]}
+        copy.s3.load_string(json.dumps(manifest), key=uri, replace=True)
+        written.append((uri, kind))
+    copy.s3.load_string(listing.getvalue(), key=_records_uri(copy, name), replace=True)
+    return written
+
+
+def _records_uri(copy: CopySettings, name: str) -> str:
+    return f"{copy.manifest_base}{name}.objects.csv"

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
+from sparkify import cost
 from sparkify.data_api import DataApiCursor, DataApiWarehouse
 from sparkify.sql import render_statements
 
@@ -36,6 +37,8 @@ def warehouse_hook(conn_id: str, *, log_sql: bool = True) -> tuple[DbApiHook | D
             f"connection {conn_id!r} is of type {dialect!r}; the warehouse must be one of {DIALECTS}"
         )
     if dialect == "redshift" and connection.extra_dejson.get("use_data_api"):
+        for figure in ("data_api_batches", "data_api_reads"):  # counted from 0 (not None) through the Data API
+            cost.add(figure, 0)
         return DataApiWarehouse.from_connection(connection), dialect
     return connection.get_hook(hook_params={"log_sql": log_sql}), dialect
 
@@ -63,31 +66,36 @@ def execute_statements(
 ) -> list[int]:
     """Run statements on an open cursor (the caller owns the transaction); their row counts.
 
-    Statements are logged (at debug level) with ``secrets`` masked.
+    Statements are logged (at debug level) with ``secrets`` masked, and counted in the task's cost
+    (:mod:`sparkify.cost`).
     """
     counts = []
     for statement in statements:
         log.debug("Running: %s", redact(statement, secrets))
+        cost.count_statement(statement)
         cursor.execute(statement, parameters)
         counts.append(cursor.rowcount)
     return counts
 
 
 @contextmanager
-def transaction(hook: DbApiHook | DataApiWarehouse, dialect: str) -> Generator[Any]:
+def transaction(hook: DbApiHook | DataApiWarehouse, dialect: str, *, name: str | None = None) -> Generator[Any]:
     """A cursor whose statements commit together when the block ends, or not at all.
 
     Statements use ``%(name)s`` parameters on both drivers: psycopg's native
     style, and one redshift_connector accepts when told per cursor. The
     transaction starts with the dialect's load settings (``modes/session.sql``).
-    On the Data API the block's statements become one batch (see :class:`DataApiCursor`).
+    On the Data API the block's statements become one batch (see :class:`DataApiCursor`),
+    sent under ``name`` (its StatementName) when one is given.
     """
     if isinstance(hook, DataApiWarehouse):
-        cursor = DataApiCursor(hook)
+        cursor = DataApiCursor(hook, name=name)
         execute_statements(cursor, render_statements("modes/session.sql", dialect=dialect), {})
         yield cursor
-        cursor.commit()
+        if cursor.commit():
+            cost.add("transactions")
         return
+    cost.add("transactions")
     connection = hook.get_conn()
     try:
         cursor = connection.cursor()

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any, overload
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
-from sparkify import restatement
+from sparkify import cost, restatement
+from sparkify.cost import counting
 from sparkify.lineage import load_lineage, record_asset_events
 from sparkify.run_parameters import run_parameters
 from sparkify.sql import quote_identifier, render_named
@@ -27,7 +28,9 @@ class WarehouseOperator(BaseOperator):
     Its bound parameters are the run's (``%(batch_id)s``, ``%(interval_start)s``,
     ``%(interval_end)s``, ``%(start_ms)s``, ``%(end_ms)s``) and any given in ``parameters``.
     With ``restated_table`` the task covers *spans*: the run's interval and the hours its staging
-    restated (:mod:`sparkify.restatement`), each span's statements run with its own interval.
+    restated (:mod:`sparkify.restatement`), each span's statements run with its own interval. Its XCom
+    carries its ``cost`` (statements, transactions or Data API batches: :mod:`sparkify.cost`), and its asset
+    events that of the run's staging too (``staging_cost``).
 
     :param parameters: extra bound parameters for the SQL (templated)
     :param restated_table: a staging table staged by time: the task also covers the hours this run's
@@ -52,20 +55,30 @@ class WarehouseOperator(BaseOperator):
         self.redshift_conn_id = redshift_conn_id
 
     def execute(self, context: Context) -> dict[str, Any]:
-        hook, dialect = warehouse_hook(self.redshift_conn_id)
         parameters = {**run_parameters(context), **self.parameters}
-        with transaction(hook, dialect) as cursor:
-            restated = (restatement.restated_spans(cursor, parameters, self.restated_table)
-                        if self.restated_table else [])
-            spans = restatement.load_spans(parameters, restated)
-            result = self.run_in_transaction(cursor, dialect, parameters, spans)
-        figures = {**self.asset_figures(result), "objects_set_aside": self.objects_set_aside(context)}
+        with counting() as spent:
+            hook, dialect = warehouse_hook(self.redshift_conn_id)
+            with transaction(hook, dialect) as cursor:
+                restated = (restatement.restated_spans(cursor, parameters, self.restated_table)
+                            if self.restated_table else [])
+                spans = restatement.load_spans(parameters, restated)
+                result = self.run_in_transaction(cursor, dialect, parameters, spans)
+        result = {**result, "cost": spent.figures()}
+        staging = self.staging_results(context)
+        figures = {
+            **self.asset_figures(result),
+            "objects_set_aside": sorted({entry["object_uri"] for found in staging
+                                         for entry in found.get("set_aside", [])}),
+            # What staging this run cost, beside the task's own cost: the asset event says what the hour cost.
+            "staging_cost": cost.total(found.get("cost") for found in staging),
+        }
         record_asset_events(context, self.outlets, figures, spans, restated)
         return result
 
-    def objects_set_aside(self, context: Context) -> list[str]:
-        """The objects set aside as bad that the run's staging tasks (recognised by their class, upstream of
-        this one) named: what the tables this task writes go without until those objects change."""
+    def staging_results(self, context: Context) -> list[dict[str, Any]]:
+        """The XComs of the run's staging tasks (recognised by their class, upstream of this one): the objects
+        they set aside as bad (what the tables this task writes go without until those objects change) and
+        what they cost."""
         from sparkify.stage_to_redshift import StageToRedshiftOperator
 
         ti = context.get("ti")
@@ -74,8 +87,7 @@ class WarehouseOperator(BaseOperator):
         staging = [task.task_id for task in self.get_flat_relatives(upstream=True)
                    if isinstance(task, StageToRedshiftOperator)]
         found = ti.xcom_pull(task_ids=staging) if staging else []
-        return sorted({entry["object_uri"] for result in found or [] if isinstance(result, dict)
-                       for entry in result.get("set_aside", [])})
+        return [result for result in found or [] if isinstance(result, dict)]
 
     def run_in_transaction(self, cursor: Any, dialect: str, parameters: dict[str, Any],
                            spans: list[dict[str, Any]]) -> dict[str, Any]:

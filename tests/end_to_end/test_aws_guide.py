@@ -213,7 +213,8 @@ def test_the_first_hour_sends_redshift_copies_of_what_the_guide_uploaded(guide_r
     assert statements[0] == "SELECT 1"  # make backfill's check, before any run
     assert guide_run["rollbacks"] == 0 and guide_run["commits"] >= 10
     copies = [statement for statement in statements if statement.lstrip().startswith("COPY")]
-    events = [copy for copy in copies if "/raw/log_data/" in copy]
+    # The day file is a staging unit: one COPY of its manifest, under the prefix the guide set.
+    events = [copy for copy in copies if "/manifests/staging_events/" in copy and "FORMAT AS JSON" in copy]
     assert len(events) == 1 and f"FORMAT AS JSON 's3://{bucket}/raw/jsonpaths/log_events.json'" in events[0]
     assert any(f"FORMAT AS JSON 's3://{bucket}/raw/jsonpaths/song_data.json'" in copy for copy in copies)
     s3, iam = client("s3", aws_endpoint), client("iam", aws_endpoint)
@@ -228,14 +229,19 @@ def test_the_first_hour_sends_redshift_copies_of_what_the_guide_uploaded(guide_r
             key = uri.removeprefix(f"s3://{bucket}/")
             s3.head_object(Bucket=bucket, Key=key)  # COPY finds it
             assert policy_allows(role_policy, "s3:GetObject", uri), f"the COPY role may not read {uri}"
-    # Airflow wrote the manifests where its policy lets it write, and they name song files that exist.
+    # Airflow wrote the manifests where its policy lets it write (the day file's and the song files'), and
+    # they name objects that exist, which the COPY role may read.
     document = airflow_policy["PolicyVersion"]["Document"]
     document = json.loads(unquote(document)) if isinstance(document, str) else document
     assert all(policy_allows(document, "s3:PutObject", uri) for uri in written), written
-    (manifest,) = [uri for uri in written if uri.endswith(".manifest")]
-    entries = json.loads(s3.get_object(Bucket=bucket, Key=manifest.removeprefix(f"s3://{bucket}/"))["Body"].read())
-    assert entries["entries"] and all(s3.head_object(Bucket=bucket, Key=entry["url"].removeprefix(f"s3://{bucket}/"))
-                                      for entry in entries["entries"])
+    manifests = [uri for uri in written if uri.endswith(".manifest")]
+    assert len(manifests) == 2 and sum("/staging_events/" in uri for uri in manifests) == 1, manifests
+    for manifest in manifests:
+        entries = json.loads(s3.get_object(Bucket=bucket, Key=manifest.removeprefix(f"s3://{bucket}/"))["Body"].read())
+        assert entries["entries"], manifest
+        for entry in entries["entries"]:
+            s3.head_object(Bucket=bucket, Key=entry["url"].removeprefix(f"s3://{bucket}/"))
+            assert policy_allows(role_policy, "s3:GetObject", entry["url"]), f"the COPY role may not read {entry}"
 
 
 def test_the_first_hour_on_the_serverless_workgroup_goes_through_the_data_api(guide_run, tmp_path):
@@ -263,7 +269,11 @@ def test_the_first_hour_on_the_serverless_workgroup_goes_through_the_data_api(gu
     assert all(len(batch["Sqls"]) <= 40 for batch in recorded["batches"])
     copies = [sql for batch in recorded["batches"] for sql in batch["Sqls"] if sql.lstrip().startswith("COPY")]
     assert copies and all(f"IAM_ROLE '{env['SPARKIFY_COPY_ROLE_ARN']}'" in copy for copy in copies)
-    assert any(f"FROM '{env['SPARKIFY_SOURCE']}/log_data/2018/11/2018-11-01-events.json'" in copy for copy in copies)
+    # The day file's unit, by its manifest, in a batch named for it (found again after a worker restart).
+    named = [batch for batch in recorded["batches"] if batch.get("StatementName")]
+    assert [batch["StatementName"].split(":")[2] for batch in named] == ["log_data/2018/11/2018-11-01-events.json"]
+    assert any("/manifests/staging_events/" in copy and "MANIFEST" in copy for copy in named[0]["Sqls"]
+               if copy.lstrip().startswith("COPY"))
     assert any("CREATE TABLE IF NOT EXISTS songplays" in " ".join(sql.split()) for batch in recorded["batches"]
                for sql in batch["Sqls"])
 

@@ -3,6 +3,7 @@ against a real PostgreSQL; every table is compared with the independent referenc
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections import Counter
 from datetime import datetime, timedelta, timezone
@@ -118,7 +119,13 @@ def test_each_run_has_its_summary_as_note_and_its_asset_events_carry_the_figures
         "2018-11-01-events.json)",
         "- Quality checks: 13 of 13 passed",
         f"- Song catalog: full listing of {songs_listed} song files — no queue set (Variable sparkify_catalog_queue)",
+        lines[-1],
     ], note
+    # What the run cost, all its tasks together: the day file read (its size), its binary COPY and that of
+    # its record, every statement and transaction, no S3 request (a local folder).
+    size = (daily_source / "log_data/2018/11/2018-11-01-events.json").stat().st_size
+    assert re.fullmatch(rf"- Cost: 1 object read \({size / 1000:.1f} KB\), 1 COPY of data \(\+1 of records\), "
+                        r"\d+ statements in \d+ transactions, 0 S3 requests", lines[-1]), note
     assert set(events) == {"load_songplays", "match_late_songs", "load_users", "load_songs", "load_artists",
                            "load_time", "run_quality_checks"}, events
     assert events["load_songplays"]["rows_written"] == plays
@@ -126,6 +133,10 @@ def test_each_run_has_its_summary_as_note_and_its_asset_events_carry_the_figures
     assert events["load_songplays"]["hours_loaded"] == ["2018-11-01T21:00Z/2018-11-01T23:00Z"]
     assert events["load_songplays"]["hours_restated"] == ["2018-11-01T21:00Z/2018-11-01T22:00Z"]
     assert events["load_songplays"]["objects_set_aside"] == []
+    # Each asset event carries what its task and the run's staging cost.
+    assert events["load_songplays"]["cost"]["transactions"] == 1
+    assert {key: events["load_songplays"]["staging_cost"][key] for key in ("objects_read", "bytes_read", "copies")} == {
+        "objects_read": 1, "bytes_read": size, "copies": 1}
     assert events["load_users"]["table_name"] == "users" and events["load_users"]["rows_rejected"] == 0
     assert events["run_quality_checks"]["passed"] == 13
 

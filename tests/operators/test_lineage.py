@@ -84,7 +84,7 @@ def test_s3_objects_into_redshift(redshift, s3):
     stage = StageToRedshiftOperator(
         task_id="stage_events", table="staging_events", source=SOURCE, iam_role=IAM_ROLE,
         s3_key="log_data/2018/11/2018-11-01-events.json", jsonpaths="jsonpaths/log_events.json", time_field="ts",
-        jsonpaths_uri=f"{SOURCE}/jsonpaths/log_events.json",
+        jsonpaths_uri=f"{SOURCE}/jsonpaths/log_events.json", manifest_prefix="s3://sparkify-work/manifests",
     )
     assert lineage(stage) == (
         [("s3://sparkify-bucket", "raw/log_data/2018/11/2018-11-01-events.json")],

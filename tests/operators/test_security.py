@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import traceback
 from datetime import datetime, timezone
 
@@ -23,6 +24,7 @@ from tests.support.inputs import DAY_KEY, HOUR, event, write_lines
 from tests.support.operator_runs import rows
 from tests.support.redshift_recording import SOURCE, RecordingCursor
 from tests.support.tasks import run_context, sql_file
+from tests.support.warehouse_state import AnsweringDataApi, WarehouseState, serve_data_api
 
 ACCESS_KEY = "AKIAIOSFODNN7EXAMPLE"
 SECRET_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY"
@@ -41,7 +43,7 @@ def keyed_staging() -> StageToRedshiftOperator:
     return StageToRedshiftOperator(
         task_id="stage", table="staging_events", source=SOURCE, s3_key="log_data/2018/11/2018-11-01-events.json",
         jsonpaths="jsonpaths/log_events.json", time_field="ts", jsonpaths_uri=f"{SOURCE}/jsonpaths/log_events.json",
-        region="us-west-2",
+        region="us-west-2", manifest_prefix="s3://sparkify-work/manifests",
     )
 
 
@@ -77,7 +79,27 @@ def test_an_error_quoting_the_copy_does_not_carry_the_keys(redshift, s3, aws_key
     text = "".join(traceback.format_exception(failure.value))
     assert "Redshift COPY failed: syntax error" in text and "SECRET_ACCESS_KEY '***'" in text
     assert_no_secret(text)
-    assert redshift.commits == 0
+    assert redshift.commits == 1  # the read of what is staged; the unit rolled back
+
+
+def test_a_data_api_batch_whose_error_quotes_the_copy_does_not_carry_the_keys(s3, aws_keys, monkeypatch, caplog):
+    """The provider hook's error quotes a failed batch's description whole (its statements included, a COPY's
+    keys with them): the task fails with Redshift's error alone, the keys masked."""
+    caplog.set_level(logging.DEBUG)
+    service = serve_data_api(monkeypatch, AnsweringDataApi(WarehouseState()))
+    aws = os.environ["AIRFLOW_CONN_AWS_DEFAULT"]
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps({
+        **json.loads(aws), "login": ACCESS_KEY, "password": SECRET_KEY,
+        "extra": {"aws_session_token": SESSION_TOKEN, "region_name": "us-west-2"}}))
+    service.failing = lambda sqls: any(sql.startswith("COPY") for sql in sqls)
+    service.error = f"ERROR: syntax error at or near FORMAT in COPY ... SECRET_ACCESS_KEY '{SECRET_KEY}' ..."
+    with pytest.raises(AirflowFailException) as failure:
+        keyed_staging().execute(run_context(HOUR, "scheduled__2018-11-01T00:00:00+00:00"))
+    text = "".join(traceback.format_exception(failure.value))
+    assert "Redshift COPY failed: Data API statement" in text and "SECRET_ACCESS_KEY '***'" in text
+    assert_no_secret(text + caplog.text)
+    (batch,) = service.batches()
+    assert f"SECRET_ACCESS_KEY '{SECRET_KEY}'" in " ".join(batch["Sqls"])  # it reached the COPY, and only it
 
 
 def test_with_an_iam_role_no_key_is_read(redshift, s3, monkeypatch):

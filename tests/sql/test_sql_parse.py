@@ -26,6 +26,7 @@ sqlglot is lenient in two places, handled here statement kind by statement kind,
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from types import SimpleNamespace
 
 import pytest
@@ -38,6 +39,7 @@ from sparkify.sql import TEMPLATE_DIR, render_named, render_statements
 from tests.support.paths import SQL_DIR
 from tests.support.redshift_recording import HOUR, IAM_ROLE, SOURCE
 from tests.support.tasks import run_context, sql_file
+from tests.support.warehouse_state import AnsweringConnection, WarehouseState
 
 DIALECTS = ("redshift", "postgres")
 #: Every SQL file, the pipeline's and the operators' templates, but the macros, which render to
@@ -90,7 +92,18 @@ COMMON = {
     "database": '"dev"',
     "task": SimpleNamespace(conn_id="sparkify_warehouse"),
     "key_parameters": ["key_0", "key_1"],
+    # A staging unit (events on Redshift): an hour prefix, its URI, its manifest and records beside it.
+    "unit_key": "'log_data/2018/11/01/00/'",
+    "unit_length": 23,
+    "unit_uri": "'s3://sparkify-bucket/raw/log_data/2018/11/01/00/'",
+    "unit_uri_length": 49,
+    "manifest_uri": "'s3://sparkify-work/manifests/staging_events/run/log_data_2018_11_01_00-0123456789ab.manifest'",
+    "records_uri": "'s3://sparkify-work/manifests/staging_events/run/log_data_2018_11_01_00-0123456789ab.objects.csv'",
 }
+#: Templates only events use (staging units on Redshift): whatever the variant, they have a time column.
+EVENTS_ONLY = {"redshift/forget_unit.sql", "redshift/unit_rows.sql", "redshift/unit_coverage.sql",
+               "redshift/unit_records.sql", "redshift/unit_load_errors.sql", "redshift/copy_manifest.sql",
+               "redshift/unit_incoming.sql"}
 
 # LOCK syntax per warehouse (sqlglot falls back to a Command for it).
 _NAME = r'(?:"[a-z_][a-z0-9_]*"|[a-z_][a-z0-9_]*)'
@@ -205,6 +218,8 @@ def parse(statement: str, dialect: str) -> exp.Expr:
 def render(template: str, dialect: str, variant: dict) -> list[str]:
     """A file's statements as they reach the warehouse, with the variables operators or Airflow give."""
     conn = SimpleNamespace(get=lambda conn_id: SimpleNamespace(conn_type=dialect))
+    if template in EVENTS_ONLY:
+        variant = {**variant, "time_column": '"ts"', "time_low": 1540944000000, "time_high": 1541120400000}
     statements = render_statements(template, **COMMON, **variant, dialect=dialect, conn=conn)
     if template == "report/count_rows.sql":  # filled by str.format with a quoted identifier (tools/report.py)
         statements = [statement.format(table='"songplays"') for statement in statements]
@@ -225,7 +240,17 @@ def test_every_sql_file_parses(template, dialect):
 
 def test_the_files_limited_to_one_warehouse_exist():
     """A renamed file would silently drop out of the exceptions above."""
-    assert set(ONLY) <= set(SQL_FILES)
+    assert set(ONLY) <= set(SQL_FILES) and EVENTS_ONLY <= set(SQL_FILES)
+
+
+def test_every_compression_renders_into_the_manifest_copy():
+    """The unit's COPY with each compression it may take (and none): each parses as Redshift COPY with that
+    option, after MAXERROR and before MANIFEST."""
+    for compression in (None, "GZIP", "BZIP2", "ZSTD"):
+        (copy,) = render("redshift/copy_manifest.sql", "redshift", {**VARIANTS[0], "compression": compression})
+        options = check_copy_options(as_sent(copy))
+        assert options[options.index("MAXERROR") + 1] == (compression or "MANIFEST")
+        assert isinstance(parse(copy, "redshift"), exp.Copy)
 
 
 def _create_tables(dialect: str) -> dict[str, exp.Create]:
@@ -290,7 +315,7 @@ def test_the_checks_catch_what_sqlglot_lets_through():
 
 # The operators, configured as the DAG configures them, on the recording Redshift connection.
 EVENTS = {"table": "staging_events", "jsonpaths": "jsonpaths/log_events.json", "time_field": "ts",
-          "jsonpaths_uri": f"{SOURCE}/jsonpaths/log_events.json"}
+          "jsonpaths_uri": f"{SOURCE}/jsonpaths/log_events.json", "manifest_prefix": "s3://sparkify-work/manifests"}
 SONGS = {"table": "staging_songs", "s3_key": "song_data/", "jsonpaths": "jsonpaths/song_data.json",
          "jsonpaths_uri": f"{SOURCE}/jsonpaths/song_data.json", "catalog_key": "song_id",
          "manifest_prefix": "s3://sparkify-work/manifests"}
@@ -298,24 +323,26 @@ QUALITY = ["quality/null_keys.sql", "quality/duplicate_keys.sql", "quality/songp
            "quality/songplays_have_dimensions.sql"]
 
 
-#: What the recording connection answers the reads of a staging task, in order.
+#: What the recording connection answers the reads of the catalog's staging task, in order.
 STAGED_BEFORE = [("song_data/A/A/A/TRAAAAA128F429D538.json", "an-older-etag", None, None, None, "earlier", None)]
-DAILY_READS = [
-    [("log_data/2018/11/2018-11-01-events.json", "an-older-etag", 1541030400000, 1541036000000, None, "earlier", 9)],
-    [(0,)],  # records rejected
-    [("log_data/2018/11/2018-11-01-events.json", 1541030400000, 1541116799000)],  # the new version's hours
-    [("log_data/2018/10/2018-10-01-events.json", 1538352000000, 1538438399000)],  # unused for long
-]
+
+
+def events_staged_before(state: WarehouseState) -> None:
+    """The warehouse the event stagings meet: the day file staged in an older version (one of its events
+    misfiled from the hour before, which is loaded: restated), and a day file of October unused for long."""
+    state.record("log_data/2018/11/2018-11-01-events.json", "an-older-etag", 1541028600000, 1541036000000)
+    state.loaded.append((datetime(2018, 10, 31, 23), datetime(2018, 11, 1)))
+    state.expired.append(("log_data/2018/10/2018-10-01-events.json", 1538352000000, 1538438399000))
 
 
 def operators() -> list[tuple[object, int, list]]:
     """Each operator and mode the DAG uses (with the hours of its run and the rows its reads get)."""
     stage = {"source": SOURCE, "iam_role": IAM_ROLE}
     return [
-        (StageToRedshiftOperator(task_id="daily", s3_key="log_data/%Y/%m/%Y-%m-%d-events.json",
-                                 region="us-west-2", retention_hours="72", **stage, **EVENTS), 1, DAILY_READS),
-        (StageToRedshiftOperator(task_id="hourly", s3_key="log_data/%Y/%m/%d/%H/", **stage, **EVENTS), 24,
-         [[], [(0,)]]),
+        (StageToRedshiftOperator(task_id="daily", s3_key="log_data/%Y/%m/%Y-%m-%d-events.json", spill_hours=1,
+                                 region="us-west-2", retention_hours="72", **stage, **EVENTS), 1, []),
+        (StageToRedshiftOperator(task_id="hourly", s3_key="log_data/%Y/%m/%d/%H/", max_errors=3, **stage, **EVENTS),
+         24, []),
         (StageToRedshiftOperator(task_id="songs", **stage, **SONGS), 1, [STAGED_BEFORE]),
         (StageToRedshiftOperator(task_id="restage", restage=True, **stage, **SONGS), 1, []),
         (LoadFactOperator(task_id="fact", table="songplays", sql=sql_file("load/songplays.sql"),
@@ -336,8 +363,17 @@ def operators() -> list[tuple[object, int, list]]:
     ]
 
 
-def test_every_statement_the_operators_send_on_redshift_parses(redshift, s3):
-    s3["keys"] += ["raw/log_data/2018/11/01/00/part-0.json", "raw/log_data/2018/11/01/05/part-0.json"]
+def test_every_statement_the_operators_send_on_redshift_parses(redshift, s3, monkeypatch):
+    from airflow.providers.amazon.aws.hooks.redshift_sql import RedshiftSQLHook
+
+    state = WarehouseState()
+    events_staged_before(state)
+    answering = AnsweringConnection(state)
+    monkeypatch.setattr(RedshiftSQLHook, "get_conn", lambda self: answering)
+    redshift = answering
+    # An hour of gzip objects (Firehose), and an hour mixing a plain object with a bzip2 one.
+    s3["keys"] += ["raw/log_data/2018/11/01/00/part-0.json.gz", "raw/log_data/2018/11/01/00/part-1.json.gz",
+                   "raw/log_data/2018/11/01/05/part-0.json", "raw/log_data/2018/11/01/05/part-1.json.bz2"]
     kinds = set()
     for operator, hours, results in operators():
         redshift.results[:] = results
@@ -350,8 +386,16 @@ def test_every_statement_the_operators_send_on_redshift_parses(redshift, s3):
     # What the pipeline does on Redshift, kind by kind: nothing went unparsed unnoticed.
     assert kinds == {"Analyze", "Command", "Copy", "Create", "Delete", "Drop", "Insert", "Select", "Union", "Update"}
     copies = [s for s in redshift.statements if s.startswith("COPY") and "incoming" in s]
-    assert len(copies) == 5  # the day file, the two hours' objects, two manifests
+    # The day file's unit, hour 00 (gzip), hour 05 (plain and bzip2: two), the two catalog manifests.
+    assert len(copies) == 6
     assert all(check_copy_options(copy)[:3] == ["IAM_ROLE", "FORMAT AS JSON", "TIMEFORMAT"] for copy in copies)
+    assert [next((kind for kind in ("GZIP", "BZIP2", "ZSTD") if f" {kind} " in " ".join(copy.split())), None)
+            for copy in copies[:4]] == [None, "GZIP", None, "BZIP2"]
+    assert any(s.startswith("INSERT INTO restatements") for s in redshift.statements)
+    records = [s for s in redshift.statements if s.startswith("COPY staged_objects")]
+    assert len(records) == 5 and all(check_copy_options(record) == ["IAM_ROLE", "FORMAT AS CSV", "TIMEFORMAT"]
+                                     or check_copy_options(record) == ["IAM_ROLE", "FORMAT AS CSV", "TIMEFORMAT",
+                                                                       "REGION"] for record in records)
 
 
 def source_text(name: str) -> str:

@@ -1,25 +1,30 @@
-LOCK "staging_events";
-
 SELECT object_key, version, first_ts, last_ts, rejected_at, batch_id, row_count, rejected_reason
 FROM staged_objects
 WHERE table_name = %(table_name)s;
 
+LOCK "staging_events";
+
+SELECT object_key, version, first_ts, last_ts, rejected_at, batch_id, row_count, rejected_reason
+FROM staged_objects
+WHERE table_name = %(table_name)s AND LEFT(object_key, 39) = 'log_data/2018/11/2018-11-01-events.json';
+
 DELETE FROM "staging_events"
-WHERE object_key = %(object_key)s
+WHERE LEFT(object_key, 39) = 'log_data/2018/11/2018-11-01-events.json'
     AND ("ts" BETWEEN %(first_ts)s AND %(last_ts)s OR "ts" IS NULL);
 
-DELETE FROM quarantine WHERE table_name = %(table_name)s AND object_uri = %(object_uri)s;
+DELETE FROM quarantine WHERE table_name = %(table_name)s AND LEFT(object_uri, 64) = 's3://sparkify-bucket/raw/log_data/2018/11/2018-11-01-events.json';
 
-DELETE FROM staged_objects WHERE table_name = %(table_name)s AND object_key = %(object_key)s;
+DELETE FROM staged_objects WHERE table_name = %(table_name)s AND LEFT(object_key, 39) = 'log_data/2018/11/2018-11-01-events.json';
 
 CREATE TEMP TABLE "incoming" DISTSTYLE EVEN AS SELECT "artist", "auth", "first_name", "gender", "item_in_session", "last_name", "length", "level", "location", "method", "page", "registration", "session_id", "song", "status", "ts", "user_agent", "user_id" FROM "staging_events" LIMIT 0;
 
 COPY "incoming" ("artist", "auth", "first_name", "gender", "item_in_session", "last_name", "length", "level", "location", "method", "page", "registration", "session_id", "song", "status", "ts", "user_agent", "user_id")
-FROM 's3://sparkify-bucket/raw/log_data/2018/11/2018-11-01-events.json'
+FROM 's3://sparkify-work/manifests/staging_events/scheduled__2018-11-01T00_00_00_00_00/log_data_2018_11_2018-11-01-events.json-e6c05db1257b.manifest'
 IAM_ROLE 'arn:aws:iam::123456789012:role/sparkify-copy'
 FORMAT AS JSON 's3://sparkify-bucket/raw/jsonpaths/log_events.json'
 TIMEFORMAT 'epochmillisecs'
 MAXERROR 0
+MANIFEST
 REGION 'us-west-2'
 COMPUPDATE OFF
 STATUPDATE OFF;
@@ -27,7 +32,7 @@ STATUPDATE OFF;
 INSERT INTO quarantine (table_name, batch_id, object_uri, line_number, error, raw_line, recorded_at)
 SELECT
     %(table_name)s, %(batch_id)s, 's3://sparkify-bucket/raw/log_data/2018/11/2018-11-01-events.json', 0,
-    'ts missing or outside 1540944000000 to 1541203200000 (the object''s hours)',
+    'ts missing or outside 1540944000000 to 1541203200000 (the unit''s hours)',
     NULL,
     %(staged_at)s
 FROM "incoming"
@@ -43,21 +48,34 @@ WHERE "ts" IS NULL
 INSERT INTO "staging_events" ("artist", "auth", "first_name", "gender", "item_in_session", "last_name", "length", "level", "location", "method", "page", "registration", "session_id", "song", "status", "ts", "user_agent", "user_id", object_key, batch_id)
 SELECT "artist", "auth", "first_name", "gender", "item_in_session", "last_name", "length", "level", "location", "method", "page", "registration", "session_id", "song", "status", "ts", "user_agent", "user_id", 'log_data/2018/11/2018-11-01-events.json', %(batch_id)s FROM "incoming";
 
-INSERT INTO staged_objects (
-    table_name, object_key, version, batch_id, staged_at, used_at, row_count, first_ts, last_ts, rejected_at
-)
-SELECT
-    %(table_name)s, 'log_data/2018/11/2018-11-01-events.json', 'etag-43-2018-11-', %(batch_id)s, %(staged_at)s, %(staged_at)s,
-    COUNT(*), MIN("ts"), MAX("ts"), NULL
-FROM "incoming";
+COPY staged_objects (table_name, object_key, version, batch_id, staged_at, used_at)
+FROM 's3://sparkify-work/manifests/staging_events/scheduled__2018-11-01T00_00_00_00_00/log_data_2018_11_2018-11-01-events.json-e6c05db1257b.objects.csv'
+IAM_ROLE 'arn:aws:iam::123456789012:role/sparkify-copy'
+FORMAT AS CSV
+TIMEFORMAT 'auto'
+REGION 'us-west-2';
+
+UPDATE staged_objects
+SET row_count = unit_rows.row_count, first_ts = unit_rows.first_ts, last_ts = unit_rows.last_ts
+FROM (
+    SELECT
+        COUNT(*) AS row_count,
+        MIN("ts") AS first_ts,
+        MAX("ts") AS last_ts
+    FROM "incoming"
+) AS unit_rows
+WHERE staged_objects.table_name = %(table_name)s
+    AND LEFT(staged_objects.object_key, 39) = 'log_data/2018/11/2018-11-01-events.json';
 
 DROP TABLE "incoming";
 
 SELECT COUNT(*) FROM quarantine WHERE table_name = %(table_name)s AND batch_id = %(batch_id)s;
 
-SELECT object_key, first_ts, last_ts
+SELECT MIN(first_ts), MAX(last_ts)
 FROM staged_objects
-WHERE table_name = %(table_name)s AND batch_id = %(batch_id)s;
+WHERE table_name = %(table_name)s AND LEFT(object_key, 39) = 'log_data/2018/11/2018-11-01-events.json';
+
+LOCK "staging_events";
 
 DELETE FROM loaded_intervals WHERE table_name = %(table_name)s AND batch_id = %(batch_id)s;
 
@@ -77,12 +95,12 @@ ORDER BY used_at
 LIMIT 10;
 
 DELETE FROM "staging_events"
-WHERE object_key = %(object_key)s
+WHERE LEFT(object_key, 39) = 'log_data/2018/10/2018-10-01-events.json'
     AND ("ts" BETWEEN %(first_ts)s AND %(last_ts)s OR "ts" IS NULL);
 
-DELETE FROM quarantine WHERE table_name = %(table_name)s AND object_uri = %(object_uri)s;
+DELETE FROM quarantine WHERE table_name = %(table_name)s AND LEFT(object_uri, 64) = 's3://sparkify-bucket/raw/log_data/2018/10/2018-10-01-events.json';
 
-DELETE FROM staged_objects WHERE table_name = %(table_name)s AND object_key = %(object_key)s;
+DELETE FROM staged_objects WHERE table_name = %(table_name)s AND LEFT(object_key, 39) = 'log_data/2018/10/2018-10-01-events.json';
 
 SELECT hours_start, hours_end
 FROM restatements
@@ -100,3 +118,5 @@ INSERT INTO load_audit (
     %(rows_read)s, %(rows_written)s, %(rows_rejected)s, %(object_count)s, %(source_objects)s, %(recorded_at)s
 );
 
+-- s3://sparkify-work/manifests/staging_events/scheduled__2018-11-01T00_00_00_00_00/log_data_2018_11_2018-11-01-events.json-e6c05db1257b.manifest:
+-- {"entries": [{"url": "s3://sparkify-bucket/raw/log_data/2018/11/2018-11-01-events.json", "mandatory": true}]}

@@ -1,24 +1,29 @@
-LOCK "staging_events";
-
 SELECT object_key, version, first_ts, last_ts, rejected_at, batch_id, row_count, rejected_reason
 FROM staged_objects
 WHERE table_name = %(table_name)s;
 
+LOCK "staging_events";
+
+SELECT object_key, version, first_ts, last_ts, rejected_at, batch_id, row_count, rejected_reason
+FROM staged_objects
+WHERE table_name = %(table_name)s AND LEFT(object_key, 23) = 'log_data/2018/11/01/00/';
+
 CREATE TEMP TABLE "incoming" DISTSTYLE EVEN AS SELECT "artist", "auth", "first_name", "gender", "item_in_session", "last_name", "length", "level", "location", "method", "page", "registration", "session_id", "song", "status", "ts", "user_agent", "user_id" FROM "staging_events" LIMIT 0;
 
 COPY "incoming" ("artist", "auth", "first_name", "gender", "item_in_session", "last_name", "length", "level", "location", "method", "page", "registration", "session_id", "song", "status", "ts", "user_agent", "user_id")
-FROM 's3://sparkify-bucket/raw/log_data/2018/11/01/00/part-0.json'
+FROM 's3://sparkify-work/manifests/staging_events/scheduled__2018-11-01T00_00_00_00_00/log_data_2018_11_01_00-2c2de5538a61.manifest'
 IAM_ROLE 'arn:aws:iam::123456789012:role/sparkify-copy'
 FORMAT AS JSON 's3://sparkify-bucket/raw/jsonpaths/log_events.json'
 TIMEFORMAT 'epochmillisecs'
 MAXERROR 0
+MANIFEST
 COMPUPDATE OFF
 STATUPDATE OFF;
 
 INSERT INTO quarantine (table_name, batch_id, object_uri, line_number, error, raw_line, recorded_at)
 SELECT
-    %(table_name)s, %(batch_id)s, 's3://sparkify-bucket/raw/log_data/2018/11/01/00/part-0.json', 0,
-    'ts missing or outside 1540944000000 to 1541120400000 (the object''s hours)',
+    %(table_name)s, %(batch_id)s, 's3://sparkify-bucket/raw/log_data/2018/11/01/00/', 0,
+    'ts missing or outside 1540944000000 to 1541120400000 (the unit''s hours)',
     NULL,
     %(staged_at)s
 FROM "incoming"
@@ -32,103 +37,98 @@ WHERE "ts" IS NULL
     OR "ts" >= 1541120400000;
 
 INSERT INTO "staging_events" ("artist", "auth", "first_name", "gender", "item_in_session", "last_name", "length", "level", "location", "method", "page", "registration", "session_id", "song", "status", "ts", "user_agent", "user_id", object_key, batch_id)
-SELECT "artist", "auth", "first_name", "gender", "item_in_session", "last_name", "length", "level", "location", "method", "page", "registration", "session_id", "song", "status", "ts", "user_agent", "user_id", 'log_data/2018/11/01/00/part-0.json', %(batch_id)s FROM "incoming";
+SELECT "artist", "auth", "first_name", "gender", "item_in_session", "last_name", "length", "level", "location", "method", "page", "registration", "session_id", "song", "status", "ts", "user_agent", "user_id", 'log_data/2018/11/01/00/', %(batch_id)s FROM "incoming";
 
-INSERT INTO staged_objects (
-    table_name, object_key, version, batch_id, staged_at, used_at, row_count, first_ts, last_ts, rejected_at
-)
-SELECT
-    %(table_name)s, 'log_data/2018/11/01/00/part-0.json', 'etag-38-part-0.j', %(batch_id)s, %(staged_at)s, %(staged_at)s,
-    COUNT(*), MIN("ts"), MAX("ts"), NULL
-FROM "incoming";
-
-DROP TABLE "incoming";
-
-CREATE TEMP TABLE "incoming" DISTSTYLE EVEN AS SELECT "artist", "auth", "first_name", "gender", "item_in_session", "last_name", "length", "level", "location", "method", "page", "registration", "session_id", "song", "status", "ts", "user_agent", "user_id" FROM "staging_events" LIMIT 0;
-
-COPY "incoming" ("artist", "auth", "first_name", "gender", "item_in_session", "last_name", "length", "level", "location", "method", "page", "registration", "session_id", "song", "status", "ts", "user_agent", "user_id")
-FROM 's3://sparkify-bucket/raw/log_data/2018/11/01/00/part-1.json'
+COPY staged_objects (table_name, object_key, version, batch_id, staged_at, used_at)
+FROM 's3://sparkify-work/manifests/staging_events/scheduled__2018-11-01T00_00_00_00_00/log_data_2018_11_01_00-2c2de5538a61.objects.csv'
 IAM_ROLE 'arn:aws:iam::123456789012:role/sparkify-copy'
-FORMAT AS JSON 's3://sparkify-bucket/raw/jsonpaths/log_events.json'
-TIMEFORMAT 'epochmillisecs'
-MAXERROR 0
-COMPUPDATE OFF
-STATUPDATE OFF;
+FORMAT AS CSV
+TIMEFORMAT 'auto';
 
-INSERT INTO quarantine (table_name, batch_id, object_uri, line_number, error, raw_line, recorded_at)
-SELECT
-    %(table_name)s, %(batch_id)s, 's3://sparkify-bucket/raw/log_data/2018/11/01/00/part-1.json', 0,
-    'ts missing or outside 1540944000000 to 1541120400000 (the object''s hours)',
-    NULL,
-    %(staged_at)s
-FROM "incoming"
-WHERE "ts" IS NULL
-    OR "ts" < 1540944000000
-    OR "ts" >= 1541120400000;
-
-DELETE FROM "incoming"
-WHERE "ts" IS NULL
-    OR "ts" < 1540944000000
-    OR "ts" >= 1541120400000;
-
-INSERT INTO "staging_events" ("artist", "auth", "first_name", "gender", "item_in_session", "last_name", "length", "level", "location", "method", "page", "registration", "session_id", "song", "status", "ts", "user_agent", "user_id", object_key, batch_id)
-SELECT "artist", "auth", "first_name", "gender", "item_in_session", "last_name", "length", "level", "location", "method", "page", "registration", "session_id", "song", "status", "ts", "user_agent", "user_id", 'log_data/2018/11/01/00/part-1.json', %(batch_id)s FROM "incoming";
-
-INSERT INTO staged_objects (
-    table_name, object_key, version, batch_id, staged_at, used_at, row_count, first_ts, last_ts, rejected_at
-)
-SELECT
-    %(table_name)s, 'log_data/2018/11/01/00/part-1.json', 'etag-38-part-1.j', %(batch_id)s, %(staged_at)s, %(staged_at)s,
-    COUNT(*), MIN("ts"), MAX("ts"), NULL
-FROM "incoming";
-
-DROP TABLE "incoming";
-
-CREATE TEMP TABLE "incoming" DISTSTYLE EVEN AS SELECT "artist", "auth", "first_name", "gender", "item_in_session", "last_name", "length", "level", "location", "method", "page", "registration", "session_id", "song", "status", "ts", "user_agent", "user_id" FROM "staging_events" LIMIT 0;
-
-COPY "incoming" ("artist", "auth", "first_name", "gender", "item_in_session", "last_name", "length", "level", "location", "method", "page", "registration", "session_id", "song", "status", "ts", "user_agent", "user_id")
-FROM 's3://sparkify-bucket/raw/log_data/2018/11/01/05/part-0.json'
-IAM_ROLE 'arn:aws:iam::123456789012:role/sparkify-copy'
-FORMAT AS JSON 's3://sparkify-bucket/raw/jsonpaths/log_events.json'
-TIMEFORMAT 'epochmillisecs'
-MAXERROR 0
-COMPUPDATE OFF
-STATUPDATE OFF;
-
-INSERT INTO quarantine (table_name, batch_id, object_uri, line_number, error, raw_line, recorded_at)
-SELECT
-    %(table_name)s, %(batch_id)s, 's3://sparkify-bucket/raw/log_data/2018/11/01/05/part-0.json', 0,
-    'ts missing or outside 1540962000000 to 1541138400000 (the object''s hours)',
-    NULL,
-    %(staged_at)s
-FROM "incoming"
-WHERE "ts" IS NULL
-    OR "ts" < 1540962000000
-    OR "ts" >= 1541138400000;
-
-DELETE FROM "incoming"
-WHERE "ts" IS NULL
-    OR "ts" < 1540962000000
-    OR "ts" >= 1541138400000;
-
-INSERT INTO "staging_events" ("artist", "auth", "first_name", "gender", "item_in_session", "last_name", "length", "level", "location", "method", "page", "registration", "session_id", "song", "status", "ts", "user_agent", "user_id", object_key, batch_id)
-SELECT "artist", "auth", "first_name", "gender", "item_in_session", "last_name", "length", "level", "location", "method", "page", "registration", "session_id", "song", "status", "ts", "user_agent", "user_id", 'log_data/2018/11/01/05/part-0.json', %(batch_id)s FROM "incoming";
-
-INSERT INTO staged_objects (
-    table_name, object_key, version, batch_id, staged_at, used_at, row_count, first_ts, last_ts, rejected_at
-)
-SELECT
-    %(table_name)s, 'log_data/2018/11/01/05/part-0.json', 'etag-38-part-0.j', %(batch_id)s, %(staged_at)s, %(staged_at)s,
-    COUNT(*), MIN("ts"), MAX("ts"), NULL
-FROM "incoming";
+UPDATE staged_objects
+SET row_count = unit_rows.row_count, first_ts = unit_rows.first_ts, last_ts = unit_rows.last_ts
+FROM (
+    SELECT
+        COUNT(*) AS row_count,
+        MIN("ts") AS first_ts,
+        MAX("ts") AS last_ts
+    FROM "incoming"
+) AS unit_rows
+WHERE staged_objects.table_name = %(table_name)s
+    AND LEFT(staged_objects.object_key, 23) = 'log_data/2018/11/01/00/';
 
 DROP TABLE "incoming";
 
 SELECT COUNT(*) FROM quarantine WHERE table_name = %(table_name)s AND batch_id = %(batch_id)s;
 
-SELECT object_key, first_ts, last_ts
+SELECT MIN(first_ts), MAX(last_ts)
 FROM staged_objects
-WHERE table_name = %(table_name)s AND batch_id = %(batch_id)s;
+WHERE table_name = %(table_name)s AND LEFT(object_key, 23) = 'log_data/2018/11/01/00/';
+
+LOCK "staging_events";
+
+SELECT object_key, version, first_ts, last_ts, rejected_at, batch_id, row_count, rejected_reason
+FROM staged_objects
+WHERE table_name = %(table_name)s AND LEFT(object_key, 23) = 'log_data/2018/11/01/05/';
+
+CREATE TEMP TABLE "incoming" DISTSTYLE EVEN AS SELECT "artist", "auth", "first_name", "gender", "item_in_session", "last_name", "length", "level", "location", "method", "page", "registration", "session_id", "song", "status", "ts", "user_agent", "user_id" FROM "staging_events" LIMIT 0;
+
+COPY "incoming" ("artist", "auth", "first_name", "gender", "item_in_session", "last_name", "length", "level", "location", "method", "page", "registration", "session_id", "song", "status", "ts", "user_agent", "user_id")
+FROM 's3://sparkify-work/manifests/staging_events/scheduled__2018-11-01T00_00_00_00_00/log_data_2018_11_01_05-88b01e108c8b.manifest'
+IAM_ROLE 'arn:aws:iam::123456789012:role/sparkify-copy'
+FORMAT AS JSON 's3://sparkify-bucket/raw/jsonpaths/log_events.json'
+TIMEFORMAT 'epochmillisecs'
+MAXERROR 0
+MANIFEST
+COMPUPDATE OFF
+STATUPDATE OFF;
+
+INSERT INTO quarantine (table_name, batch_id, object_uri, line_number, error, raw_line, recorded_at)
+SELECT
+    %(table_name)s, %(batch_id)s, 's3://sparkify-bucket/raw/log_data/2018/11/01/05/', 0,
+    'ts missing or outside 1540962000000 to 1541138400000 (the unit''s hours)',
+    NULL,
+    %(staged_at)s
+FROM "incoming"
+WHERE "ts" IS NULL
+    OR "ts" < 1540962000000
+    OR "ts" >= 1541138400000;
+
+DELETE FROM "incoming"
+WHERE "ts" IS NULL
+    OR "ts" < 1540962000000
+    OR "ts" >= 1541138400000;
+
+INSERT INTO "staging_events" ("artist", "auth", "first_name", "gender", "item_in_session", "last_name", "length", "level", "location", "method", "page", "registration", "session_id", "song", "status", "ts", "user_agent", "user_id", object_key, batch_id)
+SELECT "artist", "auth", "first_name", "gender", "item_in_session", "last_name", "length", "level", "location", "method", "page", "registration", "session_id", "song", "status", "ts", "user_agent", "user_id", 'log_data/2018/11/01/05/', %(batch_id)s FROM "incoming";
+
+COPY staged_objects (table_name, object_key, version, batch_id, staged_at, used_at)
+FROM 's3://sparkify-work/manifests/staging_events/scheduled__2018-11-01T00_00_00_00_00/log_data_2018_11_01_05-88b01e108c8b.objects.csv'
+IAM_ROLE 'arn:aws:iam::123456789012:role/sparkify-copy'
+FORMAT AS CSV
+TIMEFORMAT 'auto';
+
+UPDATE staged_objects
+SET row_count = unit_rows.row_count, first_ts = unit_rows.first_ts, last_ts = unit_rows.last_ts
+FROM (
+    SELECT
+        COUNT(*) AS row_count,
+        MIN("ts") AS first_ts,
+        MAX("ts") AS last_ts
+    FROM "incoming"
+) AS unit_rows
+WHERE staged_objects.table_name = %(table_name)s
+    AND LEFT(staged_objects.object_key, 23) = 'log_data/2018/11/01/05/';
+
+DROP TABLE "incoming";
+
+SELECT COUNT(*) FROM quarantine WHERE table_name = %(table_name)s AND batch_id = %(batch_id)s;
+
+SELECT MIN(first_ts), MAX(last_ts)
+FROM staged_objects
+WHERE table_name = %(table_name)s AND LEFT(object_key, 23) = 'log_data/2018/11/01/05/';
+
+LOCK "staging_events";
 
 DELETE FROM loaded_intervals WHERE table_name = %(table_name)s AND batch_id = %(batch_id)s;
 
@@ -157,3 +157,7 @@ INSERT INTO load_audit (
     %(rows_read)s, %(rows_written)s, %(rows_rejected)s, %(object_count)s, %(source_objects)s, %(recorded_at)s
 );
 
+-- s3://sparkify-work/manifests/staging_events/scheduled__2018-11-01T00_00_00_00_00/log_data_2018_11_01_00-2c2de5538a61.manifest:
+-- {"entries": [{"url": "s3://sparkify-bucket/raw/log_data/2018/11/01/00/part-0.json", "mandatory": true}, {"url": "s3://sparkify-bucket/raw/log_data/2018/11/01/00/part-1.json", "mandatory": true}]}
+-- s3://sparkify-work/manifests/staging_events/scheduled__2018-11-01T00_00_00_00_00/log_data_2018_11_01_05-88b01e108c8b.manifest:
+-- {"entries": [{"url": "s3://sparkify-bucket/raw/log_data/2018/11/01/05/part-0.json", "mandatory": true}]}

@@ -1,0 +1,115 @@
+SELECT object_key, version, first_ts, last_ts, rejected_at, batch_id, row_count, rejected_reason
+FROM staged_objects
+WHERE table_name = %(table_name)s;
+
+LOCK "staging_events";
+
+SELECT object_key, version, first_ts, last_ts, rejected_at, batch_id, row_count, rejected_reason
+FROM staged_objects
+WHERE table_name = %(table_name)s AND LEFT(object_key, 23) = 'log_data/2018/11/01/00/';
+
+DELETE FROM "staging_events"
+WHERE LEFT(object_key, 23) = 'log_data/2018/11/01/00/'
+    AND ("ts" BETWEEN %(first_ts)s AND %(last_ts)s OR "ts" IS NULL);
+
+DELETE FROM quarantine WHERE table_name = %(table_name)s AND LEFT(object_uri, 48) = 's3://sparkify-bucket/raw/log_data/2018/11/01/00/';
+
+DELETE FROM staged_objects WHERE table_name = %(table_name)s AND LEFT(object_key, 23) = 'log_data/2018/11/01/00/';
+
+CREATE TEMP TABLE "incoming" DISTSTYLE EVEN AS SELECT "artist", "auth", "first_name", "gender", "item_in_session", "last_name", "length", "level", "location", "method", "page", "registration", "session_id", "song", "status", "ts", "user_agent", "user_id" FROM "staging_events" LIMIT 0;
+
+COPY "incoming" ("artist", "auth", "first_name", "gender", "item_in_session", "last_name", "length", "level", "location", "method", "page", "registration", "session_id", "song", "status", "ts", "user_agent", "user_id")
+FROM 's3://sparkify-work/manifests/staging_events/scheduled__2018-11-01T00_00_00_00_00/log_data_2018_11_01_00-73e7ad42e9c6.manifest'
+IAM_ROLE 'arn:aws:iam::123456789012:role/sparkify-copy'
+FORMAT AS JSON 's3://sparkify-bucket/raw/jsonpaths/log_events.json'
+TIMEFORMAT 'epochmillisecs'
+MAXERROR 0
+MANIFEST
+COMPUPDATE OFF
+STATUPDATE OFF;
+
+INSERT INTO quarantine (table_name, batch_id, object_uri, line_number, error, raw_line, recorded_at)
+SELECT
+    %(table_name)s, %(batch_id)s, 's3://sparkify-bucket/raw/log_data/2018/11/01/00/', 0,
+    'ts missing or outside 1540944000000 to 1541120400000 (the unit''s hours)',
+    NULL,
+    %(staged_at)s
+FROM "incoming"
+WHERE "ts" IS NULL
+    OR "ts" < 1540944000000
+    OR "ts" >= 1541120400000;
+
+DELETE FROM "incoming"
+WHERE "ts" IS NULL
+    OR "ts" < 1540944000000
+    OR "ts" >= 1541120400000;
+
+INSERT INTO "staging_events" ("artist", "auth", "first_name", "gender", "item_in_session", "last_name", "length", "level", "location", "method", "page", "registration", "session_id", "song", "status", "ts", "user_agent", "user_id", object_key, batch_id)
+SELECT "artist", "auth", "first_name", "gender", "item_in_session", "last_name", "length", "level", "location", "method", "page", "registration", "session_id", "song", "status", "ts", "user_agent", "user_id", 'log_data/2018/11/01/00/', %(batch_id)s FROM "incoming";
+
+COPY staged_objects (table_name, object_key, version, batch_id, staged_at, used_at)
+FROM 's3://sparkify-work/manifests/staging_events/scheduled__2018-11-01T00_00_00_00_00/log_data_2018_11_01_00-73e7ad42e9c6.objects.csv'
+IAM_ROLE 'arn:aws:iam::123456789012:role/sparkify-copy'
+FORMAT AS CSV
+TIMEFORMAT 'auto';
+
+UPDATE staged_objects
+SET row_count = unit_rows.row_count, first_ts = unit_rows.first_ts, last_ts = unit_rows.last_ts
+FROM (
+    SELECT
+        COUNT(*) AS row_count,
+        MIN("ts") AS first_ts,
+        MAX("ts") AS last_ts
+    FROM "incoming"
+) AS unit_rows
+WHERE staged_objects.table_name = %(table_name)s
+    AND LEFT(staged_objects.object_key, 23) = 'log_data/2018/11/01/00/';
+
+DROP TABLE "incoming";
+
+SELECT COUNT(*) FROM quarantine WHERE table_name = %(table_name)s AND batch_id = %(batch_id)s;
+
+SELECT MIN(first_ts), MAX(last_ts)
+FROM staged_objects
+WHERE table_name = %(table_name)s AND LEFT(object_key, 23) = 'log_data/2018/11/01/00/';
+
+SELECT interval_start, interval_end
+FROM loaded_intervals
+WHERE table_name = %(table_name)s
+    AND interval_start < %(hours_end)s
+    AND interval_end > %(hours_start)s;
+
+INSERT INTO restatements (batch_id, table_name, object_uri, change, hours_start, hours_end, recorded_at)
+VALUES (%(batch_id)s, %(table_name)s, %(object_uri)s, %(change)s, %(hours_start)s, %(hours_end)s, %(recorded_at)s);
+
+LOCK "staging_events";
+
+DELETE FROM loaded_intervals WHERE table_name = %(table_name)s AND batch_id = %(batch_id)s;
+
+INSERT INTO loaded_intervals (table_name, batch_id, interval_start, interval_end, recorded_at)
+VALUES (%(table_name)s, %(batch_id)s, %(interval_start)s, %(interval_end)s, %(recorded_at)s);
+
+UPDATE staged_objects
+SET used_at = %(used_at)s
+WHERE table_name = %(table_name)s
+    AND last_ts >= %(window_start_ms)s
+    AND first_ts < %(window_end_ms)s;
+
+SELECT hours_start, hours_end
+FROM restatements
+WHERE batch_id = %(batch_id)s AND table_name = %(table_name)s;
+
+ANALYZE "staging_events";
+
+DELETE FROM load_audit WHERE batch_id = %(batch_id)s AND task_id = %(task_id)s AND table_name = %(table_name)s;
+
+INSERT INTO load_audit (
+    batch_id, task_id, table_name, interval_start, interval_end,
+    rows_read, rows_written, rows_rejected, object_count, source_objects, recorded_at
+) VALUES (
+    %(batch_id)s, %(task_id)s, %(table_name)s, %(interval_start)s, %(interval_end)s,
+    %(rows_read)s, %(rows_written)s, %(rows_rejected)s, %(object_count)s, %(source_objects)s, %(recorded_at)s
+);
+
+-- s3://sparkify-work/manifests/staging_events/scheduled__2018-11-01T00_00_00_00_00/log_data_2018_11_01_00-73e7ad42e9c6.manifest:
+-- {"entries": [{"url": "s3://sparkify-bucket/raw/log_data/2018/11/01/00/part-0.json", "mandatory": true}, {"url": "s3://sparkify-bucket/raw/log_data/2018/11/01/00/part-1.json", "mandatory": true}]}
