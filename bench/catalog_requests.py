@@ -81,7 +81,7 @@ def fill_bucket(bucket: str, size: int) -> None:
 def seed_staged(uri: str, source: str, listed_at: datetime) -> int:
     """The warehouse as a full load leaves it: a staged_objects record per song file, with its ETag,
     and that listing in catalog_listings (the staging_songs rows are not needed to count requests)."""
-    from sparkify.sources import open_source
+    from sparkify.sources.objects import open_source
 
     objects = open_source(source, "aws_default").list_objects("song_data/")
     with psycopg.connect(uri) as connection, connection.cursor() as cursor:

@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from airflow.sdk.execution_time.context import VariableAccessor
 
-    import sparkify.warehouse_operator as warehouse_operator
+    import sparkify.operators.base as warehouse_operator
 
     start = datetime.fromisoformat(args.start).replace(tzinfo=timezone.utc)
     os.environ["AIRFLOW_VAR_SPARKIFY_SOURCE"] = args.source.resolve().as_uri()

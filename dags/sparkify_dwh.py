@@ -75,11 +75,11 @@ from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import DAG, AsyncCallback, DeadlineAlert, DeadlineReference, Param, chain  # type: ignore[attr-defined]
 
 from sparkify import DataQualityOperator, LoadDimensionOperator, LoadFactOperator, StageToRedshiftOperator
-from sparkify.alerts import RunAlert, TaskAlert, late_hour
 from sparkify.lineage import STAR_SCHEMA_CHECKED, star_asset
-from sparkify.objects_sensor import ObjectsLandedSensor
+from sparkify.notifications.alerts import RunAlert, TaskAlert, late_hour
+from sparkify.operators.warehouse_sql import WarehouseSQLOperator
+from sparkify.sensors.objects_landed import ObjectsLandedSensor
 from sparkify.timetables import LogicalDateIntervalTimetable
-from sparkify.warehouse_sql import WarehouseSQLOperator
 
 WAREHOUSE = "sparkify_warehouse"
 SQL_DIR = Path(__file__).resolve().parents[1] / "include" / "sql"
@@ -174,7 +174,7 @@ default_args = {
     # seconds; an hour of a busy app in minutes.
     "execution_timeout": timedelta(hours=1),
     "email_on_retry": False,
-    # Off until the Variable sparkify_alerts names a notifier (plugins/sparkify/alerts.py).
+    # Off until the Variable sparkify_alerts names a notifier (plugins/sparkify/notifications/alerts.py).
     "on_failure_callback": [TaskAlert("failed")],
     "on_retry_callback": [TaskAlert("up for retry")],
 }

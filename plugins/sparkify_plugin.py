@@ -4,7 +4,7 @@ each run's summary as its note."""
 
 from airflow.plugins_manager import AirflowPlugin
 
-from sparkify import run_summary
+from sparkify.listeners import run_summary
 from sparkify.timetables import LogicalDateIntervalTimetable
 
 

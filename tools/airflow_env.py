@@ -29,7 +29,7 @@ DEFAULT_SOURCE = REPO / ".local" / "sample"
 CONNECT_TIMEOUT = 10
 #: libpq keywords that have a field of their own in an Airflow connection; the rest go to ``extra``.
 _CONNECTION_FIELDS = {"host": "host", "port": "port", "user": "login", "password": "password", "dbname": "schema"}
-#: The warehouses the DAG writes to (plugins/sparkify/transactions.py): connection types.
+#: The warehouses the DAG writes to (plugins/sparkify/warehouse/transactions.py): connection types.
 WAREHOUSE_TYPES = ("postgres", "redshift")
 #: Redshift's port when a redshift:// URI names none.
 REDSHIFT_PORT = 5439

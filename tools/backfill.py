@@ -315,7 +315,7 @@ def _check_redshift(source: str, console: TextIO) -> None:
     answered: list[object] = []
 
     def ask() -> None:
-        from sparkify.transactions import transaction, warehouse_hook
+        from sparkify.warehouse.transactions import transaction, warehouse_hook
 
         try:
             hook, dialect = warehouse_hook("sparkify_warehouse", log_sql=False)
@@ -338,7 +338,7 @@ def _check_source(source: str) -> None:
     """Open the source as the staging tasks will (one reading of URIs, the same errors), once."""
     from airflow.sdk.exceptions import AirflowFailException
 
-    from sparkify.sources import open_source
+    from sparkify.sources.objects import open_source
 
     try:
         open_source(source, "aws_default")

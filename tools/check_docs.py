@@ -3,7 +3,7 @@
     python tools/check_docs.py
 
 Markdown links (``[text](docs/redshift.md#upgrading)``) are resolved from the file that holds them;
-paths written out in any tracked text file (``plugins/sparkify/restatement.py``,
+paths written out in any tracked text file (``plugins/sparkify/staging/restatement.py``,
 ``docs/warehouse.md#staging-retention``, ``tests/end_to_end/test_faults.py::test_hours_in_random_order``)
 from the repository's root. Anchors follow GitHub's heading slugs; a ``::name`` must be a function or
 class of that Python file. Prints one line per broken reference and exits 1 if there is any.

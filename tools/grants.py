@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from sparkify.sql import quote_identifier, quote_literal
+from sparkify.warehouse.sql import quote_identifier, quote_literal
 from tools.ddl import SQL_DIR
 
 

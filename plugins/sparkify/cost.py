@@ -2,9 +2,10 @@
 transactions (Data API batches) it sent, and the S3 requests it made.
 
 A task counts inside :func:`counting`; the places that do the work report to the count of the task
-(a context variable, so nothing is passed through every call): :func:`sparkify.transactions.execute_statements`
-counts each statement, :func:`sparkify.transactions.transaction` each transaction, the Data API each
-batch and read, and an S3 client given to :func:`watch_s3` each request it sends (a botocore
+(a context variable, so nothing is passed through every call):
+:func:`sparkify.warehouse.transactions.execute_statements` counts each statement,
+:func:`sparkify.warehouse.transactions.transaction` each transaction, the Data API each batch and read,
+and an S3 client given to :func:`watch_s3` each request it sends (a botocore
 ``before-send`` hook: every HTTP request, retries included, as S3 bills them). Outside
 :func:`counting` nothing is counted. The figures are the task's XCom (``cost``), its run summary line
 and its asset events.

@@ -17,7 +17,7 @@ from urllib.parse import unquote, urlsplit
 
 from airflow.sdk import Asset
 
-from sparkify.restatement import Span, span_text
+from sparkify.staging.restatement import Span, span_text
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.openlineage.facet import Dataset

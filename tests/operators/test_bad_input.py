@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sparkify import StageToRedshiftOperator
-from sparkify.records import RAW_TEXT_KEPT
+from sparkify.staging.records import RAW_TEXT_KEPT
 from tests.support.event_strategies import ANY_VALID_EVENT, FIELDS
 from tests.support.inputs import DAY_KEY, HOUR, HOUR_MS, event, write_lines
 from tests.support.operator_runs import load_songplays, rows

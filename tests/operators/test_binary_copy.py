@@ -17,9 +17,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sparkify import binary_copy, json_records
-from sparkify.binary_copy import BinaryRows, StagedRows
-from sparkify.json_records import Piece, RecordTooLarge
+from sparkify.sources import json_records
+from sparkify.sources.json_records import Piece, RecordTooLarge
+from sparkify.staging import binary_copy
+from sparkify.staging.binary_copy import BinaryRows, StagedRows
 from tests.support.event_strategies import ANY_VALID_EVENT, FIELDS
 
 TYPES = {"itemInSession": "integer", "sessionId": "integer", "status": "integer", "ts": "bigint",

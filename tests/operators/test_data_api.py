@@ -19,8 +19,8 @@ from airflow.providers.amazon.aws.hooks.redshift_data import RedshiftDataHook
 from airflow.sdk.exceptions import AirflowFailException
 
 from sparkify import DataQualityOperator, LoadDimensionOperator, LoadFactOperator, StageToRedshiftOperator
-from sparkify.data_api import BatchFailed, data_api_sql
-from sparkify.staging_units import Unit, statement_name
+from sparkify.staging.units import Unit, statement_name
+from sparkify.warehouse.data_api import BatchFailed, data_api_sql
 from tests.support.data_api_service import DataApiService
 from tests.support.redshift_recording import IAM_ROLE, SOURCE, etag, normalized, stable_temp_names
 from tests.support.tasks import WAREHOUSE_CONN, run_context, sql_file
@@ -242,7 +242,7 @@ def test_an_error_inside_the_transaction_sends_no_batch(data_api, s3):
 
 
 def test_a_transaction_beyond_the_batch_limit_or_a_statement_beyond_its_size_fails_before_sending(data_api):
-    from sparkify.transactions import transaction, warehouse_hook
+    from sparkify.warehouse.transactions import transaction, warehouse_hook
 
     hook, dialect = warehouse_hook("sparkify_warehouse")
     with pytest.raises(AirflowFailException, match="at most 40 statements"), transaction(hook, dialect) as cursor:
@@ -506,7 +506,7 @@ def test_a_run_failing_midway_leaves_each_unit_old_or_new_and_its_retry_does_the
 
 def test_create_tables_is_one_batch_on_the_workgroup(data_api):
     """create_tables (WarehouseSQLOperator) goes through the Data API too: no SQL hook speaks it."""
-    from sparkify.warehouse_sql import WarehouseSQLOperator
+    from sparkify.operators.warehouse_sql import WarehouseSQLOperator
     from tools.ddl import render_sql
 
     ddl = render_sql("create/create_tables.sql", "redshift")

@@ -13,7 +13,7 @@ import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
 from sparkify import DataQualityOperator, LoadDimensionOperator, LoadFactOperator, StageToRedshiftOperator
-from sparkify.run_parameters import batch_id
+from sparkify.warehouse.run_parameters import batch_id
 from tests.support.inputs import DAY_KEY, HOUR, HOUR_MS, event, song, write_lines, write_song
 from tests.support.operator_runs import (
     SHIPPED_CHECKS,

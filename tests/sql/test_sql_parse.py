@@ -35,7 +35,7 @@ import sqlglot
 from sqlglot import exp
 
 from sparkify import DataQualityOperator, LoadDimensionOperator, LoadFactOperator, StageToRedshiftOperator
-from sparkify.sql import TEMPLATE_DIR, render_named, render_statements
+from sparkify.warehouse.sql import TEMPLATE_DIR, render_named, render_statements
 from tests.support.paths import SQL_DIR
 from tests.support.redshift_recording import HOUR, IAM_ROLE, SOURCE
 from tests.support.tasks import run_context, sql_file
@@ -415,7 +415,7 @@ def test_named_statements_are_the_statements_sent(template, dialect):
 def test_a_statement_named_twice_or_not_named_is_refused(tmp_path, monkeypatch):
     import jinja2
 
-    from sparkify import sql
+    from sparkify.warehouse import sql
 
     templates = {"twice.sql": "-- name: a\nSELECT 1;\n-- name: a\nSELECT 2;\n",
                  "two_under_one.sql": "-- name: a\nSELECT 1;\nSELECT 2;\n",

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from sparkify.jsonpaths import read_jsonpaths
+from sparkify.staging.jsonpaths import read_jsonpaths
 from tests.support.inputs import HOUR_MS
 
 #: The source fields in the JSONPaths order, which is staging_events' column order.

@@ -7,7 +7,7 @@ import threading
 import boto3
 
 from sparkify import cost
-from sparkify.transactions import execute_statements
+from sparkify.warehouse.transactions import execute_statements
 
 
 class Cursor:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sparkify.restatement import hours_between, intersect, load_spans, merge, overlaps, span_text
-from sparkify.run_parameters import epoch_ms
+from sparkify.staging.restatement import hours_between, intersect, load_spans, merge, overlaps, span_text
+from sparkify.warehouse.run_parameters import epoch_ms
 
 
 def h(hour: int, day: int = 15) -> datetime:

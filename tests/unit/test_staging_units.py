@@ -6,8 +6,8 @@ from datetime import datetime
 
 import pytest
 
-from sparkify.staging_bookkeeping import StagedObject
-from sparkify.staging_units import Unit, belongs, plan_units, safe_name, statement_name, unit_of
+from sparkify.staging.bookkeeping import StagedObject
+from sparkify.staging.units import Unit, belongs, plan_units, safe_name, statement_name, unit_of
 
 HOUR_0, HOUR_1 = "log_data/2018/11/01/00/", "log_data/2018/11/01/01/"
 RUN = "scheduled__2018-11-01T01:00:00+00:00"

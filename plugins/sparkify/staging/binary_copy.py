@@ -32,8 +32,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pa_json
 
-from sparkify.json_records import MAX_RECORD_BYTES, Piece, RecordTooLarge
-from sparkify.records import (
+from sparkify.sources.json_records import MAX_RECORD_BYTES, Piece, RecordTooLarge
+from sparkify.staging.records import (
     COLUMN_TYPES,
     RecordParser,
     Rejected,

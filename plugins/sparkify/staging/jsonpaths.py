@@ -9,7 +9,7 @@ from pathlib import Path
 
 from airflow.sdk.exceptions import AirflowFailException
 
-from sparkify.sql import INCLUDE_DIR
+from sparkify.warehouse.sql import INCLUDE_DIR
 
 _JSONPATH = re.compile(r"""\$(?:\['([^']+)'\]|\.([A-Za-z_][A-Za-z0-9_]*))""")
 

@@ -22,11 +22,11 @@ if TYPE_CHECKING:
     import jinja2
 
 #: ``include/`` beside ``plugins/``: the SQL, JSONPaths and other non-code files.
-INCLUDE_DIR = Path(__file__).resolve().parents[2] / "include"
+INCLUDE_DIR = Path(__file__).resolve().parents[3] / "include"
 SQL_DIR = INCLUDE_DIR / "sql"
 #: The operators' statement templates: ``modes/``, ``audit/``, ``stage/`` (both warehouses),
 #: ``postgres/`` and ``redshift/`` (one warehouse only).
-TEMPLATE_DIR = Path(__file__).resolve().parent / "sql"
+TEMPLATE_DIR = Path(__file__).resolve().parents[1] / "sql"
 
 _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 #: A template's mark before each statement it names: ``-- name: insert``.

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.sql.hooks.sql import DbApiHook
 from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
 
-from sparkify.transactions import execute_statements, transaction, warehouse_hook
+from sparkify.warehouse.transactions import execute_statements, transaction, warehouse_hook
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -19,7 +19,7 @@ class WarehouseSQLOperator(SQLExecuteQueryOperator):
     """
     ``SQLExecuteQueryOperator`` that also runs on a ``redshift`` connection whose extra says
     ``"use_data_api": true``: there the statements (``split_statements``) go to Redshift as one
-    Data API batch, one transaction, as the other tasks' do (``sparkify.transactions``), and
+    Data API batch, one transaction, as the other tasks' do (``sparkify.warehouse.transactions``), and
     nothing is returned. On any other connection it is ``SQLExecuteQueryOperator`` itself.
 
     Takes ``SQLExecuteQueryOperator``'s arguments; ``conn_id`` is the warehouse connection (templated).

@@ -5,7 +5,7 @@ whole (S3 reads them ahead, concurrently, since a catalog is a million one-line
 files); a larger one is held a piece at a time.
 
 Objects named ``….gz``, ``….bz2`` or ``….zst`` are decompressed as they stream
-(:mod:`sparkify.compression`), and a key naming one object (``…-events.json``)
+(:mod:`sparkify.sources.compression`), and a key naming one object (``…-events.json``)
 also finds its compressed variants (``…-events.json.gz``). A listing error, or a base (or the
 top folder of a key, ``log_data/``) without any object, fails the task: a
 wrong source never passes for an empty hour.
@@ -29,8 +29,8 @@ from urllib.parse import unquote, urlsplit
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from sparkify import cost
-from sparkify.compression import COMPRESSIONS, compression, decompressed_blocks
-from sparkify.json_records import MAX_RECORD_BYTES, Piece, pieces
+from sparkify.sources.compression import COMPRESSIONS, compression, decompressed_blocks
+from sparkify.sources.json_records import MAX_RECORD_BYTES, Piece, pieces
 
 if TYPE_CHECKING:
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook

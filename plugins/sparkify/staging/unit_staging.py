@@ -1,4 +1,4 @@
-"""Events into Redshift, staging unit by staging unit (:mod:`sparkify.staging_units`), each in a transaction
+"""Events into Redshift, staging unit by staging unit (:mod:`sparkify.staging.units`), each in a transaction
 of its own, then the run's own bookkeeping in one more.
 
 1. What is staged is read (a transaction of its own on a driver; a read ahead on the Data API), and each
@@ -7,7 +7,7 @@ of its own, then the run's own bookkeeping in one more.
    members' records are forgotten, one manifest COPY per compression loads all its members, its rows are
    tagged with the unit's key, each member recorded with the unit's coverage, and the hours it restates
    recorded. On the Data API that transaction is one ``BatchExecuteStatement`` under a name of its own
-   (:func:`~sparkify.staging_units.statement_name`): an attempt that finds it running (its worker restarted)
+   (:func:`~sparkify.staging.units.statement_name`): an attempt that finds it running (its worker restarted)
    waits for it, one that finds it finished takes it as done. On a driver the unit's records are read again
    under the lock first, so two runs meeting the same new unit stage it once.
 3. A unit whose COPY fails on bad records is rolled back and the members its load errors name are set aside
@@ -18,7 +18,7 @@ of its own, then the run's own bookkeeping in one more.
 
 A run that fails midway leaves each unit old or new; its retry plans again from what is staged and does the
 rest. The hours a unit restates are recorded with the unit, under the run: its loads, over all its attempts,
-cover them (:func:`sparkify.restatement.restated_spans`).
+cover them (:func:`sparkify.staging.restatement.restated_spans`).
 """
 
 from __future__ import annotations
@@ -30,13 +30,10 @@ from typing import Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
-from sparkify import cost, restatement
-from sparkify.audit import record_load
-from sparkify.data_api import BatchFailed, DataApiWarehouse
-from sparkify.restatement import Span, hours_between, overlaps
-from sparkify.sql import quote_literal, render_statements
-from sparkify.staging_bookkeeping import Bookkeeping, StagedObject, set_aside
-from sparkify.staging_redshift import (
+from sparkify import cost
+from sparkify.staging import restatement
+from sparkify.staging.bookkeeping import Bookkeeping, StagedObject, set_aside
+from sparkify.staging.redshift import (
     CopySettings,
     RefusedObjects,
     count_rejected,
@@ -45,8 +42,12 @@ from sparkify.staging_redshift import (
     unit_load_errors,
     unit_statements,
 )
-from sparkify.staging_units import Unit, plan_units, statement_name, unit_of, unit_text
-from sparkify.transactions import execute_statements, redact, transaction
+from sparkify.staging.restatement import Span, hours_between, overlaps
+from sparkify.staging.units import Unit, plan_units, statement_name, unit_of, unit_text
+from sparkify.warehouse.audit import record_load
+from sparkify.warehouse.data_api import BatchFailed, DataApiWarehouse
+from sparkify.warehouse.sql import quote_literal, render_statements
+from sparkify.warehouse.transactions import execute_statements, redact, transaction
 
 
 @dataclass

@@ -115,7 +115,7 @@ class DataApiWarehouse:
         """Whether a batch sent under ``name`` by an earlier attempt of the task (on a worker since gone)
         did the work: one still running is waited for (the provider hook polls it, as if this attempt had
         sent it), one that finished did it; none, or one that failed or was aborted, did not (send it again).
-        Names are unique per batch (:func:`sparkify.staging_units.statement_name`)."""
+        Names are unique per batch (:func:`sparkify.staging.units.statement_name`)."""
         found: list[dict[str, Any]] = []
         request: dict[str, Any] = {"StatementName": name, "Status": "ALL", "MaxResults": 100,
                                    **self._scope()}

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.listeners import hookimpl
 
-from sparkify.alerts import ERROR_KEY, hour_of
 from sparkify.cost import summary_line, total
+from sparkify.notifications.alerts import ERROR_KEY, hour_of
 
 if TYPE_CHECKING:
     from airflow.models.dagrun import DagRun

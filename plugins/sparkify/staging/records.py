@@ -33,7 +33,7 @@ from datetime import datetime, timedelta
 
 import orjson
 
-from sparkify.json_records import (
+from sparkify.sources.json_records import (
     BAD,
     MAX_RECORD_BYTES,
     TOO_LARGE,

@@ -6,10 +6,10 @@ from typing import Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
-from sparkify.audit import add_count, record_load
-from sparkify.sql import quote_identifier, temp_table_name
-from sparkify.transactions import execute_named
-from sparkify.warehouse_operator import TableLoadOperator, checked_identifier
+from sparkify.operators.base import TableLoadOperator, checked_identifier
+from sparkify.warehouse.audit import add_count, record_load
+from sparkify.warehouse.sql import quote_identifier, temp_table_name
+from sparkify.warehouse.transactions import execute_named
 
 
 class LoadDimensionOperator(TableLoadOperator):

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk.exceptions import AirflowFailException
 
 from sparkify import cost
-from sparkify.data_api import DataApiCursor, DataApiWarehouse
-from sparkify.sql import render_statements
+from sparkify.warehouse.data_api import DataApiCursor, DataApiWarehouse
+from sparkify.warehouse.sql import render_statements
 
 if TYPE_CHECKING:
     from airflow.providers.common.sql.hooks.sql import DbApiHook
@@ -112,6 +112,6 @@ def transaction(hook: DbApiHook | DataApiWarehouse, dialect: str, *, name: str |
 
 
 def execute_named(cursor: Any, statements: dict[str, str], parameters: dict[str, Any]) -> dict[str, int]:
-    """Run named statements (:func:`sparkify.sql.render_named`) in order; their row counts by name."""
+    """Run named statements (:func:`sparkify.warehouse.sql.render_named`) in order; their row counts by name."""
     counts = execute_statements(cursor, list(statements.values()), parameters)
     return dict(zip(statements, counts, strict=True))

@@ -15,9 +15,9 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sparkify.run_parameters import EPOCH, epoch_ms
-from sparkify.sql import render_statements
-from sparkify.transactions import execute_statements
+from sparkify.warehouse.run_parameters import EPOCH, epoch_ms
+from sparkify.warehouse.sql import render_statements
+from sparkify.warehouse.transactions import execute_statements
 
 HOUR = timedelta(hours=1)
 #: A half-open span of whole hours, [start, end), naive UTC as the warehouse stores times.

@@ -10,20 +10,20 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
-from sparkify import restatement
-from sparkify.alerts import set_aside_alert
-from sparkify.audit import record_load
-from sparkify.catalog_discovery import Discovery, discover
 from sparkify.cost import count_read, counting
-from sparkify.json_records import MAX_RECORD_BYTES
-from sparkify.jsonpaths import read_jsonpaths, snake_case
 from sparkify.lineage import staging_lineage
-from sparkify.restatement import Span, overlaps, span_text
-from sparkify.run_parameters import epoch_ms, flag, run_parameters, whole_number
-from sparkify.sources import ObjectSource, open_source
-from sparkify.sql import quote_identifier, render_statements
-from sparkify.staging_bookkeeping import Bookkeeping, Plan, StagedObject, interval_keys, plan_listing, set_aside
-from sparkify.transactions import execute_statements, transaction, warehouse_hook
+from sparkify.notifications.alerts import set_aside_alert
+from sparkify.sources.json_records import MAX_RECORD_BYTES
+from sparkify.sources.objects import ObjectSource, open_source
+from sparkify.staging import restatement
+from sparkify.staging.bookkeeping import Bookkeeping, Plan, StagedObject, interval_keys, plan_listing, set_aside
+from sparkify.staging.catalog import Discovery, discover
+from sparkify.staging.jsonpaths import read_jsonpaths, snake_case
+from sparkify.staging.restatement import Span, overlaps, span_text
+from sparkify.warehouse.audit import record_load
+from sparkify.warehouse.run_parameters import epoch_ms, flag, run_parameters, whole_number
+from sparkify.warehouse.sql import quote_identifier, render_statements
+from sparkify.warehouse.transactions import execute_statements, transaction, warehouse_hook
 
 if TYPE_CHECKING:
     from airflow.providers.openlineage.extractors import OperatorLineage
@@ -56,17 +56,17 @@ class StageToRedshiftOperator(BaseOperator):
 
     A catalog (``catalog_key``: songs) finds its new or changed objects by a full listing,
     or, with ``catalog_queue``, from the bucket's event notifications, listing the whole
-    catalog only every ``reconcile_hours`` (:mod:`sparkify.catalog_discovery`); rows of a
+    catalog only every ``reconcile_hours`` (:mod:`sparkify.staging.catalog`); rows of a
     new or changed object replace the staged rows with the same key, and an object that
     disappears leaves its rows (the catalog only grows).
 
     On a ``postgres`` connection the operator reads the objects itself (``file://`` or
-    ``s3://``) into ``COPY … FROM STDIN`` (:mod:`sparkify.staging_postgres`), in one transaction,
+    ``s3://``) into ``COPY … FROM STDIN`` (:mod:`sparkify.staging.postgres`), in one transaction,
     tagging each event row with its object's key; on a ``redshift`` one it issues ``COPY … FROM 's3://…'``
-    through manifests (:mod:`sparkify.staging_redshift`). There events are staged by *unit*, the key the
+    through manifests (:mod:`sparkify.staging.redshift`). There events are staged by *unit*, the key the
     pattern names for an hour (an hour prefix, a day file): one COPY of all its objects, its rows tagged with
     the unit, each unit in a transaction (a Data API batch) of its own and the run's bookkeeping in one more
-    (:mod:`sparkify.staging_units`, :mod:`sparkify.staging_events`). The XCom's ``cost`` says what the task
+    (:mod:`sparkify.staging.units`, :mod:`sparkify.staging.unit_staging`). The XCom's ``cost`` says what the task
     cost: objects and bytes read, COPYs, statements, transactions or Data API batches, S3 requests
     (:mod:`sparkify.cost`).
 
@@ -356,9 +356,9 @@ class StageToRedshiftOperator(BaseOperator):
     ) -> dict[str, Any]:
         """Events on Redshift: by staging unit (the keys ``s3_key`` names: an hour prefix, a day file), each
         unit one manifest COPY in a transaction of its own, then the run's bookkeeping
-        (:mod:`sparkify.staging_events`)."""
-        from sparkify.staging_events import UnitStaging
-        from sparkify.staging_redshift import CopySettings
+        (:mod:`sparkify.staging.unit_staging`)."""
+        from sparkify.staging.redshift import CopySettings
+        from sparkify.staging.unit_staging import UnitStaging
 
         def covers(unit: str) -> Span:
             first, last = named[unit]
@@ -444,7 +444,7 @@ class StageToRedshiftOperator(BaseOperator):
     ) -> tuple[int | None, int | None, dict[str, int], dict[str, tuple[int | None, int | None]]]:
         """Stage the objects; (rows, rejected, ignored keys, key → (first, last) time of its rows)."""
         if dialect == "redshift":
-            from sparkify import staging_redshift
+            from sparkify.staging import redshift as staging_redshift
 
             if not to_stage:
                 return None, 0, {}, {}
@@ -458,7 +458,7 @@ class StageToRedshiftOperator(BaseOperator):
             except staging_redshift.RefusedObjects as refused:
                 raise _Refused({key: to_stage[key] for key in refused.keys},
                                f"{self.table}: {refused}; nothing of this run was staged") from None
-        from sparkify import staging_postgres
+        from sparkify.staging import postgres as staging_postgres
 
         try:
             staged = staging_postgres.stage_objects(

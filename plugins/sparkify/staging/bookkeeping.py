@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sparkify import restatement
-from sparkify.restatement import HOUR, Span, hours_between
-from sparkify.run_parameters import epoch_ms
-from sparkify.sources import ObjectSource
-from sparkify.sql import render_statements
-from sparkify.transactions import execute_statements, transaction
+from sparkify.sources.objects import ObjectSource
+from sparkify.staging import restatement
+from sparkify.staging.restatement import HOUR, Span, hours_between
+from sparkify.warehouse.run_parameters import epoch_ms
+from sparkify.warehouse.sql import render_statements
+from sparkify.warehouse.transactions import execute_statements, transaction
 
 #: The width of ``staged_objects.rejected_reason`` (include/sql/create/create_tables.sql).
 REASON_LENGTH = 1024
@@ -113,7 +113,7 @@ class Bookkeeping:
                 coverage: dict[str, tuple[int | None, int | None]], covers: Callable[[str], Span],
                 now: datetime) -> list[dict[str, Any]]:
         """Record the loaded hours before the run's interval that new, changed or gone objects cover
-        (:func:`sparkify.restatement.restate`); return them. Where the new rows' times are not known
+        (:func:`sparkify.staging.restatement.restate`); return them. Where the new rows' times are not known
         (the Data API) the hours the object ``covers`` stand for them."""
         changed: dict[str, tuple[str, list[Span]]] = {}
         for key in [*plan.to_stage, *plan.gone]:

@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow.sdk.exceptions import AirflowFailException, AirflowRescheduleException
 
-from sparkify.run_parameters import whole_number
-from sparkify.sources import open_source
-from sparkify.staging_bookkeeping import interval_keys
+from sparkify.sources.objects import open_source
+from sparkify.staging.bookkeeping import interval_keys
+from sparkify.warehouse.run_parameters import whole_number
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

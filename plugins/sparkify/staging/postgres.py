@@ -1,5 +1,5 @@
 """Staging into PostgreSQL: the operator reads the objects itself and streams them into one binary
-``COPY … FROM STDIN`` (see :mod:`sparkify.binary_copy`), each row tagged with its object where the
+``COPY … FROM STDIN`` (see :mod:`sparkify.staging.binary_copy`), each row tagged with its object where the
 table is staged by time, and records each staged object version with the hours it covers."""
 
 from __future__ import annotations
@@ -13,14 +13,14 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk.exceptions import AirflowFailException
 
 from sparkify import cost
-from sparkify.json_records import RecordTooLarge
-from sparkify.records import Rejected, TooManyBadRecords
-from sparkify.sql import render_statements
-from sparkify.transactions import execute_statements
+from sparkify.sources.json_records import RecordTooLarge
+from sparkify.staging.records import Rejected, TooManyBadRecords
+from sparkify.warehouse.sql import render_statements
+from sparkify.warehouse.transactions import execute_statements
 
 if TYPE_CHECKING:
-    from sparkify.binary_copy import StagedRows
-    from sparkify.sources import ObjectSource
+    from sparkify.sources.objects import ObjectSource
+    from sparkify.staging.binary_copy import StagedRows
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ def copy_objects(
     import psycopg
 
     # Imported here, not with the module: Arrow is heavy, and the DAG file imports the operator.
-    from sparkify.binary_copy import SEGMENT_BYTES, BinaryRows, StagedRows
+    from sparkify.staging.binary_copy import SEGMENT_BYTES, BinaryRows, StagedRows
 
     if not hasattr(cursor, "copy"):
         raise AirflowFailException("staging into PostgreSQL needs psycopg 3 (see requirements.txt)")

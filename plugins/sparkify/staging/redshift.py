@@ -2,9 +2,9 @@
 IAM role (or, failing that, the AWS connection's keys, masked everywhere).
 
 COPY cannot tag a row with the object it came from, so what one COPY reads differs by table: a table
-staged by time (events) is staged by *unit* (:mod:`sparkify.staging_units`: an hour prefix, a day file),
+staged by time (events) is staged by *unit* (:mod:`sparkify.staging.units`: an hour prefix, a day file),
 one manifest COPY of all the unit's objects through a temporary table whose rows are then tagged with the
-unit's key, in a transaction of the unit's own (:mod:`sparkify.staging_events`); a catalog gets one COPY of
+unit's key, in a transaction of the unit's own (:mod:`sparkify.staging.unit_staging`); a catalog gets one COPY of
 every new or changed object through a manifest, its rows replacing by key the ones staged before. Beside
 each manifest, a CSV of the objects' ``staged_objects`` records, which a second COPY reads. A COPY that
 fails on bad records names no object: its load errors do, and those objects are set aside, as on PostgreSQL.
@@ -23,16 +23,16 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk.exceptions import AirflowFailException
 
 from sparkify import cost
-from sparkify.compression import compression, copy_compression
-from sparkify.data_api import DataApiCursor
-from sparkify.sql import quote_literal, render_statements, temp_table_name
-from sparkify.transactions import execute_statements, secrets_redacted
+from sparkify.sources.compression import compression, copy_compression
+from sparkify.warehouse.data_api import DataApiCursor
+from sparkify.warehouse.sql import quote_literal, render_statements, temp_table_name
+from sparkify.warehouse.transactions import execute_statements, secrets_redacted
 
 if TYPE_CHECKING:
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
-    from sparkify.sources import ObjectSource
-    from sparkify.staging_units import Unit
+    from sparkify.sources.objects import ObjectSource
+    from sparkify.staging.units import Unit
 
 
 class RefusedObjects(Exception):
@@ -109,7 +109,7 @@ def stage_objects(
 def unit_statements(copy: CopySettings, unit: Unit, *, variables: dict[str, Any], parameters: dict[str, Any],
                     staged_at: datetime, time_bounds: tuple[int, int], name: str) -> list[str]:
     """A staging unit's statements (its members written to manifests and a CSV first, under a name of the
-    batch's own, :func:`sparkify.staging_units.statement_name`): forget what it left, then, if any member
+    batch's own, :func:`sparkify.staging.units.statement_name`): forget what it left, then, if any member
     is left, one manifest COPY per compression of its members (one COPY reads one, and a Firehose prefix
     keeps one), its rows tagged with the unit's key, its members recorded."""
     unit_variables = _unit_variables(copy, unit.key, variables)
@@ -149,7 +149,7 @@ def _unit_variables(copy: CopySettings, unit_key: str, variables: dict[str, Any]
 
 
 def _unit_file(unit_key: str, digest: str) -> str:
-    from sparkify.staging_units import safe_name
+    from sparkify.staging.units import safe_name
 
     return f"/{safe_name(unit_key)}-{digest}"
 

@@ -6,8 +6,8 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from sparkify.sql import render_statements
-from sparkify.transactions import execute_statements
+from sparkify.warehouse.sql import render_statements
+from sparkify.warehouse.transactions import execute_statements
 
 
 def add_count(total: int | None, count: int | None) -> int | None:

@@ -30,13 +30,13 @@ from urllib.parse import unquote_plus
 
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-from sparkify.run_parameters import whole_number
-from sparkify.sql import render_statements
-from sparkify.staging_bookkeeping import StagedObject
-from sparkify.transactions import execute_statements, transaction
+from sparkify.staging.bookkeeping import StagedObject
+from sparkify.warehouse.run_parameters import whole_number
+from sparkify.warehouse.sql import render_statements
+from sparkify.warehouse.transactions import execute_statements, transaction
 
 if TYPE_CHECKING:
-    from sparkify.sources import ObjectSource
+    from sparkify.sources.objects import ObjectSource
 
 LISTING, NOTIFICATIONS = "listing", "notifications"
 #: The Variable holding the queue's URL, named in every message about the queue.
@@ -304,7 +304,7 @@ def discover(hook: Any, dialect: str, parameters: dict[str, Any], source: Object
     """Decide how this run finds the catalog's changes, and receive the queue's messages (kept
     hidden until the run commits): a full listing receives them too, so that it deletes what it
     covers and can count the files only it found."""
-    from sparkify.sources import S3Source
+    from sparkify.sources.objects import S3Source
 
     queue_url = (queue_url or "").strip()
     hours = whole_number(reconcile_hours, "reconcile_hours")

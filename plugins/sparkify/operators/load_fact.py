@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sparkify.audit import add_count, record_load
-from sparkify.sql import quote_identifier
-from sparkify.transactions import execute_named
-from sparkify.warehouse_operator import TableLoadOperator, checked_identifier
+from sparkify.operators.base import TableLoadOperator, checked_identifier
+from sparkify.warehouse.audit import add_count, record_load
+from sparkify.warehouse.sql import quote_identifier
+from sparkify.warehouse.transactions import execute_named
 
 
 class LoadFactOperator(TableLoadOperator):

@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from sparkify.lineage import checks_lineage
-from sparkify.restatement import span_text
-from sparkify.transactions import execute_statements
-from sparkify.warehouse_operator import WarehouseOperator
+from sparkify.operators.base import WarehouseOperator
+from sparkify.staging.restatement import span_text
+from sparkify.warehouse.transactions import execute_statements
 
 if TYPE_CHECKING:
     from airflow.providers.openlineage.extractors import OperatorLineage

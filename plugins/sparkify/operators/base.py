@@ -9,12 +9,13 @@ from typing import TYPE_CHECKING, Any, overload
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
-from sparkify import cost, restatement
+from sparkify import cost
 from sparkify.cost import counting
 from sparkify.lineage import load_lineage, record_asset_events
-from sparkify.run_parameters import run_parameters
-from sparkify.sql import quote_identifier, render_named
-from sparkify.transactions import transaction, warehouse_hook
+from sparkify.staging import restatement
+from sparkify.warehouse.run_parameters import run_parameters
+from sparkify.warehouse.sql import quote_identifier, render_named
+from sparkify.warehouse.transactions import transaction, warehouse_hook
 
 if TYPE_CHECKING:
     from airflow.providers.openlineage.extractors import OperatorLineage
@@ -28,7 +29,7 @@ class WarehouseOperator(BaseOperator):
     Its bound parameters are the run's (``%(batch_id)s``, ``%(interval_start)s``,
     ``%(interval_end)s``, ``%(start_ms)s``, ``%(end_ms)s``) and any given in ``parameters``.
     With ``restated_table`` the task covers *spans*: the run's interval and the hours its staging
-    restated (:mod:`sparkify.restatement`), each span's statements run with its own interval. Its XCom
+    restated (:mod:`sparkify.staging.restatement`), each span's statements run with its own interval. Its XCom
     carries its ``cost`` (statements, transactions or Data API batches: :mod:`sparkify.cost`), and its asset
     events that of the run's staging too (``staging_cost``).
 
@@ -79,7 +80,7 @@ class WarehouseOperator(BaseOperator):
         """The XComs of the run's staging tasks (recognised by their class, upstream of this one): the objects
         they set aside as bad (what the tables this task writes go without until those objects change) and
         what they cost."""
-        from sparkify.stage_to_redshift import StageToRedshiftOperator
+        from sparkify.operators.stage_to_redshift import StageToRedshiftOperator
 
         ti = context.get("ti")
         if ti is None or not self.has_dag():

@@ -1,0 +1,1 @@
+"""Listeners: what the project does when Airflow says a run ended."""

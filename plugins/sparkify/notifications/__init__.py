@@ -1,0 +1,1 @@
+"""Notifications: alerts through Airflow's notifiers."""

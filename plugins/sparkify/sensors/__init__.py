@@ -1,0 +1,1 @@
+"""Sensors: waiting for what a run needs without holding a worker slot."""
