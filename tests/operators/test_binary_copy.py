@@ -17,8 +17,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sparkify.exceptions import RecordTooLarge, TooManyBadRecords
 from sparkify.sources import json_records
-from sparkify.sources.json_records import Piece, RecordTooLarge
+from sparkify.sources.json_records import Piece
 from sparkify.staging import binary_copy
 from sparkify.staging.binary_copy import BinaryRows, StagedRows
 from tests.support.event_strategies import ANY_VALID_EVENT, FIELDS
@@ -127,7 +128,7 @@ def test_too_many_bad_records_name_the_first_in_stream_order(monkeypatch):
     encoder = rows_encoder(max_errors=1)
     pieces = [Piece("a", 1, lines(VALID, b"{oops\n")), Piece("b", 1, lines(b"[1]\n"))]
     staged = StagedRows(max_errors=1)
-    with pytest.raises(binary_copy.TooManyBadRecords, match=r"file:///bucket/a line 2: not valid JSON .*\(2 bad"):
+    with pytest.raises(TooManyBadRecords, match=r"file:///bucket/a line 2: not valid JSON .*\(2 bad"):
         for segment in encoder.encode_all(pieces, {}):
             staged.add(segment)
 

@@ -19,8 +19,9 @@ from airflow.providers.amazon.aws.hooks.redshift_data import RedshiftDataHook
 from airflow.sdk.exceptions import AirflowFailException
 
 from sparkify import DataQualityOperator, LoadDimensionOperator, LoadFactOperator, StageToRedshiftOperator
+from sparkify.exceptions import BatchFailed
 from sparkify.staging.units import Unit, statement_name
-from sparkify.warehouse.data_api import BatchFailed, data_api_sql
+from sparkify.warehouse.data_api import data_api_sql
 from tests.support.data_api_service import DataApiService
 from tests.support.redshift_recording import IAM_ROLE, SOURCE, etag, normalized, stable_temp_names
 from tests.support.tasks import WAREHOUSE_CONN, run_context, sql_file

@@ -10,7 +10,7 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow.sdk.exceptions import AirflowFailException, AirflowRescheduleException
 
 from sparkify.sources.objects import open_source
-from sparkify.staging.bookkeeping import interval_keys
+from sparkify.staging.listing import interval_keys
 from sparkify.warehouse.run_parameters import whole_number
 
 if TYPE_CHECKING:

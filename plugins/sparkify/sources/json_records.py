@@ -13,6 +13,8 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from sparkify.exceptions import RecordTooLarge
+
 #: Redshift COPY refuses a JSON record larger than 4 MB; the PostgreSQL path applies the same limit.
 MAX_RECORD_BYTES = 4 * 1024 * 1024
 _JSON_NAMES = {dict: "an object", list: "an array", str: "a string", int: "a number", float: "a number",
@@ -164,15 +166,6 @@ def positioned(data: bytes, found: Iterable[Framed], first_line: int, first_ordi
         ordinal = ordinal + 1 if line == previous else 0
         previous = line
         yield record, line, ordinal
-
-
-class RecordTooLarge(Exception):
-    """A record over the size limit, in the object ``key``: it fails the object whatever ``max_errors``,
-    as Redshift's COPY fails on a JSON object or array over 4 MB."""
-
-    def __init__(self, key: str | None, line: int, reason: str) -> None:
-        super().__init__(f"line {line}: {reason}")
-        self.key, self.line, self.reason = key, line, reason
 
 
 class Piece(NamedTuple):

@@ -32,13 +32,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pa_json
 
-from sparkify.sources.json_records import MAX_RECORD_BYTES, Piece, RecordTooLarge
+from sparkify.exceptions import RecordTooLarge, TooManyBadRecords
+from sparkify.sources.json_records import MAX_RECORD_BYTES, Piece
 from sparkify.staging.records import (
     COLUMN_TYPES,
     RecordParser,
     Rejected,
     TimeBounds,
-    TooManyBadRecords,
     check_column_types,
 )
 

@@ -7,14 +7,14 @@ record of a version set aside as bad, which commits on its own so that later run
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from sparkify.sources.objects import ObjectSource
 from sparkify.staging import restatement
-from sparkify.staging.restatement import HOUR, Span, hours_between
+from sparkify.staging.restatement import Span, hours_between
 from sparkify.warehouse.run_parameters import epoch_ms
 from sparkify.warehouse.sql import render_statements
 from sparkify.warehouse.transactions import execute_statements, transaction
@@ -35,19 +35,6 @@ class StagedObject(NamedTuple):
     rejected_reason: str | None = None
 
 
-def interval_keys(pattern: str, start: datetime, end: datetime) -> dict[str, tuple[datetime, datetime]]:
-    """The keys a pattern names for an interval (its strftime codes filled in for each hour), each
-    with the hours that name it."""
-    keys: dict[str, tuple[datetime, datetime]] = {}
-    hour = start
-    while hour < end:
-        key = hour.strftime(pattern)
-        first, _ = keys.get(key, (hour, hour))
-        keys[key] = (first, hour + HOUR)
-        hour += HOUR
-    return keys
-
-
 @dataclass
 class Plan:
     """What a run's listing means against what is staged."""
@@ -57,7 +44,7 @@ class Plan:
     skipped_rejected: list[str] = field(default_factory=list)
 
 
-def plan_listing(listed: dict[str, dict[str, str]], objects: dict[str, str], staged: dict[str, StagedObject],
+def plan_listing(listed: Mapping[str, Mapping[str, str]], objects: dict[str, str], staged: dict[str, StagedObject],
                  batch: str, by_time: bool, covers_run: Callable[[str], bool] = lambda key: False) -> Plan:
     """Which listed versions to stage, which staged objects are gone (``by_time``: events; a catalog
     only grows) and which stay set aside as bad.

@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
 from sparkify import cost
-from sparkify.sources.json_records import RecordTooLarge
-from sparkify.staging.records import Rejected, TooManyBadRecords
+from sparkify.exceptions import ObjectsRefused, RecordTooLarge, TooManyBadRecords
+from sparkify.staging.records import Rejected
 from sparkify.warehouse.sql import render_statements
 from sparkify.warehouse.transactions import execute_statements
 
@@ -26,14 +25,6 @@ log = logging.getLogger(__name__)
 
 #: A row number in a COPY error's context ("COPY staging_events, line 12, column gender").
 _COPY_LINE = re.compile(r"COPY \S+, line (\d+)")
-
-
-@dataclass
-class RefusedObject(Exception):
-    """More bad records than allowed: the object holding the one over the limit, and why."""
-
-    key: str
-    message: str
 
 
 def stage_objects(
@@ -76,7 +67,7 @@ def copy_objects(
     A value the server refuses (a string longer than its column, a NUL character) stops the COPY
     at a row it names: the pass is undone to its savepoint and run again without that record, which
     then counts as rejected. More bad records than ``max_errors``, or a record over
-    ``max_record_bytes``, raise :class:`RefusedObject`.
+    ``max_record_bytes``, raise :class:`ObjectsRefused`.
     """
     import psycopg
 
@@ -119,10 +110,10 @@ def copy_objects(
                 copy.write(encoder.trailer())
             return staged
         except TooManyBadRecords as error:
-            raise RefusedObject(keys_by_uri[error.last.uri], str(error)) from None
+            raise ObjectsRefused([keys_by_uri[error.last.uri]], str(error)) from None
         except RecordTooLarge as error:
             assert error.key is not None, "binary_copy names the object of a record too large"
-            raise RefusedObject(error.key, f"{source.uri(error.key)} line {error.line}: {error.reason} (Redshift's "
+            raise ObjectsRefused([error.key], f"{source.uri(error.key)} line {error.line}: {error.reason} (Redshift's "
                                            "COPY fails on a JSON record over its limit, whatever MAXERROR)") from None
         except psycopg.errors.DataError as error:
             key, line, ordinal = _locate(error, staged)
@@ -133,7 +124,7 @@ def copy_objects(
             server_rejected.setdefault(key, {})[line, ordinal] = reason
             refused = sum(map(len, server_rejected.values()))
             if refused > staged.max_errors:
-                raise RefusedObject(key, f"{where}: {reason} ({refused} bad records, "
+                raise ObjectsRefused([key], f"{where}: {reason} ({refused} bad records, "
                                          f"more than max_errors={staged.max_errors})") from None
             log.warning("%s: %s; staging again without it", where, reason)
 

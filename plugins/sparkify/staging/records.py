@@ -33,12 +33,12 @@ from datetime import datetime, timedelta
 
 import orjson
 
+from sparkify.exceptions import RecordTooLarge, TooManyBadRecords
 from sparkify.sources.json_records import (
     BAD,
     MAX_RECORD_BYTES,
     TOO_LARGE,
     Framed,
-    RecordTooLarge,
     not_an_object,
     positioned,
     split_records,
@@ -71,14 +71,6 @@ def check_column_types(column_types: Iterable[str]) -> None:
     """Refuse a staging column of a type neither reading can write."""
     if unsupported := sorted(set(column_types) - COLUMN_TYPES.keys()):
         raise ValueError(f"cannot stage columns of type {', '.join(unsupported)}")
-
-
-class TooManyBadRecords(Exception):
-    """More bad records than ``max_errors`` allows; the first one is named, ``last`` is the one over the limit."""
-
-    def __init__(self, rejected: list[Rejected], max_errors: int) -> None:
-        super().__init__(f"{rejected[0]} ({len(rejected)} bad records, more than max_errors={max_errors})")
-        self.last = rejected[-1]
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk.exceptions import AirflowFailException
 
 from sparkify import cost
+from sparkify.exceptions import ObjectsRefused
 from sparkify.sources.compression import compression, copy_compression
 from sparkify.warehouse.data_api import DataApiCursor
 from sparkify.warehouse.sql import quote_literal, render_statements, temp_table_name
@@ -33,14 +34,6 @@ if TYPE_CHECKING:
 
     from sparkify.sources.objects import ObjectSource
     from sparkify.staging.units import Unit
-
-
-class RefusedObjects(Exception):
-    """A COPY failed on more bad records than MAXERROR: the objects its load errors name, and the first error."""
-
-    def __init__(self, keys: list[str], message: str) -> None:
-        super().__init__(message)
-        self.keys = keys
 
 
 @dataclass
@@ -83,7 +76,7 @@ def stage_objects(
     """Stage a catalog's new or changed objects (key → version) through one manifest COPY and record them:
     (rows, rejected, ignored keys, coverage). COPY tells neither the rows nor the keys it ignored; a catalog's
     rows cover no hours. A COPY that fails on more bad records than ``max_errors`` raises
-    :class:`RefusedObjects` naming the objects its load errors name (the transaction is rolled back first)."""
+    :class:`ObjectsRefused` naming the objects its load errors name (the transaction is rolled back first)."""
     if not objects:
         return None, 0, {}, {}
     source = copy.source
@@ -156,7 +149,7 @@ def _unit_file(unit_key: str, digest: str) -> str:
 
 def run_unit(cursor: Any, copy: CopySettings, unit: Unit, statements: list[str], parameters: dict[str, Any],
              max_errors: int) -> None:
-    """Run a unit's statements in the open transaction; a COPY failing on its data raises :class:`RefusedObjects`
+    """Run a unit's statements in the open transaction; a COPY failing on its data raises :class:`ObjectsRefused`
     (on a driver: the transaction rolled back, its load errors read)."""
     with secrets_redacted(copy.secrets, "Redshift COPY failed"):
         refused = _copy(cursor, statements, parameters, copy.secrets,
@@ -166,7 +159,7 @@ def run_unit(cursor: Any, copy: CopySettings, unit: Unit, statements: list[str],
 
 
 def unit_load_errors(warehouse: Any, cursor: Any, copy: CopySettings, unit: Unit, statement_id: str,
-                     max_errors: int) -> RefusedObjects | None:
+                     max_errors: int) -> ObjectsRefused | None:
     """After a unit's Data API batch failed: the objects its COPY's load errors name (those recorded for the
     unit's objects since the batch was received), or None when there are none (it failed for another reason)."""
     unit_uri = copy.source.uri(unit.key)
@@ -194,7 +187,7 @@ def count_rejected(cursor: Any, parameters: dict[str, Any], max_errors: int) -> 
 
 
 def _copy(cursor: Any, statements: list[str], parameters: dict[str, Any], secrets: list[str],
-          keys_by_uri: dict[str, str], max_errors: int) -> RefusedObjects | None:
+          keys_by_uri: dict[str, str], max_errors: int) -> ObjectsRefused | None:
     """Run a COPY's statements. If the COPY fails on its data (more bad records than MAXERROR), roll
     the transaction back (Redshift takes no statement in it after an error) and return the objects the
     load errors name; any other failure is raised as it is. On the Data API nothing runs before the
@@ -213,13 +206,13 @@ def _copy(cursor: Any, statements: list[str], parameters: dict[str, Any], secret
     return None
 
 
-def _refusal(errors: list[tuple[Any, ...]], keys_by_uri: dict[str, str], max_errors: int) -> RefusedObjects | None:
+def _refusal(errors: list[tuple[Any, ...]], keys_by_uri: dict[str, str], max_errors: int) -> ObjectsRefused | None:
     """The objects load errors name (rows of file, line, column, message), the first error as the message."""
     if not errors:
         return None
     uri, line, column, message = errors[0]
     keys = sorted({keys_by_uri[row[0]] for row in errors})
-    return RefusedObjects(keys, (
+    return ObjectsRefused(keys, (
         f"{uri} line {line}: {column}: {message} (the COPY failed on more bad records than "
         f"max_errors={max_errors}; set aside until they change: {len(keys)} of its {len(keys_by_uri)} "
         "objects, those its load errors name)"

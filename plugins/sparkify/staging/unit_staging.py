@@ -23,7 +23,6 @@ cover them (:func:`sparkify.staging.restatement.restated_spans`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -31,11 +30,13 @@ from typing import Any
 from airflow.sdk.exceptions import AirflowFailException
 
 from sparkify import cost
+from sparkify.exceptions import BatchFailed, ObjectsRefused
 from sparkify.staging import restatement
 from sparkify.staging.bookkeeping import Bookkeeping, StagedObject, set_aside
+from sparkify.staging.listing import Listing
+from sparkify.staging.outcome import Staged, refused_message
 from sparkify.staging.redshift import (
     CopySettings,
-    RefusedObjects,
     count_rejected,
     forget_unit_statements,
     run_unit,
@@ -45,7 +46,7 @@ from sparkify.staging.redshift import (
 from sparkify.staging.restatement import Span, hours_between, overlaps
 from sparkify.staging.units import Unit, plan_units, statement_name, unit_of, unit_text
 from sparkify.warehouse.audit import record_load
-from sparkify.warehouse.data_api import BatchFailed, DataApiWarehouse
+from sparkify.warehouse.data_api import DataApiWarehouse
 from sparkify.warehouse.sql import quote_literal, render_statements
 from sparkify.warehouse.transactions import execute_statements, redact, transaction
 
@@ -81,9 +82,10 @@ class UnitStaging:
     copy: CopySettings
     variables: dict[str, Any]
     parameters: dict[str, Any]
-    #: The hours a unit covers (its key's, widened by the spill), and the times its rows may have (epoch ms).
-    covers: Callable[[str], Span]
-    time_bounds: Callable[[str], tuple[int, int]]
+    #: The units listed: each a key the pattern names, with the hours it covers.
+    listing: Listing
+    #: How far an event's time may lie from its unit's hours.
+    plausible: timedelta
     now: datetime
     log: Any
     outcome: EventsStaging = field(default_factory=EventsStaging)
@@ -92,13 +94,17 @@ class UnitStaging:
     def data_api(self) -> bool:
         return isinstance(self.hook, DataApiWarehouse)
 
+    def covers(self, unit_key: str) -> Span:
+        return self.listing.covers(unit_key)
+
     def covers_run(self, unit_key: str) -> bool:
         return overlaps(self.covers(unit_key), [(self.parameters["interval_start"], self.parameters["interval_end"])])
 
-    def stage(self, listed: dict[str, dict[str, str]], *, window: Span, pattern: str, retention: int,
-              task_id: str, note: str | None) -> EventsStaging:
-        """Stage the units ``listed`` (unit key → members listed) and, unless a unit was refused, record the
-        run's bookkeeping (see the module docstring)."""
+    def stage(self, *, pattern: str, retention: int, task_id: str) -> Staged:
+        """Stage the units listed and record the run's bookkeeping (see the module docstring); a unit refused
+        fails the run once the others are staged."""
+        listed = {unit: dict(members) for unit, members in self.listing.listed.items()}
+        assert self.listing.window is not None  # events are listed by time
         if retention:  # the retention finds a staged object's unit from the pattern alone
             try:
                 unit_of(pattern, "")
@@ -113,9 +119,22 @@ class UnitStaging:
         loaded = self._loaded_ahead(plan.to_stage) if self.data_api else None
         for unit in plan.to_stage:
             self._stage_unit(unit, loaded)
-        if not self.outcome.refusals:
-            self._bookkeeping(listed, window, pattern, retention, task_id, note)
-        return self.outcome
+        outcome = self.outcome
+        if outcome.refusals:
+            others = "".join(f"\nAnd: {refusal.splitlines()[0]}" for refusal in outcome.refusals[1:])
+            raise AirflowFailException(refused_message(outcome.refusals[0], by_time=True) + others)
+        self._bookkeeping(listed, self.listing.window, pattern, retention, task_id, self.listing.note)
+        for unit_key in outcome.units_attached:
+            self.log.warning("%s was staged by an earlier attempt's Data API batch, found by its name: not sent again",
+                             self.copy.source.uri(unit_key))
+        return Staged(
+            outcome.audit, dict(outcome.staged), list(outcome.gone), dict(outcome.skipped_rejected),
+            rejected=outcome.rejected, purged=outcome.purged, restated=outcome.restated,
+            restated_before=outcome.restated_before,
+            sources=[self.copy.source.uri(unit_key) for unit_key in outcome.units_staged],
+            extra={"units_listed": len(listed), "units_staged": len(outcome.units_staged),
+                   "units_attached": len(outcome.units_attached)},
+        )
 
     def _loaded_ahead(self, units: list[Unit]) -> list[Span] | None:
         """The Data API's hours loaded before the run's interval, read once for all its units: a read runs
@@ -158,7 +177,7 @@ class UnitStaging:
                 restated = restatement.restate(cursor, self.parameters, {
                     self.copy.source.uri(unit.key): (unit.change, [*unit.old_hours(), *self._new_hours(cursor, unit)]),
                 }, self.now, loaded)
-        except RefusedObjects as refused:
+        except ObjectsRefused as refused:
             self._refuse(unit, refused)
             return
         except BatchFailed as failed:
@@ -185,7 +204,8 @@ class UnitStaging:
 
     def _statements(self, unit: Unit, name: str) -> list[str]:
         return unit_statements(self.copy, unit, variables=self.variables, parameters=self.parameters,
-                               staged_at=self.now, time_bounds=self.time_bounds(unit.key), name=name)
+                               staged_at=self.now, time_bounds=self.listing.time_bounds(unit.key, self.plausible),
+                               name=name)
 
     def _records(self, cursor: Any, unit: Unit) -> dict[str, StagedObject]:
         """The unit's members' records as they are now (a driver reads them under the lock)."""
@@ -208,7 +228,7 @@ class UnitStaging:
         span = hours_between(*found) if found else None
         return [span] if span else []
 
-    def _refuse(self, unit: Unit, refused: RefusedObjects) -> None:
+    def _refuse(self, unit: Unit, refused: ObjectsRefused) -> None:
         """Set aside the unit's members its load errors name (a transaction of their own); the run goes on."""
         set_aside(self.hook, self.dialect, self.variables, self.parameters,
                   {key: unit.members[key] for key in refused.keys}, unit.records, self.now, str(refused), self.log)

@@ -1,6 +1,6 @@
 """Staging units: how event objects are grouped on Redshift, and what a run's listing means for each group.
 
-A *unit* is one key the ``s3_key`` pattern names for the hours listed (:func:`sparkify.staging.bookkeeping.
+A *unit* is one key the ``s3_key`` pattern names for the hours listed (:func:`sparkify.staging.listing.
 interval_keys`): the hour prefix ``log_data/YYYY/MM/DD/HH/`` in the hourly layout, the day file (with its
 compressed forms) in the daily one. Its *members* are the objects listed under it. A unit is staged whole,
 through one manifest COPY of all its members, its rows tagged with the unit's key; it is staged again,

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk.exceptions import AirflowFailException
 
 from sparkify import cost
+from sparkify.exceptions import BatchFailed
 
 if TYPE_CHECKING:
     from airflow.providers.amazon.aws.hooks.redshift_data import RedshiftDataHook
@@ -26,15 +27,6 @@ DATA_API_STATEMENT_BYTES = 100_000
 #: A batch still in these states may finish: an attempt that finds one waits for it instead of sending again.
 _RUNNING = ("SUBMITTED", "PICKED", "STARTED")
 _PLACEHOLDER = re.compile(r"%\((\w+)\)s|%%")
-
-
-class BatchFailed(Exception):
-    """A Data API batch (or statement) that ended FAILED or ABORTED: its id, status and Redshift's error (not the
-    statements, which the provider hook's error quotes whole, a COPY's keys included when there is no role)."""
-
-    def __init__(self, statement_id: str, status: str, error: str) -> None:
-        super().__init__(f"Data API statement {statement_id} {status}: {error}")
-        self.statement_id = statement_id
 
 
 @dataclass
