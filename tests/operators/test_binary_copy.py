@@ -20,8 +20,9 @@ from hypothesis import strategies as st
 from sparkify.exceptions import RecordTooLarge, TooManyBadRecords
 from sparkify.sources import json_records
 from sparkify.sources.json_records import Piece
-from sparkify.staging import binary_copy
-from sparkify.staging.binary_copy import BinaryRows, StagedRows
+from sparkify.staging import binary_copy, segments
+from sparkify.staging.binary_copy import BinaryRows
+from sparkify.staging.segments import Segment, StagedRows
 from tests.support.event_strategies import ANY_VALID_EVENT, FIELDS
 
 TYPES = {"itemInSession": "integer", "sessionId": "integer", "status": "integer", "ts": "bigint",
@@ -40,7 +41,7 @@ def lines(*records: object) -> bytes:
     return b"".join(record if isinstance(record, bytes) else orjson.dumps(record) + b"\n" for record in records)
 
 
-def record_by_record(encoder: BinaryRows, pieces: list) -> binary_copy.Segment:
+def record_by_record(encoder: BinaryRows, pieces: list) -> Segment:
     return encoder._encode_each_record([Piece(*piece) for piece in pieces], {})
 
 
@@ -105,7 +106,7 @@ def test_a_refused_record_among_several_on_a_line_is_the_only_one_rejected():
 
 
 def test_segments_come_back_in_order_and_rows_map_to_their_objects_and_lines(monkeypatch):
-    monkeypatch.setattr(binary_copy, "SEGMENT_BYTES", 300)
+    monkeypatch.setattr(segments, "SEGMENT_BYTES", 300)
     encoder = rows_encoder()
     objects = {f"o{index}": lines(*({**VALID, "ts": index * 100 + row} for row in range(index + 1)))
                for index in range(12)}
@@ -124,7 +125,7 @@ def test_segments_come_back_in_order_and_rows_map_to_their_objects_and_lines(mon
 
 
 def test_too_many_bad_records_name_the_first_in_stream_order(monkeypatch):
-    monkeypatch.setattr(binary_copy, "SEGMENT_BYTES", 1)
+    monkeypatch.setattr(segments, "SEGMENT_BYTES", 1)
     encoder = rows_encoder(max_errors=1)
     pieces = [Piece("a", 1, lines(VALID, b"{oops\n")), Piece("b", 1, lines(b"[1]\n"))]
     staged = StagedRows(max_errors=1)

@@ -73,7 +73,7 @@ def aws_default(s3_endpoint, monkeypatch) -> dict:
 
 @pytest.mark.parametrize("small_object", [1 << 20, 1024], ids=["read-ahead", "streamed"])
 def test_stage_from_s3_lists_reads_and_is_incremental(warehouse, bucket, aws_default, monkeypatch, small_object):
-    monkeypatch.setattr("sparkify.sources.objects.SMALL_OBJECT", small_object)
+    monkeypatch.setattr("sparkify.sources.s3.SMALL_OBJECT", small_object)
     source = f"s3://{BUCKET}/{PREFIX}"
 
     def stage(table, key, jsonpaths, run_id):
@@ -95,7 +95,7 @@ def test_compressed_objects_stage_from_s3(warehouse, s3_endpoint, aws_default, t
     """gzip events and song files, found by the daily key and the song prefix, read ahead or streamed."""
     from airflow.sdk.exceptions import AirflowFailException
 
-    monkeypatch.setattr("sparkify.sources.objects.SMALL_OBJECT", small_object)
+    monkeypatch.setattr("sparkify.sources.s3.SMALL_OBJECT", small_object)
     generate(tmp_path, START, START + timedelta(days=1), events_per_day=300, songs=40, users=20, seed=5,
              compress="gzip")
     client = boto3.client("s3", endpoint_url=s3_endpoint, **CREDENTIALS)
@@ -126,7 +126,7 @@ def test_a_listing_s3_refuses_fails_naming_the_prefix(s3_endpoint, aws_default):
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
     from airflow.sdk.exceptions import AirflowException
 
-    from sparkify.sources.objects import S3Source
+    from sparkify.sources.s3 import S3Source
 
     client = boto3.client("s3", endpoint_url=s3_endpoint, **CREDENTIALS)
     client.create_bucket(Bucket="sparkify-vanishing")

@@ -19,7 +19,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from sparkify import StageToRedshiftOperator
 from sparkify.sources.compression import copy_compression
-from sparkify.sources.objects import LocalSource, local_path
+from sparkify.sources.local import LocalSource, local_path
 from tests.support.dates import START
 from tests.support.tasks import run_context
 from tools.generate_data import COMPRESSED_EXTENSIONS, generate
@@ -141,7 +141,7 @@ def test_a_song_folder_that_cannot_be_listed_fails_naming_it(plain, tmp_path):
                         "--bounding-set=-dac_override,-dac_read_search"] if os.geteuid() == 0 else []
     script = (
         "import sys\n"
-        "from sparkify.sources.objects import LocalSource\n"
+        "from sparkify.sources.local import LocalSource\n"
         "print(len(LocalSource(sys.argv[1]).list_objects('song_data/')))\n"
     )
     try:

@@ -19,12 +19,9 @@ each case exactly. Both paths give the same row for a valid record
 from __future__ import annotations
 
 import os
-from array import array
-from bisect import bisect_right
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 
 import numpy as np
 import pgpq
@@ -37,50 +34,21 @@ from sparkify.sources.json_records import MAX_RECORD_BYTES, Piece
 from sparkify.staging.records import (
     COLUMN_TYPES,
     RecordParser,
-    Rejected,
     TimeBounds,
     check_column_types,
 )
+from sparkify.staging.segments import Segment, cover, segments
 
 #: Per object key, the records (line, place among that line's records) the server refused on an
 #: earlier pass, and why.
 Refused = Mapping[str, Mapping[tuple[int, int], str]]
 
-#: Bytes of JSON records parsed at a time: big enough that Arrow's per-call cost vanishes,
-#: small enough that a few in flight stay a few megabytes. Objects are read in blocks of this size,
-#: so a large object's pieces (whole records, a little under a block) are segments on their own,
-#: never copied together; small objects (a catalog's one-line files) are grouped to half of it.
-SEGMENT_BYTES = 1 << 20
 #: Threads parsing segments while the caller sends the previous ones.
 PARSERS = max(1, min(4, os.cpu_count() or 1))
 
 #: The end of a binary COPY stream: a tuple of -1 fields.
 _TRAILER = b"\xff\xff"
 _NEWLINE, _RETURN, _OPEN_BRACE, _CLOSE_BRACE = ord("\n"), ord("\r"), ord("{"), ord("}")
-
-
-@dataclass
-class Segment:
-    """What one segment became: binary COPY tuples, and what the run must account for."""
-
-    data: list[bytes]
-    rows: int
-    #: ``(first row, key, its line, its place among that line's records)``: from that row on, rows and
-    #: the object's lines count together (one record a line), until the next entry.
-    runs: list[tuple[int, str, int, int]]
-    rejected: list[Rejected] = field(default_factory=list)
-    unknown_keys: Counter[str] = field(default_factory=Counter)
-    #: Per object key: ``[rows, smallest, largest]`` value of the time field (None: no row had one).
-    coverage: dict[str, list] = field(default_factory=dict)
-
-
-def _cover(coverage: dict[str, list], key: str, rows: int, low: int | None, high: int | None) -> None:
-    """Add rows of an object, with the range of their time values, to a coverage account."""
-    entry = coverage.setdefault(key, [0, None, None])
-    entry[0] += rows
-    if low is not None:
-        entry[1] = low if entry[1] is None else min(entry[1], low)
-        entry[2] = high if entry[2] is None else max(entry[2], high)
 
 
 class BinaryRows:
@@ -135,7 +103,7 @@ class BinaryRows:
             pending: deque = deque()
             try:
                 try:
-                    for segment in _segments(pieces):
+                    for segment in segments(pieces):
                         pending.append(pool.submit(self.encode, segment, refused))
                         if len(pending) > PARSERS:
                             yield pending.popleft().result()
@@ -170,14 +138,14 @@ class BinaryRows:
         for (key, line, _, ordinal), count in zip(pieces, lines, strict=True):
             runs.append((before, key, line, ordinal))
             if time_column is None:
-                _cover(coverage, key, count, None, None)
+                cover(coverage, key, count, None, None)
             else:
                 times = time_column.slice(before, count)
                 low, high = (value.as_py() for value in pc.min_max(times).values())
                 allowed = self.time_bounds.get(key)
                 if allowed and count and (times.null_count or low < allowed[0] or high >= allowed[1]):
                     return self._encode_each_record(pieces, refused)  # names each record out of bounds
-                _cover(coverage, key, count, low, high)
+                cover(coverage, key, count, low, high)
             before += count
         if self.tag_key:
             kind = self.schema.field(len(self.fields)).type
@@ -249,7 +217,7 @@ class BinaryRows:
                 runs += [(before + written, key, number, place) for written, number, place in spans]
                 times = [] if self.time_index is None else [
                     row[self.time_index] for row in rows[before:] if row[self.time_index] is not None]
-                _cover(coverage, key, len(rows) - before, min(times, default=None), max(times, default=None))
+                cover(coverage, key, len(rows) - before, min(times, default=None), max(times, default=None))
         except TooManyBadRecords:
             return Segment([], 0, [], parser.rejected, parser.unknown_keys)  # the run fails on it
         columns = zip(*rows, strict=True) if rows else [()] * len(self.schema)
@@ -264,54 +232,3 @@ class BinaryRows:
         data = [encoder.write_batch(batch) for batch in table.to_batches()]
         data.append(encoder.finish()[: -len(_TRAILER)])
         return data
-
-
-class StagedRows:
-    """The running account of a COPY: rows, rejects, ignored keys, and which record each row came from."""
-
-    def __init__(self, max_errors: int) -> None:
-        self.max_errors = max_errors
-        self.rows = 0
-        self.rejected: list[Rejected] = []
-        self.unknown_keys: Counter[str] = Counter()
-        #: Per object key: ``[rows, smallest, largest]`` time value staged.
-        self.coverage: dict[str, list] = {}
-        self._run_rows, self._run_lines, self._run_ordinals = array("q"), array("q"), array("q")
-        self._run_keys: list[str] = []
-
-    def add(self, segment: Segment) -> None:
-        """Count a segment, in stream order; fail once the run has more bad records than allowed."""
-        self.rejected += segment.rejected
-        if len(self.rejected) > self.max_errors:
-            raise TooManyBadRecords(self.rejected, self.max_errors)
-        self.unknown_keys += segment.unknown_keys
-        for key, (rows, low, high) in segment.coverage.items():
-            _cover(self.coverage, key, rows, low, high)
-        for first, key, line, ordinal in segment.runs:
-            self._run_rows.append(self.rows + first)
-            self._run_lines.append(line)
-            self._run_ordinals.append(ordinal)
-            self._run_keys.append(key)
-        self.rows += segment.rows
-
-    def locate(self, row: int) -> tuple[str, int, int] | None:
-        """The object key, line and place among its line's records of the row numbered ``row``
-        (from 0) in the stream."""
-        index = bisect_right(self._run_rows, row) - 1
-        if index < 0:
-            return None
-        after = row - self._run_rows[index]
-        return self._run_keys[index], self._run_lines[index] + after, 0 if after else self._run_ordinals[index]
-
-
-def _segments(pieces: Iterable[Piece]) -> Iterator[list[Piece]]:
-    """Consecutive pieces, grouped until they hold half of SEGMENT_BYTES (a catalog's one-line files)."""
-    segment, size = [], 0
-    for piece in pieces:
-        segment.append(piece)
-        size += len(piece[2])
-        if size >= SEGMENT_BYTES // 2:
-            yield segment
-            segment, size = [], 0
-    if segment:
-        yield segment

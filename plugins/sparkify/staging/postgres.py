@@ -19,7 +19,7 @@ from sparkify.warehouse.transactions import execute_statements
 
 if TYPE_CHECKING:
     from sparkify.sources.objects import ObjectSource
-    from sparkify.staging.binary_copy import StagedRows
+    from sparkify.staging.segments import StagedRows
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,8 @@ def copy_objects(
     import psycopg
 
     # Imported here, not with the module: Arrow is heavy, and the DAG file imports the operator.
-    from sparkify.staging.binary_copy import SEGMENT_BYTES, BinaryRows, StagedRows
+    from sparkify.staging.binary_copy import BinaryRows
+    from sparkify.staging.segments import SEGMENT_BYTES, StagedRows
 
     if not hasattr(cursor, "copy"):
         raise AirflowFailException("staging into PostgreSQL needs psycopg 3 (see requirements.txt)")

@@ -1,4 +1,4 @@
-"""How a catalog notification is read (sparkify.staging.catalog.parse_message), on the bodies S3
+"""How a catalog notification is read (sparkify.sources.notifications.parse_message), on the bodies S3
 sends to SQS: straight, wrapped by SNS, its test event; keys URL-encoded and full."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import json
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
-from sparkify.staging.catalog import Notification, parse_message
+from sparkify.sources.notifications import Notification, parse_message
 from tests.support.redshift_recording import s3_notification
 
 
