@@ -68,7 +68,7 @@ test-services: $(STAMP) ## Only the tests that start the real Airflow services (
 ui-screenshot: $(STAMP) ## Refresh the README's UI screenshots, docs/ui-*.png, from the browser test (needs chromium)
 	SPARKIFY_UI_SCREENSHOTS=docs $(PY) -m pytest -q -m services tests/services/test_browser.py
 
-lint: $(STAMP) ## ruff (Airflow rules included), sqlfluff on include/sql and plugins/sparkify/sql (.sqlfluff), mypy on dags and plugins, the paths and anchors docs and comments cite
+lint: $(STAMP) ## ruff (Airflow rules included), sqlfluff on include/sql and plugins/sparkify/sql (.sqlfluff), mypy --strict on dags and plugins, the paths and anchors docs and comments cite
 	$(PY) -m ruff check dags plugins tools tests bench
 	$(PY) tools/lint_sql.py lint include/sql plugins/sparkify/sql
 	$(PY) -m mypy

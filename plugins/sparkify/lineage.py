@@ -114,7 +114,7 @@ def tables_read(sql: str) -> list[str]:
     return sorted({table.name for table in metadata.in_tables})
 
 
-def staging_lineage(conn_id: str, table: str, sources: Sequence[str]) -> OperatorLineage:
+def staging_lineage(conn_id: str, table: str, sources: Sequence[str]) -> OperatorLineage[Any, Any]:
     """The objects (keys or prefixes) staged → the staging table."""
     from airflow.providers.openlineage.extractors import OperatorLineage
 
@@ -123,7 +123,7 @@ def staging_lineage(conn_id: str, table: str, sources: Sequence[str]) -> Operato
     )
 
 
-def load_lineage(conn_id: str, table: str, sql: str) -> OperatorLineage:
+def load_lineage(conn_id: str, table: str, sql: str) -> OperatorLineage[Any, Any]:
     """The tables a load's SQL reads → the table it loads (a table is not its own input)."""
     from airflow.providers.openlineage.extractors import OperatorLineage
 
@@ -131,7 +131,7 @@ def load_lineage(conn_id: str, table: str, sql: str) -> OperatorLineage:
     return OperatorLineage(inputs=table_datasets(conn_id, inputs), outputs=table_datasets(conn_id, [table]))
 
 
-def checks_lineage(conn_id: str, sqls: Iterable[str]) -> OperatorLineage:
+def checks_lineage(conn_id: str, sqls: Iterable[str]) -> OperatorLineage[Any, Any]:
     """The tables the checks read; checks write nothing."""
     from airflow.providers.openlineage.extractors import OperatorLineage
 

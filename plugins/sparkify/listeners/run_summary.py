@@ -35,7 +35,7 @@ def _hours(start: Any, end: Any) -> str:
     return f"{start:%Y-%m-%d %H:%M}–{last}"
 
 
-def summary(state: str, interval: str, figures: dict[str, dict], failed: list[str], not_run: int = 0,
+def summary(state: str, interval: str, figures: dict[str, dict[str, Any]], failed: list[str], not_run: int = 0,
             errors: dict[str, str] | None = None) -> str:
     """The note's Markdown, from each task's XCom (its audit record and its cost) by task id; the tasks that
     failed (with the first line of each one's error, ``errors``), and how many did not run because of them."""

@@ -83,7 +83,8 @@ def configured_notifier() -> BaseNotifier | None:
     if path == SMTP_NOTIFIER:
         options = {**SMTP_MESSAGE, **options}
     module, _, name = path.rpartition(".")
-    return getattr(importlib.import_module(module), name)(**options)
+    notifier: BaseNotifier = getattr(importlib.import_module(module), name)(**options)
+    return notifier
 
 
 def send(alert: dict[str, str], context: Context) -> bool:

@@ -83,7 +83,7 @@ class WarehouseOperator(BaseOperator):
         from sparkify.operators.stage_to_redshift import StageToRedshiftOperator
 
         ti = context.get("ti")
-        if ti is None or not self.has_dag():
+        if ti is None:
             return []  # executed outside a DAG run
         staging = [task.task_id for task in self.get_flat_relatives(upstream=True)
                    if isinstance(task, StageToRedshiftOperator)]
@@ -146,6 +146,6 @@ class TableLoadOperator(WarehouseOperator):
             select=self.sql.strip().rstrip(";"), **variables,
         )
 
-    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage:
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage[Any, Any]:
         """OpenLineage: the tables the SQL reads → the loaded table."""
         return load_lineage(self.redshift_conn_id, self.table, self.sql)

@@ -93,6 +93,6 @@ class DataQualityOperator(WarehouseOperator):
     def asset_figures(self, result: dict[str, Any]) -> dict[str, Any]:
         return {**result, "passed": result["checks"]}
 
-    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage:
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage[Any, Any]:
         """OpenLineage: the tables the checks read."""
         return checks_lineage(self.redshift_conn_id, [check["sql"] for check in self.checks])

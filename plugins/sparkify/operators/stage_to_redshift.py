@@ -278,6 +278,6 @@ class StageToRedshiftOperator(BaseOperator):
         extra = self.discovery.figures() if self.discovery else {}
         return {**extra, **staged.result(parameters, len(listing.objects))}
 
-    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage:
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage[Any, Any]:
         """OpenLineage: the keys or prefixes that held the staged objects → the staging table."""
         return staging_lineage(self.redshift_conn_id, self.table, getattr(self, "staged_sources", []))

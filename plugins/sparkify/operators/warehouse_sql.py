@@ -33,7 +33,8 @@ class WarehouseSQLOperator(SQLExecuteQueryOperator):
             raise AirflowFailException("WarehouseSQLOperator needs conn_id, the warehouse connection")
         connection = Connection.get(self.conn_id)
         if not (connection.conn_type == "redshift" and connection.extra_dejson.get("use_data_api")):
-            return super().execute(context)
+            # SQLExecuteQueryOperator.execute is not annotated.
+            return super().execute(context)  # type: ignore[no-untyped-call]
         hook, dialect = warehouse_hook(self.conn_id)
         texts = [self.sql] if isinstance(self.sql, str) else list(self.sql)
         statements = [statement for text in texts for statement in

@@ -76,7 +76,8 @@ class ObjectsLandedSensor(BaseSensorOperator):
         if now < deadline:
             self.log.info("No objects yet at %s: waiting until %s", looked_for, f"{deadline:%Y-%m-%d %H:%M:%S} UTC")
             if self.reschedule and deadline < now + timedelta(seconds=self.poke_interval):
-                raise AirflowRescheduleException(deadline)  # the last look, at the deadline itself
+                # The last look, at the deadline itself (Airflow's exception is not annotated).
+                raise AirflowRescheduleException(deadline)  # type: ignore[no-untyped-call]
             return False
         message = f"no objects at {looked_for} for {start:%Y-%m-%d %H:%M}–{end:%Y-%m-%d %H:%M} UTC"
         if self.policy == "fail":

@@ -101,7 +101,7 @@ class S3Source:
             return None
         if found.get("ContentLength") is not None:
             self.sizes[key] = found["ContentLength"]
-        return found["ETag"].strip('"')
+        return str(found["ETag"]).strip('"')
 
     def _stream(self, key: str, size: int, record_limit: int) -> Iterator[Piece]:
         body = self.hook.get_conn().get_object(Bucket=self.bucket, Key=self._full_key(key))["Body"]

@@ -22,6 +22,7 @@ import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 import pgpq
@@ -37,7 +38,7 @@ from sparkify.staging.records import (
     TimeBounds,
     check_column_types,
 )
-from sparkify.staging.segments import Segment, cover, segments
+from sparkify.staging.segments import Coverage, Segment, cover, segments
 
 #: Per object key, the records (line, place among that line's records) the server refused on an
 #: earlier pass, and why.
@@ -100,7 +101,7 @@ class BinaryRows:
     def encode_all(self, pieces: Iterable[Piece], refused: Refused) -> Iterator[Segment]:
         """Every piece, encoded by ``PARSERS`` threads, in the order of ``pieces``."""
         with ThreadPoolExecutor(PARSERS, thread_name_prefix="staging-parser") as pool:
-            pending: deque = deque()
+            pending: deque[Any] = deque()
             try:
                 try:
                     for segment in segments(pieces):
@@ -132,7 +133,7 @@ class BinaryRows:
         if table is None:
             return self._encode_each_record(pieces, refused)
         runs: list[tuple[int, str, int, int]] = []
-        coverage: dict[str, list] = {}
+        coverage: dict[str, Coverage] = {}
         before = 0
         time_column = None if self.time_index is None else table.column(self.time_index)
         for (key, line, _, ordinal), count in zip(pieces, lines, strict=True):
@@ -196,9 +197,9 @@ class BinaryRows:
     def _encode_each_record(self, pieces: list[Piece], refused: Refused) -> Segment:
         parser = RecordParser(self.fields, self.column_types, constant=self.constant, max_errors=self.max_errors,
                               max_record_bytes=self.max_record_bytes)
-        rows: list[tuple] = []
+        rows: list[tuple[Any, ...]] = []
         runs = []
-        coverage: dict[str, list] = {}
+        coverage: dict[str, Coverage] = {}
         try:
             for key, line, data, ordinal in pieces:
                 before = len(rows)

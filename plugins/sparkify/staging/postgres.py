@@ -154,7 +154,7 @@ def quarantine(cursor: Any, rejected: list[Rejected], parameters: dict[str, Any]
     ])
 
 
-def record_objects(cursor: Any, records: list[tuple]) -> None:
+def record_objects(cursor: Any, records: list[tuple[Any, ...]]) -> None:
     """Record object versions (staged_objects rows, in its column order) with one COPY."""
     if not records:
         return

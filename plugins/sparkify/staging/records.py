@@ -30,6 +30,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import orjson
 
@@ -127,7 +128,7 @@ class RecordParser:
         fields: list[str],
         column_types: list[str],
         *,
-        constant: tuple = (),
+        constant: tuple[Any, ...] = (),
         max_errors: int = 0,
         max_record_bytes: int = MAX_RECORD_BYTES,
     ) -> None:
@@ -149,7 +150,7 @@ class RecordParser:
         self,
         uri: str,
         data: bytes,
-        write: Callable[[tuple], object],
+        write: Callable[[tuple[Any, ...]], object],
         refused: Mapping[tuple[int, int], str],
         first_line: int = 1,
         first_ordinal: int = 0,
@@ -203,10 +204,10 @@ class RecordParser:
         if len(self.rejected) > self.max_errors:
             raise TooManyBadRecords(self.rejected, self.max_errors)
 
-    def _count_unknown(self, record: dict) -> None:
+    def _count_unknown(self, record: dict[str, Any]) -> None:
         self.unknown_keys.update(record.keys() - self.known)
 
-    def _convert(self, row: list, data: bytes, found: Framed) -> str | None:
+    def _convert(self, row: list[Any], data: bytes, found: Framed) -> str | None:
         """Check each value against its column, converting what COPY converts; the first error."""
         numbers = None
         for index, kinds, bound in self.checks:

@@ -176,7 +176,7 @@ def count_rejected(cursor: Any, parameters: dict[str, Any], max_errors: int) -> 
     if isinstance(cursor, DataApiCursor):
         return None
     execute_statements(cursor, render_statements("redshift/count_rejected.sql"), parameters)
-    (rejected,) = cursor.fetchone()
+    rejected = int(cursor.fetchone()[0])
     if rejected > max_errors:
         raise AirflowFailException(
             f"{parameters['table_name']}: {rejected} records rejected by COPY or outside their unit's hours, "
@@ -192,11 +192,11 @@ def _copy(cursor: Any, statements: list[str], parameters: dict[str, Any], secret
     the transaction back (Redshift takes no statement in it after an error) and return the objects the
     load errors name; any other failure is raised as it is. On the Data API nothing runs before the
     batch: a failing COPY fails the batch."""
-    import redshift_connector
+    from redshift_connector.error import DatabaseError
 
     try:
         execute_statements(cursor, statements, parameters, secrets=secrets)
-    except redshift_connector.DatabaseError:
+    except DatabaseError:
         cursor.connection.rollback()
         execute_statements(cursor, render_statements("redshift/load_errors.sql"), {})
         refusal = _refusal([row for row in cursor.fetchall() if row[0] in keys_by_uri], keys_by_uri, max_errors)

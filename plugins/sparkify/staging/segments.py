@@ -9,10 +9,14 @@ from bisect import bisect_right
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from sparkify.exceptions import TooManyBadRecords
 from sparkify.sources.json_records import Piece
 from sparkify.staging.records import Rejected
+
+#: What an object's rows cover: ``[rows, smallest, largest]`` time value (None while no row had one).
+Coverage = list[Any]
 
 #: Bytes of JSON records parsed at a time: big enough that Arrow's per-call cost vanishes,
 #: small enough that a few in flight stay a few megabytes. Objects are read in blocks of this size,
@@ -33,10 +37,10 @@ class Segment:
     rejected: list[Rejected] = field(default_factory=list)
     unknown_keys: Counter[str] = field(default_factory=Counter)
     #: Per object key: ``[rows, smallest, largest]`` value of the time field (None: no row had one).
-    coverage: dict[str, list] = field(default_factory=dict)
+    coverage: dict[str, Coverage] = field(default_factory=dict)
 
 
-def cover(coverage: dict[str, list], key: str, rows: int, low: int | None, high: int | None) -> None:
+def cover(coverage: dict[str, Coverage], key: str, rows: int, low: int | None, high: int | None) -> None:
     """Add rows of an object, with the range of their time values, to a coverage account."""
     entry = coverage.setdefault(key, [0, None, None])
     entry[0] += rows
@@ -54,7 +58,7 @@ class StagedRows:
         self.rejected: list[Rejected] = []
         self.unknown_keys: Counter[str] = Counter()
         #: Per object key: ``[rows, smallest, largest]`` time value staged.
-        self.coverage: dict[str, list] = {}
+        self.coverage: dict[str, Coverage] = {}
         self._run_rows, self._run_lines, self._run_ordinals = array("q"), array("q"), array("q")
         self._run_keys: list[str] = []
 

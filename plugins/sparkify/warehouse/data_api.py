@@ -100,7 +100,7 @@ class DataApiWarehouse:
 
     def created_at(self, statement_id: str) -> datetime:
         """When the Data API received a statement (UTC, naive, as the warehouse stores times)."""
-        created = self.hook.conn.describe_statement(Id=statement_id)["CreatedAt"]
+        created: datetime = self.hook.conn.describe_statement(Id=statement_id)["CreatedAt"]
         return created.astimezone(timezone.utc).replace(tzinfo=None) if created.tzinfo else created
 
     def attach(self, name: str) -> bool:
@@ -138,7 +138,8 @@ class DataApiWarehouse:
         from botocore.exceptions import ClientError
 
         try:
-            return self.hook.conn.list_statements(**request)
+            listed: dict[str, Any] = self.hook.conn.list_statements(**request)
+            return listed
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") == "AccessDeniedException":
                 raise AirflowFailException(
