@@ -401,7 +401,8 @@ def test_every_task_leaves_an_audit_record_and_a_retry_replaces_it(warehouse, bu
     result = load_songplays()
     load_dimension("users", "upsert", key="user_id", version_column="last_seen_at")
     assert result == {"batch_id": "run_1", "task_id": "load_songplays", "table_name": "songplays", "rows_read": 2,
-                      "rows_written": 2, "rows_rejected": 0, "object_count": 0, "cost": result["cost"]}
+                      "rows_written": 2, "rows_rejected": 0, "object_count": 0, "mode": "replace-interval",
+                      "cost": result["cost"]}
     # What the load cost: its settings (PostgreSQL), lock, delete, insert and audit record (two), in one transaction.
     assert {key: result["cost"][key] for key in ("statements", "transactions", "copies", "s3_requests")} == {
         "statements": 7, "transactions": 1, "copies": 0, "s3_requests": 0}

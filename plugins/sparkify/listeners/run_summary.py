@@ -9,6 +9,7 @@ records. A note a person wrote is kept: only a note this listener wrote (or none
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -35,14 +36,31 @@ def _hours(start: Any, end: Any) -> str:
     return f"{start:%Y-%m-%d %H:%M}–{last}"
 
 
-def summary(state: str, interval: str, figures: dict[str, dict[str, Any]], failed: list[str], not_run: int = 0,
+@dataclass(frozen=True)
+class TaskFigures:
+    """One task of a run: its operator's class name (how the summary knows what it did) and its XCom."""
+
+    task_id: str
+    operator: str
+    figures: dict[str, Any]
+
+
+def summary(state: str, interval: str, tasks: list[TaskFigures], failed: list[str], not_run: int = 0,
             errors: dict[str, str] | None = None) -> str:
-    """The note's Markdown, from each task's XCom (its audit record and its cost) by task id; the tasks that
-    failed (with the first line of each one's error, ``errors``), and how many did not run because of them."""
-    written = {record["table_name"]: record["rows_written"] for task, record in figures.items()
-               if task.startswith("load_") and isinstance(record, dict)}
-    late = figures.get("match_late_songs", {}).get("rows_written")
-    events, songs = figures.get("stage_events", {}), figures.get("stage_songs", {})
+    """The note's Markdown, from each task's XCom (its audit record and its cost), told apart by the task's
+    operator class; the tasks that failed (with the first line of each one's error, ``errors``), and how many
+    did not run because of them."""
+    from sparkify import DataQualityOperator, LoadDimensionOperator, LoadFactOperator, StageToRedshiftOperator
+
+    def of(operator: type, **where: Any) -> list[dict[str, Any]]:
+        return [task.figures for task in tasks if task.operator == operator.__name__ and isinstance(task.figures, dict)
+                and all(task.figures.get(key) == value for key, value in where.items())]
+
+    loads = [*of(LoadFactOperator), *of(LoadDimensionOperator)]
+    written = {record["table_name"]: record["rows_written"] for record in loads if record.get("mode") != "update"}
+    late = next((record["rows_written"] for record in of(LoadFactOperator, mode="update")), None)
+    events = next(iter(of(StageToRedshiftOperator, staged="by time")), {})
+    songs = next(iter(of(StageToRedshiftOperator, staged="catalog")), {})
     set_aside = sum(record.get("rows_rejected") or 0 for record in (events, songs))
     lines = [f"{HEADING}: {state}, {interval}", ""]
     rows = " · ".join(f"{table} {_count(written[table])}" for table in STAR_TABLES if table in written)
@@ -61,15 +79,15 @@ def summary(state: str, interval: str, figures: dict[str, dict[str, Any]], faile
         if aside:
             lines.append("- Objects set aside as bad (until they change): " + "; ".join(
                 f"{entry['object_uri']} ({entry['reason'] or 'no reason recorded'})" for entry in aside))
-    checks = figures.get("run_quality_checks")
+    checks = next(iter(of(DataQualityOperator)), None)
+    checks_failed = {task.task_id for task in tasks if task.operator == DataQualityOperator.__name__} & set(failed)
     if checks:
         lines.append(f"- Quality checks: {checks['checks'] - checks['failed']} of {checks['checks']} passed")
     else:
-        lines.append("- Quality checks: " + ("failed (its log names each check)" if "run_quality_checks" in failed
-                                             else "not run"))
+        lines.append("- Quality checks: " + ("failed (its log names each check)" if checks_failed else "not run"))
     if songs.get("catalog_discovery"):
         lines.append(catalog_line(songs))
-    costs = [record["cost"] for record in figures.values() if isinstance(record, dict) and record.get("cost")]
+    costs = [task.figures["cost"] for task in tasks if isinstance(task.figures, dict) and task.figures.get("cost")]
     if costs:  # what the tasks that ended cost, together (sparkify.cost)
         lines.append(summary_line(total(costs)))
     if failed:
@@ -116,14 +134,17 @@ def _write_note(dag_run: DagRun, stored: DagRun, session: Any) -> None:
     from airflow.sdk.bases.xcom import BaseXCom
     from sqlalchemy import select
 
+    from sparkify import StageToRedshiftOperator
+
     if stored.note and not stored.note.startswith(HEADING):
         return
-    states = dict(session.execute(
-        select(TaskInstance.task_id, TaskInstance.state).where(TaskInstance.dag_id == dag_run.dag_id,
-                                                               TaskInstance.run_id == dag_run.run_id)
-    ).all())
-    if "create_tables" not in states:
-        return  # not one of this project's DAGs
+    instances = session.execute(
+        select(TaskInstance.task_id, TaskInstance.state, TaskInstance.operator).where(
+            TaskInstance.dag_id == dag_run.dag_id, TaskInstance.run_id == dag_run.run_id)
+    ).all()
+    operators = {row.task_id: row.operator for row in instances}
+    if StageToRedshiftOperator.__name__ not in operators.values():
+        return  # not a run of this project's pipeline
     results = session.execute(
         select(XComModel.task_id, XComModel.key, XComModel.value).where(
             XComModel.dag_run_id == dag_run.id, XComModel.key.in_([BaseXCom.XCOM_RETURN_KEY, ERROR_KEY])
@@ -132,10 +153,12 @@ def _write_note(dag_run: DagRun, stored: DagRun, session: Any) -> None:
     by_key: dict[str, dict[str, Any]] = {BaseXCom.XCOM_RETURN_KEY: {}, ERROR_KEY: {}}
     for row in results:
         by_key[row.key][row.task_id] = XComModel.deserialize_value(row)
-    failed = sorted(task for task, state in states.items() if state == "failed")
-    not_run = sum(state == "upstream_failed" for state in states.values())
+    tasks = [TaskFigures(task_id, operators[task_id], figures)
+             for task_id, figures in by_key[BaseXCom.XCOM_RETURN_KEY].items() if task_id in operators]
+    failed = sorted(row.task_id for row in instances if row.state == "failed")
+    not_run = sum(row.state == "upstream_failed" for row in instances)
     stored.note = summary(str(dag_run.state), hour_of(dag_run.data_interval_start, dag_run.data_interval_end),
-                          by_key[BaseXCom.XCOM_RETURN_KEY], failed, not_run, by_key[ERROR_KEY])
+                          tasks, failed, not_run, by_key[ERROR_KEY])
 
 
 @hookimpl

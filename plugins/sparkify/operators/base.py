@@ -15,7 +15,7 @@ from sparkify.lineage import load_lineage, record_asset_events
 from sparkify.staging import restatement
 from sparkify.warehouse.run_parameters import run_parameters
 from sparkify.warehouse.sql import quote_identifier, render_named
-from sparkify.warehouse.transactions import transaction, warehouse_hook
+from sparkify.warehouse.transactions import Cursor, transaction, warehouse_hook
 
 if TYPE_CHECKING:
     from airflow.providers.openlineage.extractors import OperatorLineage
@@ -90,7 +90,7 @@ class WarehouseOperator(BaseOperator):
         found = ti.xcom_pull(task_ids=staging) if staging else []
         return [result for result in found or [] if isinstance(result, dict)]
 
-    def run_in_transaction(self, cursor: Any, dialect: str, parameters: dict[str, Any],
+    def run_in_transaction(self, cursor: Cursor, dialect: str, parameters: dict[str, Any],
                            spans: list[dict[str, Any]]) -> dict[str, Any]:
         """The task's statements on the open ``cursor``, for each span's bound parameters (``spans``;
         ``parameters`` are the run's own); its figures (the XCom)."""

@@ -11,7 +11,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from sparkify.lineage import checks_lineage
 from sparkify.operators.base import WarehouseOperator
 from sparkify.staging.restatement import span_text
-from sparkify.warehouse.transactions import execute_statements
+from sparkify.warehouse.transactions import Cursor, execute_statements
 
 if TYPE_CHECKING:
     from airflow.providers.openlineage.extractors import OperatorLineage
@@ -57,7 +57,7 @@ class DataQualityOperator(WarehouseOperator):
                 raise AirflowFailException(f"{name}: needs 'expected' and a comparison in {list(COMPARISONS)}")
         self.checks = checks
 
-    def run_in_transaction(self, cursor: Any, dialect: str, parameters: dict[str, Any],
+    def run_in_transaction(self, cursor: Cursor, dialect: str, parameters: dict[str, Any],
                            spans: list[dict[str, Any]]) -> dict[str, Any]:
         results, failures = [], []
         for span in spans:

@@ -9,7 +9,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from sparkify.operators.base import TableLoadOperator, checked_identifier
 from sparkify.warehouse.audit import add_count, record_load
 from sparkify.warehouse.sql import quote_identifier, temp_table_name
-from sparkify.warehouse.transactions import execute_named
+from sparkify.warehouse.transactions import Cursor, execute_named
 
 
 class LoadDimensionOperator(TableLoadOperator):
@@ -62,7 +62,7 @@ class LoadDimensionOperator(TableLoadOperator):
         self.version_column = checked_identifier(version_column, "version_column")
         self.interval_column = checked_identifier(interval_column, "interval_column")
 
-    def run_in_transaction(self, cursor: Any, dialect: str, parameters: dict[str, Any],
+    def run_in_transaction(self, cursor: Cursor, dialect: str, parameters: dict[str, Any],
                            spans: list[dict[str, Any]]) -> dict[str, Any]:
         statements = self.mode_statements(
             dialect,
@@ -80,6 +80,6 @@ class LoadDimensionOperator(TableLoadOperator):
             read = add_count(read, counts.get("fill_incoming", counts["insert"]))
             written = add_count(written, counts["insert"])
         self.log.info("%s (%s): %s rows written", self.table, self.mode, written)
-        return record_load(
+        return {**record_load(
             cursor, parameters, task_id=self.task_id, table=self.table, rows_read=read, rows_written=written,
-        )
+        ), "mode": self.mode}

@@ -7,7 +7,7 @@ from typing import Any
 from sparkify.operators.base import TableLoadOperator, checked_identifier
 from sparkify.warehouse.audit import add_count, record_load
 from sparkify.warehouse.sql import quote_identifier
-from sparkify.warehouse.transactions import execute_named
+from sparkify.warehouse.transactions import Cursor, execute_named
 
 
 class LoadFactOperator(TableLoadOperator):
@@ -33,7 +33,7 @@ class LoadFactOperator(TableLoadOperator):
         super().__init__(mode=mode, **kwargs)
         self.interval_column = checked_identifier(interval_column, "interval_column")
 
-    def run_in_transaction(self, cursor: Any, dialect: str, parameters: dict[str, Any],
+    def run_in_transaction(self, cursor: Cursor, dialect: str, parameters: dict[str, Any],
                            spans: list[dict[str, Any]]) -> dict[str, Any]:
         statements = self.mode_statements(dialect, interval_column=quote_identifier(self.interval_column))
         written: int | None = 0
@@ -45,6 +45,6 @@ class LoadFactOperator(TableLoadOperator):
                 self.log.info("%s, %s to %s: replaced %s rows with %s", self.table, span["interval_start"],
                               span["interval_end"], counts["delete"], counts["insert"])
             written = add_count(written, counts["update" if self.mode == "update" else "insert"])
-        return record_load(
+        return {**record_load(
             cursor, parameters, task_id=self.task_id, table=self.table, rows_read=written, rows_written=written,
-        )
+        ), "mode": self.mode}

@@ -211,7 +211,8 @@ class StageToRedshiftOperator(BaseOperator):
         hook, dialect = warehouse_hook(self.redshift_conn_id)
         fields = read_jsonpaths(self.jsonpaths)
         settings = self._settings(fields)
-        parameters = {**run_parameters(context), "table_name": self.table}
+        run = run_parameters(context)
+        parameters: dict[str, Any] = {**run, "table_name": self.table}
         columns = [snake_case(name) for name in fields]
         variables = {
             "dialect": dialect,
@@ -226,7 +227,7 @@ class StageToRedshiftOperator(BaseOperator):
             self.log.warning("Full re-stage: forgetting every staged object of %s", self.table)
         # A catalog read by notifications asks S3 nothing in an hour with nothing new.
         source = open_source(self.source, self.aws_conn_id, check=not (self.catalog_key and self.catalog_queue))
-        interval = (parameters["interval_start"], parameters["interval_end"])
+        interval = (run["interval_start"], run["interval_end"])
         if self.time_field:
             listing = list_events(source, self.s3_key, interval, lookback=settings.lookback, spill=settings.spill)
         else:
@@ -276,7 +277,7 @@ class StageToRedshiftOperator(BaseOperator):
         elif staged.set_aside:
             set_aside_alert(context, self.task_id, staged.set_aside)
         extra = self.discovery.figures() if self.discovery else {}
-        return {**extra, **staged.result(parameters, len(listing.objects))}
+        return {**extra, **staged.result(parameters, len(listing.objects), by_time=bool(self.time_field))}
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage[Any, Any]:
         """OpenLineage: the keys or prefixes that held the staged objects → the staging table."""

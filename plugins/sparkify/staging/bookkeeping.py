@@ -17,7 +17,7 @@ from sparkify.staging import restatement
 from sparkify.staging.restatement import Span, hours_between
 from sparkify.warehouse.run_parameters import epoch_ms
 from sparkify.warehouse.sql import render_statements
-from sparkify.warehouse.transactions import execute_statements, transaction
+from sparkify.warehouse.transactions import Cursor, execute_statements, transaction
 
 #: The width of ``staged_objects.rejected_reason`` (include/sql/create/create_tables.sql).
 REASON_LENGTH = 1024
@@ -71,7 +71,7 @@ def plan_listing(listed: Mapping[str, Mapping[str, str]], objects: dict[str, str
 class Bookkeeping:
     """The bookkeeping statements of one staging transaction."""
 
-    cursor: Any
+    cursor: Cursor
     variables: dict[str, Any]
     parameters: dict[str, Any]
     source: ObjectSource

@@ -38,7 +38,7 @@ from sparkify.sources.notifications import (
 from sparkify.staging.bookkeeping import StagedObject
 from sparkify.warehouse.run_parameters import whole_number
 from sparkify.warehouse.sql import render_statements
-from sparkify.warehouse.transactions import execute_statements, transaction
+from sparkify.warehouse.transactions import Cursor, execute_statements, transaction
 
 if TYPE_CHECKING:
     from sparkify.sources.objects import ObjectSource
@@ -82,7 +82,7 @@ class Discovery:
                 named.setdefault(notification.key, []).append(notification)
         return named
 
-    def resolve(self, cursor: Any, parameters: dict[str, Any],
+    def resolve(self, cursor: Cursor, parameters: dict[str, Any],
                 source: ObjectSource) -> tuple[dict[str, StagedObject], dict[str, str]]:
         """The staged records of the named files, and the current version of each named file that may
         differ from it (one HEAD each; none for a file every notification shows staged as it is)."""
@@ -107,7 +107,7 @@ class Discovery:
                 objects[key] = version
         return staged, objects
 
-    def record(self, cursor: Any, parameters: dict[str, Any], listed_at: datetime, objects: dict[str, str],
+    def record(self, cursor: Cursor, parameters: dict[str, Any], listed_at: datetime, objects: dict[str, str],
                to_stage: dict[str, str]) -> None:
         """For a full listing: record it (the cadence's clock), with the files only it found."""
         if self.mode != LISTING:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from airflow.sdk.exceptions import AirflowFailException
 
@@ -25,12 +25,16 @@ from sparkify.staging import restatement
 from sparkify.staging.bookkeeping import Bookkeeping, Plan, StagedObject, plan_listing, set_aside
 from sparkify.staging.catalog import Discovery
 from sparkify.staging.listing import Listing
-from sparkify.staging.outcome import Staged, refused_message
+from sparkify.staging.outcome import Copied, Staged, refused_message
 from sparkify.staging.redshift import CopySettings
 from sparkify.staging.restatement import overlaps
 from sparkify.warehouse.audit import record_load
 from sparkify.warehouse.sql import render_statements
-from sparkify.warehouse.transactions import execute_statements, transaction
+
+if TYPE_CHECKING:
+    import psycopg
+
+from sparkify.warehouse.transactions import Cursor, execute_statements, transaction
 
 
 @dataclass(frozen=True)
@@ -85,21 +89,21 @@ class ObjectStaging:
                 # A new object has nothing to forget: only those with a record (rewritten, gone, set aside).
                 for key in [key for key in [*plan.to_stage, *plan.gone] if key in staged]:
                     books.forget(key, staged[key])
-                rows, rejected, ignored, coverage = self._copy(cursor, plan.to_stage)
+                copied = self._copy(cursor, plan.to_stage)
                 result = Staged({}, dict(plan.to_stage), list(plan.gone),
                                 {key: staged[key].rejected_reason for key in plan.skipped_rejected},
-                                rows, rejected, ignored)
+                                copied.rows, copied.rejected, copied.ignored)
                 if self.by_time:
-                    self._events_bookkeeping(cursor, books, plan, staged, coverage, retention, result)
+                    self._events_bookkeeping(cursor, books, plan, staged, copied.coverage, retention, result)
                 else:
                     self._catalog_bookkeeping(cursor, books, plan, staged, objects, result)
                 if plan.to_stage or plan.gone or result.purged:
                     execute_statements(cursor, render_statements("stage/analyze.sql", **self.variables),
                                        self.parameters)
                 result.audit = record_load(
-                    cursor, self.parameters, task_id=task_id, table=self.parameters["table_name"], rows_read=rows,
-                    rows_written=rows, rows_rejected=rejected, objects=list(plan.to_stage), uri=self.source.uri,
-                    note=self.listing.note,
+                    cursor, self.parameters, task_id=task_id, table=self.parameters["table_name"],
+                    rows_read=copied.rows, rows_written=copied.rows, rows_rejected=copied.rejected,
+                    objects=list(plan.to_stage), uri=self.source.uri, note=self.listing.note,
                 )
         except ObjectsRefused as refused:
             versions = {key: plan.to_stage[key] for key in refused.keys}
@@ -115,16 +119,14 @@ class ObjectStaging:
         own = (self.parameters["interval_start"], self.parameters["interval_end"])
         return self.by_time and overlaps(self.listing.covers(self.listing.unit_of[key]), [own])
 
-    def _copy(self, cursor: Any, to_stage: dict[str, str]) -> tuple[
-            int | None, int | None, dict[str, int], dict[str, tuple[int | None, int | None]]]:
-        """Copy the versions to stage with the warehouse's engine: (rows, rejected, ignored keys, key → the
-        first and last time of its rows)."""
+    def _copy(self, cursor: Cursor, to_stage: dict[str, str]) -> Copied:
+        """Copy the versions to stage with the warehouse's engine."""
         table = self.parameters["table_name"]
         if self.dialect == "redshift":
             from sparkify.staging import redshift
 
             if not to_stage:
-                return None, 0, {}, {}
+                return Copied(rows=None)
             try:
                 return redshift.stage_objects(cursor, self.redshift_copy(), to_stage, variables=self.variables,
                                               parameters=self.parameters, staged_at=self.now)
@@ -135,8 +137,9 @@ class ObjectStaging:
         bounds = {key: self.listing.time_bounds(self.listing.unit_of[key], self.reading.plausible)
                   for key in to_stage} if self.by_time else None
         try:
-            staged = postgres.stage_objects(
-                cursor, self.source, to_stage, fields=self.reading.fields, columns=self.reading.columns,
+            staged = postgres.stage_objects(  # a postgres connection's cursor is psycopg's
+                cast("psycopg.Cursor[Any]", cursor), self.source, to_stage, fields=self.reading.fields,
+                columns=self.reading.columns,
                 variables=self.variables, parameters=self.parameters, time_field=self.reading.time_field,
                 time_bounds=bounds, max_record_bytes=self.reading.max_record_bytes, staged_at=self.now,
             )
@@ -145,7 +148,7 @@ class ObjectStaging:
         count_read(len(to_stage), [self.source.sizes.get(key) for key in to_stage])
         return staged
 
-    def _events_bookkeeping(self, cursor: Any, books: Bookkeeping, plan: Plan, staged: dict[str, StagedObject],
+    def _events_bookkeeping(self, cursor: Cursor, books: Bookkeeping, plan: Plan, staged: dict[str, StagedObject],
                             coverage: dict[str, tuple[int | None, int | None]], retention: int,
                             result: Staged) -> None:
         """Restatement, the run's interval as loaded, the retention's clock and drops."""
@@ -162,7 +165,7 @@ class ObjectStaging:
             *restatement.restated_spans(cursor, self.parameters, self.parameters["table_name"]),
             *[(entry["hours_start"], entry["hours_end"]) for entry in result.restated]])
 
-    def _catalog_bookkeeping(self, cursor: Any, books: Bookkeeping, plan: Plan, staged: dict[str, StagedObject],
+    def _catalog_bookkeeping(self, cursor: Cursor, books: Bookkeeping, plan: Plan, staged: dict[str, StagedObject],
                              objects: dict[str, str], result: Staged) -> None:
         """Rows replaced by key, the discovery recorded, the files still set aside (a file gone from the bucket,
         its removal notified or a full listing without it, has changed: its record goes). A listing read every

@@ -39,6 +39,17 @@ def block_restated_hours(source: ObjectSource, listing: Listing, skipped: dict[s
         )
 
 
+@dataclass(frozen=True)
+class Copied:
+    """What a warehouse engine's copy of some objects gave: its rows and rejected records (None: the warehouse
+    does not say), the JSON keys it ignored, and per object key the first and last time of its rows."""
+
+    rows: int | None = 0
+    rejected: int | None = 0
+    ignored: dict[str, int] = field(default_factory=dict)
+    coverage: dict[str, tuple[int | None, int | None]] = field(default_factory=dict)
+
+
 @dataclass
 class Staged:
     """What one staging run did, whichever way it staged."""
@@ -79,13 +90,14 @@ class Staged:
         if self.ignored:
             log.warning("Keys not in %s were ignored: %s", jsonpaths, self.ignored)
 
-    def result(self, parameters: dict[str, Any], objects_listed: int) -> dict[str, Any]:
+    def result(self, parameters: dict[str, Any], objects_listed: int, by_time: bool) -> dict[str, Any]:
         """The task's XCom: its audit record and what the run's staging found (JSON-native, as the run summary
         and the UI read it back)."""
         start, end = parameters["interval_start"], parameters["interval_end"]
         return {
             **self.extra,
             **self.audit,
+            "staged": "by time" if by_time else "catalog",
             "ignored_keys": self.ignored,
             "objects_listed": objects_listed,
             "objects_gone": len(self.gone),

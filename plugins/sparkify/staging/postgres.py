@@ -13,11 +13,14 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from sparkify import cost
 from sparkify.exceptions import ObjectsRefused, RecordTooLarge, TooManyBadRecords
+from sparkify.staging.outcome import Copied
 from sparkify.staging.records import Rejected
 from sparkify.warehouse.sql import render_statements
 from sparkify.warehouse.transactions import execute_statements
 
 if TYPE_CHECKING:
+    import psycopg
+
     from sparkify.sources.objects import ObjectSource
     from sparkify.staging.segments import StagedRows
 
@@ -28,13 +31,12 @@ _COPY_LINE = re.compile(r"COPY \S+, line (\d+)")
 
 
 def stage_objects(
-    cursor: Any, source: ObjectSource, objects: dict[str, str], *, parameters: dict[str, Any], staged_at: datetime,
-    **copy_arguments: Any,
-) -> tuple[int, int, dict[str, int], dict[str, tuple[int | None, int | None]]]:
-    """Stage the objects (key → version), quarantine their bad records and record them: (rows, rejected,
-    ignored keys, key → (first, last) time of its rows)."""
+    cursor: psycopg.Cursor[Any], source: ObjectSource, objects: dict[str, str], *, parameters: dict[str, Any],
+    staged_at: datetime, **copy_arguments: Any,
+) -> Copied:
+    """Stage the objects (key → version), quarantine their bad records and record them."""
     if not objects:
-        return 0, 0, {}, {}
+        return Copied()
     keys = list(objects)
     staged = copy_objects(cursor, source, keys, parameters=parameters, **copy_arguments)
     quarantine(cursor, staged.rejected, parameters, staged_at)
@@ -43,13 +45,12 @@ def stage_objects(
         (parameters["table_name"], key, objects[key], parameters["batch_id"], staged_at, staged_at, *covered[key], None)
         for key in keys
     ])
-    return staged.rows, len(staged.rejected), dict(staged.unknown_keys), {
-        key: (first, last) for key, (_, first, last) in covered.items()
-    }
+    return Copied(staged.rows, len(staged.rejected), dict(staged.unknown_keys),
+                  {key: (first, last) for key, (_, first, last) in covered.items()})
 
 
 def copy_objects(
-    cursor: Any,
+    cursor: psycopg.Cursor[Any],
     source: ObjectSource,
     objects: list[str],
     *,
@@ -140,7 +141,8 @@ def _locate(error: Exception, staged: StagedRows) -> tuple[str, int, int]:
     return found
 
 
-def quarantine(cursor: Any, rejected: list[Rejected], parameters: dict[str, Any], recorded_at: datetime) -> None:
+def quarantine(cursor: psycopg.Cursor[Any], rejected: list[Rejected], parameters: dict[str, Any],
+               recorded_at: datetime) -> None:
     """Keep the rejected records, with their object and line."""
     if not rejected:
         return
@@ -154,7 +156,7 @@ def quarantine(cursor: Any, rejected: list[Rejected], parameters: dict[str, Any]
     ])
 
 
-def record_objects(cursor: Any, records: list[tuple[Any, ...]]) -> None:
+def record_objects(cursor: psycopg.Cursor[Any], records: list[tuple[Any, ...]]) -> None:
     """Record object versions (staged_objects rows, in its column order) with one COPY."""
     if not records:
         return

@@ -25,9 +25,10 @@ from airflow.sdk.exceptions import AirflowFailException
 from sparkify import cost
 from sparkify.exceptions import ObjectsRefused
 from sparkify.sources.compression import compression, copy_compression
+from sparkify.staging.outcome import Copied
 from sparkify.warehouse.data_api import DataApiCursor
 from sparkify.warehouse.sql import quote_literal, render_statements, temp_table_name
-from sparkify.warehouse.transactions import execute_statements, secrets_redacted
+from sparkify.warehouse.transactions import Cursor, execute_statements, secrets_redacted
 
 if TYPE_CHECKING:
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
@@ -70,15 +71,15 @@ class CopySettings:
 
 
 def stage_objects(
-    cursor: Any, copy: CopySettings, objects: dict[str, str], *, variables: dict[str, Any],
+    cursor: Cursor, copy: CopySettings, objects: dict[str, str], *, variables: dict[str, Any],
     parameters: dict[str, Any], staged_at: datetime,
-) -> tuple[int | None, int | None, dict[str, int], dict[str, tuple[int | None, int | None]]]:
-    """Stage a catalog's new or changed objects (key → version) through one manifest COPY and record them:
-    (rows, rejected, ignored keys, coverage). COPY tells neither the rows nor the keys it ignored; a catalog's
-    rows cover no hours. A COPY that fails on more bad records than ``max_errors`` raises
-    :class:`ObjectsRefused` naming the objects its load errors name (the transaction is rolled back first)."""
+) -> Copied:
+    """Stage a catalog's new or changed objects (key → version) through one manifest COPY and record them.
+    COPY tells neither the rows nor the keys it ignored; a catalog's rows cover no hours. A COPY that fails on
+    more bad records than ``max_errors`` raises :class:`ObjectsRefused` naming the objects its load errors name
+    (the transaction is rolled back first)."""
     if not objects:
-        return None, 0, {}, {}
+        return Copied(rows=None)
     source = copy.source
     kind = copy_compression(objects, f"the new objects of {parameters['table_name']}")
     [(manifest_uri, _)] = _write_manifest(copy, "", {kind: list(objects)}, objects, parameters, staged_at)
@@ -96,7 +97,7 @@ def stage_objects(
     if refused:
         raise refused
     cost.count_read(len(objects), [source.sizes.get(key) for key in objects])
-    return None, 0, {}, {}
+    return Copied(rows=None)
 
 
 def unit_statements(copy: CopySettings, unit: Unit, *, variables: dict[str, Any], parameters: dict[str, Any],
@@ -147,7 +148,7 @@ def _unit_file(unit_key: str, digest: str) -> str:
     return f"/{safe_name(unit_key)}-{digest}"
 
 
-def run_unit(cursor: Any, copy: CopySettings, unit: Unit, statements: list[str], parameters: dict[str, Any],
+def run_unit(cursor: Cursor, copy: CopySettings, unit: Unit, statements: list[str], parameters: dict[str, Any],
              max_errors: int) -> None:
     """Run a unit's statements in the open transaction; a COPY failing on its data raises :class:`ObjectsRefused`
     (on a driver: the transaction rolled back, its load errors read)."""
@@ -158,7 +159,7 @@ def run_unit(cursor: Any, copy: CopySettings, unit: Unit, statements: list[str],
         raise refused
 
 
-def unit_load_errors(warehouse: Any, cursor: Any, copy: CopySettings, unit: Unit, statement_id: str,
+def unit_load_errors(warehouse: Any, cursor: Cursor, copy: CopySettings, unit: Unit, statement_id: str,
                      max_errors: int) -> ObjectsRefused | None:
     """After a unit's Data API batch failed: the objects its COPY's load errors name (those recorded for the
     unit's objects since the batch was received), or None when there are none (it failed for another reason)."""
@@ -170,7 +171,7 @@ def unit_load_errors(warehouse: Any, cursor: Any, copy: CopySettings, unit: Unit
     return _refusal([row for row in cursor.fetchall() if row[0] in keys_by_uri], keys_by_uri, max_errors)
 
 
-def count_rejected(cursor: Any, parameters: dict[str, Any], max_errors: int) -> int | None:
+def count_rejected(cursor: Cursor, parameters: dict[str, Any], max_errors: int) -> int | None:
     """The records this run's COPYs rejected or found outside their hours (the quarantine holds them), held to
     ``max_errors`` over all its units and attempts; None on the Data API, whose reads run ahead of the batch."""
     if isinstance(cursor, DataApiCursor):
@@ -186,7 +187,7 @@ def count_rejected(cursor: Any, parameters: dict[str, Any], max_errors: int) -> 
     return rejected
 
 
-def _copy(cursor: Any, statements: list[str], parameters: dict[str, Any], secrets: list[str],
+def _copy(cursor: Cursor, statements: list[str], parameters: dict[str, Any], secrets: list[str],
           keys_by_uri: dict[str, str], max_errors: int) -> ObjectsRefused | None:
     """Run a COPY's statements. If the COPY fails on its data (more bad records than MAXERROR), roll
     the transaction back (Redshift takes no statement in it after an error) and return the objects the
@@ -196,8 +197,9 @@ def _copy(cursor: Any, statements: list[str], parameters: dict[str, Any], secret
 
     try:
         execute_statements(cursor, statements, parameters, secrets=secrets)
-    except DatabaseError:
-        cursor.connection.rollback()
+    except DatabaseError:  # raised by the driver only: the Data API fails the whole batch instead
+        driver_cursor: Any = cursor
+        driver_cursor.connection.rollback()
         execute_statements(cursor, render_statements("redshift/load_errors.sql"), {})
         refusal = _refusal([row for row in cursor.fetchall() if row[0] in keys_by_uri], keys_by_uri, max_errors)
         if refusal is None:

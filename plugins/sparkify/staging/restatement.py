@@ -17,7 +17,7 @@ from typing import Any
 
 from sparkify.warehouse.run_parameters import EPOCH, epoch_ms
 from sparkify.warehouse.sql import render_statements
-from sparkify.warehouse.transactions import execute_statements
+from sparkify.warehouse.transactions import Cursor, execute_statements
 
 HOUR = timedelta(hours=1)
 #: A half-open span of whole hours, [start, end), naive UTC as the warehouse stores times.
@@ -64,20 +64,20 @@ def _timestamp(value: Any) -> datetime:
     return datetime.fromisoformat(value) if isinstance(value, str) else value
 
 
-def loaded_spans(cursor: Any, parameters: dict[str, Any], hours: Span) -> list[Span]:
+def loaded_spans(cursor: Cursor, parameters: dict[str, Any], hours: Span) -> list[Span]:
     """The hours within ``hours`` that runs have loaded (``loaded_intervals``), merged."""
     execute_statements(cursor, render_statements("stage/loaded_intervals.sql"),
                        {**parameters, "hours_start": hours[0], "hours_end": hours[1]})
     return intersect(hours, [(_timestamp(start), _timestamp(end)) for start, end in cursor.fetchall()])
 
 
-def record_loaded(cursor: Any, parameters: dict[str, Any], now: datetime) -> None:
+def record_loaded(cursor: Cursor, parameters: dict[str, Any], now: datetime) -> None:
     """Record the run's interval as loaded (in its staging transaction: later changes restate it)."""
     execute_statements(cursor, render_statements("stage/record_loaded_interval.sql"),
                        {**parameters, "recorded_at": now})
 
 
-def restate(cursor: Any, parameters: dict[str, Any], changed: dict[str, tuple[str, list[Span]]],
+def restate(cursor: Cursor, parameters: dict[str, Any], changed: dict[str, tuple[str, list[Span]]],
             now: datetime, loaded: list[Span] | None = None) -> list[dict[str, Any]]:
     """Record, in the staging transaction, the hours each changed object (or staging unit) restates: of
     the spans its old and new rows cover (``changed``: URI → (change, spans)), the hours before the run's
@@ -101,7 +101,7 @@ def restate(cursor: Any, parameters: dict[str, Any], changed: dict[str, tuple[st
     return restated
 
 
-def restated_spans(cursor: Any, parameters: dict[str, Any], staging_table: str) -> list[Span]:
+def restated_spans(cursor: Cursor, parameters: dict[str, Any], staging_table: str) -> list[Span]:
     """The spans the run's staging of ``staging_table`` restated, over all its attempts, merged:
     read from the warehouse in the caller's transaction, so a load cleared and run alone covers them."""
     execute_statements(cursor, render_statements("audit/restated_hours.sql"),

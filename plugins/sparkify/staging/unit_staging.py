@@ -48,7 +48,7 @@ from sparkify.staging.units import Unit, plan_units, statement_name, unit_of, un
 from sparkify.warehouse.audit import record_load
 from sparkify.warehouse.data_api import DataApiWarehouse
 from sparkify.warehouse.sql import quote_literal, render_statements
-from sparkify.warehouse.transactions import execute_statements, redact, transaction
+from sparkify.warehouse.transactions import Cursor, execute_statements, redact, transaction
 
 
 @dataclass
@@ -207,14 +207,14 @@ class UnitStaging:
                                staged_at=self.now, time_bounds=self.listing.time_bounds(unit.key, self.plausible),
                                name=name)
 
-    def _records(self, cursor: Any, unit: Unit) -> dict[str, StagedObject]:
+    def _records(self, cursor: Cursor, unit: Unit) -> dict[str, StagedObject]:
         """The unit's members' records as they are now (a driver reads them under the lock)."""
         execute_statements(cursor, render_statements(
             "redshift/unit_records.sql", unit_key=quote_literal(unit.key), unit_length=len(unit.key)),
             self.parameters)
         return {key: StagedObject(*record) for key, *record in cursor.fetchall()}
 
-    def _new_hours(self, cursor: Any, unit: Unit) -> list[Span]:
+    def _new_hours(self, cursor: Cursor, unit: Unit) -> list[Span]:
         """The hours the unit's new rows cover: read back on a driver; on the Data API, whose reads run ahead
         of the batch, the hours the unit covers stand for them."""
         if not unit.members:
@@ -258,7 +258,7 @@ class UnitStaging:
                 uri=self.copy.source.uri, note=note,
             )
 
-    def _purge(self, cursor: Any, listed: dict[str, dict[str, str]], pattern: str, retention: int) -> int:
+    def _purge(self, cursor: Cursor, listed: dict[str, dict[str, str]], pattern: str, retention: int) -> int:
         """Drop the staged units no run has listed for ``retention`` hours (those of at most ten expired
         records a run: each unit costs three statements, and a Data API batch takes forty); how many."""
         purge_before = self.now - timedelta(hours=retention)

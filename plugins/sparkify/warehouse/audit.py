@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from sparkify.warehouse.sql import render_statements
-from sparkify.warehouse.transactions import execute_statements
+from sparkify.warehouse.transactions import Cursor, execute_statements
 
 
 def add_count(total: int | None, count: int | None) -> int | None:
@@ -20,7 +20,7 @@ AUDIT_OBJECTS_LISTED = 100
 
 
 def record_load(
-    cursor: Any,
+    cursor: Cursor,
     parameters: dict[str, Any],
     *,
     task_id: str,

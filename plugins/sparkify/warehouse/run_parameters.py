@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TypedDict
 
 from airflow.sdk.exceptions import AirflowFailException
 
@@ -39,7 +39,20 @@ def batch_id(context: Any) -> str:
     return batch
 
 
-def run_parameters(context: Any) -> dict[str, Any]:
+class RunParameters(TypedDict):
+    """The bound parameters every SQL file may use (``%(batch_id)s``, ``%(interval_start)s``…): the run's
+    batch and its interval, as naive UTC timestamps and as epoch milliseconds (the unit of ``ts``). A load
+    covering several spans gets one set per span, each with that span's bounds
+    (:func:`sparkify.staging.restatement.load_spans`)."""
+
+    batch_id: str
+    interval_start: datetime
+    interval_end: datetime
+    start_ms: int
+    end_ms: int
+
+
+def run_parameters(context: Any) -> RunParameters:
     """The bound parameters every SQL file may use: the run's batch and its interval."""
     start, end = context.get("data_interval_start"), context.get("data_interval_end")
     if start is None or end is None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Generator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from airflow.sdk.exceptions import AirflowFailException
 
@@ -20,6 +20,21 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DIALECTS = ("postgres", "redshift")
+
+
+class Cursor(Protocol):
+    """What the package asks of a cursor: psycopg's, redshift_connector's, or a Data API transaction's
+    (:class:`DataApiCursor`). Only the PostgreSQL engine's COPY and a failed Redshift COPY's rollback reach
+    past it, to the driver's own cursor."""
+
+    @property
+    def rowcount(self) -> int | None: ...
+
+    def execute(self, statement: str, parameters: dict[str, Any] | None = None, /) -> object: ...
+
+    def fetchall(self) -> Sequence[Any]: ...
+
+    def fetchone(self) -> Any: ...
 
 
 def warehouse_hook(conn_id: str, *, log_sql: bool = True) -> tuple[DbApiHook | DataApiWarehouse, str]:
@@ -62,8 +77,8 @@ def secrets_redacted(secrets: Sequence[str], failure: str) -> Generator[None]:
 
 
 def execute_statements(
-    cursor: Any, statements: list[str], parameters: dict[str, Any], *, secrets: Sequence[str] = ()
-) -> list[int]:
+    cursor: Cursor, statements: list[str], parameters: dict[str, Any], *, secrets: Sequence[str] = ()
+) -> list[int | None]:
     """Run statements on an open cursor (the caller owns the transaction); their row counts.
 
     Statements are logged (at debug level) with ``secrets`` masked, and counted in the task's cost
@@ -79,7 +94,7 @@ def execute_statements(
 
 
 @contextmanager
-def transaction(hook: DbApiHook | DataApiWarehouse, dialect: str, *, name: str | None = None) -> Generator[Any]:
+def transaction(hook: DbApiHook | DataApiWarehouse, dialect: str, *, name: str | None = None) -> Generator[Cursor]:
     """A cursor whose statements commit together when the block ends, or not at all.
 
     Statements use ``%(name)s`` parameters on both drivers: psycopg's native
@@ -111,7 +126,7 @@ def transaction(hook: DbApiHook | DataApiWarehouse, dialect: str, *, name: str |
         connection.close()
 
 
-def execute_named(cursor: Any, statements: dict[str, str], parameters: dict[str, Any]) -> dict[str, int]:
+def execute_named(cursor: Cursor, statements: dict[str, str], parameters: dict[str, Any]) -> dict[str, int | None]:
     """Run named statements (:func:`sparkify.warehouse.sql.render_named`) in order; their row counts by name."""
     counts = execute_statements(cursor, list(statements.values()), parameters)
     return dict(zip(statements, counts, strict=True))
