@@ -22,7 +22,7 @@ DEMO_START := 2018-11-01
 DEMO_END := 2018-11-08
 
 .DEFAULT_GOAL := help
-.PHONY: help venv sample-data demo backfill backfill-range report test test-services ui-screenshot lint bench bench-catalog bench-redshift bench-big-hour bench-airflow airflow airflow-stop pg-start pg-stop clean
+.PHONY: help venv sample-data demo backfill backfill-range report test test-unit test-services ui-screenshot lint bench bench-catalog bench-redshift bench-big-hour bench-airflow airflow airflow-stop pg-start pg-stop clean
 
 help: ## List the targets
 	@echo "Targets:"
@@ -61,6 +61,9 @@ report: $(STAMP) ## Show what the warehouse holds [WAREHOUSE=uri]
 
 test: $(STAMP) ## Run the test suite (it starts the embedded PostgreSQL itself)
 	$(PY) -m pytest -q tests
+
+test-unit: $(STAMP) ## Only the unit tier (tests/unit, the package's pure logic: seconds)
+	$(PY) -m pytest -q tests/unit
 
 test-services: $(STAMP) ## Only the tests that start the real Airflow services (part of `make test` too)
 	$(PY) -m pytest -q -m services tests
