@@ -1,23 +1,16 @@
 """The warehouse DDL as the create_tables task renders it, for code that sets up a
-warehouse outside a DAG run (tests, benchmarks)."""
+warehouse outside a DAG run (tests, benchmarks). Imports nothing of Airflow until it renders:
+tests/conftest.py imports it before it sets Airflow's environment."""
 
 from __future__ import annotations
 
-from pathlib import Path
-from types import SimpleNamespace
-
-SQL_DIR = Path(__file__).resolve().parents[1] / "include" / "sql"
-
 
 def render_sql(template: str, dialect: str) -> str:
-    """Render an Airflow-side SQL file for a dialect, with the template context it reads."""
-    import jinja2
+    """A pipeline SQL file for a dialect, rendered as the tasks render it (the one renderer,
+    :func:`sparkify.warehouse.sql.render_text`)."""
+    from sparkify.warehouse.sql import render_text
 
-    environment = jinja2.Environment(loader=jinja2.FileSystemLoader(SQL_DIR), undefined=jinja2.StrictUndefined)
-    return environment.get_template(template).render(
-        conn=SimpleNamespace(get=lambda conn_id: SimpleNamespace(conn_type=dialect)),
-        task=SimpleNamespace(conn_id="sparkify_warehouse"),
-    )
+    return render_text(template, dialect=dialect)
 
 
 def create_tables(uri: str) -> None:

@@ -12,18 +12,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from sparkify.warehouse.sql import quote_identifier, quote_literal
-from tools.ddl import SQL_DIR
+from sparkify.warehouse.sql import quote_identifier, quote_literal, render_text
 
 
 def render_grants(part: str, *, dialect: str = "postgres", iam_role: str | None = None, **names: str) -> str:
     """The SQL of ``grants/<part>.sql`` with the given role, schema and database names quoted."""
-    import jinja2
-
-    environment = jinja2.Environment(loader=jinja2.FileSystemLoader(SQL_DIR), undefined=jinja2.StrictUndefined)
     quoted = {key: quote_identifier(value) for key, value in names.items()}
     role = quote_literal(iam_role) if iam_role else None
-    return environment.get_template(f"grants/{part}.sql").render(dialect=dialect, iam_role=role, **quoted)
+    return render_text(f"grants/{part}.sql", dialect=dialect, iam_role=role, **quoted)
 
 
 def main(argv: list[str] | None = None) -> int:

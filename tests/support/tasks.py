@@ -6,17 +6,14 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from tests.support.paths import SQL_DIR
-
 WAREHOUSE_CONN = "AIRFLOW_CONN_SPARKIFY_WAREHOUSE"
 
 
 def sql_file(name: str) -> str:
-    """A pipeline SQL file as Airflow renders it for a task that needs no context (its macros imported)."""
-    import jinja2
+    """A pipeline SQL file as a task that needs no context renders it (its macros imported)."""
+    from sparkify.warehouse.sql import render_text
 
-    environment = jinja2.Environment(loader=jinja2.FileSystemLoader(SQL_DIR), undefined=jinja2.StrictUndefined)
-    return environment.get_template(name).render()
+    return render_text(name)
 
 
 def run_context(start: datetime, run_id: str = "manual__test", hours: int = 1) -> dict:

@@ -1,5 +1,5 @@
 -- Creates the staging tables, the load record and the star schema if they do not exist (idempotent).
-{%- set dialect = conn.get(task.conn_id).conn_type %}
+-- Rendered with `dialect`, the warehouse connection's type (WarehouseSQLOperator gives it).
 {%- import 'macros/dialect.sql' as d with context %}
 {{ d.ddl_lock() }}
 

@@ -12,6 +12,7 @@ from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
 from sparkify.warehouse.transactions import execute_statements, transaction, warehouse_hook
 
 if TYPE_CHECKING:
+    import jinja2
     from airflow.sdk import Context
 
 
@@ -22,8 +23,17 @@ class WarehouseSQLOperator(SQLExecuteQueryOperator):
     Data API batch, one transaction, as the other tasks' do (``sparkify.warehouse.transactions``), and
     nothing is returned. On any other connection it is ``SQLExecuteQueryOperator`` itself.
 
-    Takes ``SQLExecuteQueryOperator``'s arguments; ``conn_id`` is the warehouse connection (templated).
+    Its SQL is rendered with ``dialect``, the warehouse connection's type, as every SQL file of the
+    package is (``include/sql/macros/dialect.sql`` reads it). Takes ``SQLExecuteQueryOperator``'s
+    arguments; ``conn_id`` is the warehouse connection (templated).
     """
+
+    def render_template_fields(self, context: Context, jinja_env: jinja2.Environment | None = None) -> None:
+        """Render with ``dialect`` beside the task's context."""
+        from airflow.sdk import Connection
+
+        dialect = Connection.get(self.conn_id).conn_type if self.conn_id else None
+        super().render_template_fields({**context, "dialect": dialect}, jinja_env)  # type: ignore[typeddict-unknown-key]
 
     def execute(self, context: Context) -> Any:
         from airflow.sdk import Connection

@@ -1,11 +1,10 @@
-"""SQL text: quoting what goes into it, and rendering the operators' statement templates.
+"""SQL text: quoting what goes into it, and the one renderer of SQL files outside Airflow's.
 
-SQL reaches the warehouse in two ways. The pipeline's SQL files, which an operator takes as
-parameters (``include/sql/load/songplays.sql``…), are rendered by Airflow with the task context
-and carry values as bound parameters (``%(batch_id)s``). The operators' own statement templates
-that wrap them (``plugins/sparkify/sql/``: ``modes/upsert.sql``, ``redshift/copy_from_s3.sql``…)
-are rendered here, with identifiers that passed :func:`quote_identifier`; both import the dialect
-macros of ``include/sql/macros/dialect.sql``, which read ``dialect`` from the template's context.
+The pipeline's SQL files an operator takes as parameters (``include/sql/load/songplays.sql``…) are
+rendered by Airflow with the task context; everything else (the operators' statement templates in
+``plugins/sparkify/sql/``, and any file rendered outside a task) by :func:`render_text`, with
+``StrictUndefined`` as in the DAGs. Which file, which renderer, which variables: docs/development.md,
+"Rendering SQL".
 """
 
 from __future__ import annotations
@@ -67,9 +66,15 @@ def _template_environment() -> jinja2.Environment:
     )
 
 
+def render_text(template: str, **variables: Any) -> str:
+    """Render a SQL file of either tree (``plugins/sparkify/sql`` first, then ``include/sql``) with the given
+    variables: a name the file uses and is not given fails (StrictUndefined), as in the DAGs."""
+    return _template_environment().get_template(template).render(**variables)
+
+
 def render_statements(template: str, **variables: Any) -> list[str]:
     """Render an operator's statement template (or a pipeline SQL file) and split it into statements."""
-    return _split(_template_environment().get_template(template).render(**variables))
+    return _split(render_text(template, **variables))
 
 
 def _split(text: str) -> list[str]:
@@ -84,7 +89,7 @@ def render_named(template: str, **variables: Any) -> dict[str, str]:
     Callers read results by name, not by position. A name whose statement a Jinja branch left
     out is absent; the marks are comments, so the statements sent are the same as unnamed ones.
     """
-    text = _template_environment().get_template(template).render(**variables)
+    text = render_text(template, **variables)
     preamble, *marked = _STATEMENT_NAME.split(text)
     if _split(preamble):
         raise ValueError(f"{template}: a statement before the first '-- name:'")
