@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 from datetime import datetime
 from pathlib import Path
 from types import SimpleNamespace
 
+import psycopg
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
@@ -25,6 +27,9 @@ from tests.support.operator_runs import (
     stage_songs,
 )
 from tests.support.tasks import run_context, sql_file
+from tools.ddl import create_tables
+
+DOCS_WAREHOUSE = Path(__file__).resolve().parents[2] / "docs" / "warehouse.md"
 
 
 def rewrite(path: Path, text: str) -> None:
@@ -557,3 +562,42 @@ def test_users_whose_events_in_the_hours_loaded_were_withdrawn_fall_back_to_thei
                    version_column="last_seen_at")
     assert rows(warehouse, "SELECT user_id, level, last_seen_at FROM users ORDER BY user_id") == [
         ("7", "free", datetime(2018, 11, 1, 0, 0, 10)), ("9", "paid", datetime(2018, 11, 1, 1, 0, 30))]
+
+
+ONE_KEY = [("songplays_pkey",
+            "CREATE UNIQUE INDEX songplays_pkey ON public.songplays USING btree (start_time, songplay_id)")]
+
+
+def songplays_indexes(warehouse) -> list[tuple]:
+    return rows(warehouse, "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'songplays' ORDER BY 1")
+
+
+def test_a_songplays_keyed_on_the_id_alone_loads_alike_and_the_documented_upgrade_rekeys_it(warehouse, tmp_path):
+    """A warehouse created before songplays' key led with start_time (its primary key on songplay_id and an
+    index on start_time, which create_tables leaves as they are) loads and matches late songs as a new one
+    does; the statements docs/warehouse.md gives then leave the one key, and the loads go on."""
+    assert songplays_indexes(warehouse) == ONE_KEY
+    warehouse.execute("ALTER TABLE songplays DROP CONSTRAINT songplays_pkey, ADD PRIMARY KEY (songplay_id)")
+    warehouse.execute("CREATE INDEX songplays_start_time_idx ON songplays (start_time)")
+    create_tables(warehouse.info.dsn)  # an earlier warehouse is left as it is
+    assert [name for name, _ in songplays_indexes(warehouse)] == ["songplays_pkey", "songplays_start_time_idx"]
+
+    root = a_play_whose_song_is_not_in_the_catalog_yet(tmp_path)
+    write_song(root, "TRBBBBW128F429D538", song("SOLATE", "Late hit", "ARSLOW", "Slow band", 180.2))
+    stage_songs(root, run_id="run_2")
+    assert match_late_songs("run_2", HOUR.replace(hour=3))["rows_written"] == 1
+    before = rows(warehouse, "SELECT * FROM songplays")
+
+    upgrade = re.search(r"## songplays' key on PostgreSQL.*?```sql\n(.*?)```", DOCS_WAREHOUSE.read_text(), re.DOTALL)
+    assert upgrade, "docs/warehouse.md gives the upgrade's statements"
+    with warehouse.transaction():
+        warehouse.execute(upgrade.group(1))
+    assert songplays_indexes(warehouse) == ONE_KEY
+    assert load_songplays()["rows_written"] == 1  # the hour again, over the new key
+    assert rows(warehouse, "SELECT * FROM songplays") == before
+    warehouse.execute("UPDATE songplays SET song_id = NULL, artist_id = NULL")
+    assert match_late_songs("run_2", HOUR.replace(hour=3))["rows_written"] == 1  # found by the new key
+    assert rows(warehouse, "SELECT * FROM songplays") == before
+    # The key refuses a second copy of a play, as the key on the id did.
+    with pytest.raises(psycopg.errors.UniqueViolation):
+        warehouse.execute("INSERT INTO songplays SELECT * FROM songplays")

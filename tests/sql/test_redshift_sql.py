@@ -712,5 +712,9 @@ def test_redshift_ddl_uses_distribution_and_sort_keys_and_no_indexes():
     # staging_songs, staged_objects, loaded_intervals, restatements, catalog_listings, quarantine, load_audit, users,
     # artists
     assert ddl.count("DISTSTYLE ALL") == 9
+    # songplays' key: songplay_id on Redshift; on PostgreSQL one index leading with start_time serves the key
+    # and the reads by time (songplay_id begins with the ts start_time comes from), no second index.
+    assert "user_agent VARCHAR(1024), PRIMARY KEY (songplay_id) ) DISTSTYLE KEY DISTKEY (start_time)" in ddl
     postgres = ddl_statements("postgres")
-    assert "DISTSTYLE" not in postgres and "CREATE INDEX songplays_start_time_idx" in postgres
+    assert "DISTSTYLE" not in postgres and "PRIMARY KEY (start_time, songplay_id)" in postgres
+    assert "songplays_start_time_idx" not in postgres and "CREATE INDEX staging_events_ts_idx" in postgres

@@ -5,7 +5,7 @@ SELECT songplay_id, start_time, user_id, level, song_id, artist_id, session_id, 
 FROM (
     SELECT
         {{ play.songplay_id('e') }} AS songplay_id,
-        TIMESTAMP 'epoch' + e.ts * INTERVAL '1 millisecond' AS start_time,
+        {{ play.start_time('e') }} AS start_time,
         NULLIF(e.user_id, '') AS user_id,
         e.level,
         s.song_id,

@@ -1,15 +1,17 @@
 -- Fills in the song and artist of earlier songplays (within the look-back) whose song reached the
 -- catalog only with this run's batch: song metadata may land after the plays that need it.
 -- A smaller matching song_id also wins over a stored one, as in the first match, so the result
--- does not depend on the order in which song files arrive.
+-- does not depend on the order in which song files arrive. Plays are found by start_time and id, the
+-- key's order on PostgreSQL: the look-back's rows, never the whole table.
 {%- import 'macros/songplays.sql' as play %}
 UPDATE songplays
 SET song_id = late.song_id, artist_id = late.artist_id
 FROM (
-    SELECT songplay_id, song_id, artist_id
+    SELECT songplay_id, start_time, song_id, artist_id
     FROM (
         SELECT
             {{ play.songplay_id('e') }} AS songplay_id,
+            {{ play.start_time('e') }} AS start_time,
             s.song_id,
             s.artist_id,
             ROW_NUMBER() OVER (
@@ -26,5 +28,6 @@ FROM (
     ) AS candidates
     WHERE match_rank = 1
 ) AS late
-WHERE songplays.songplay_id = late.songplay_id
+WHERE songplays.start_time = late.start_time
+    AND songplays.songplay_id = late.songplay_id
     AND (songplays.song_id IS NULL OR late.song_id < songplays.song_id)

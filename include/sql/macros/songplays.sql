@@ -6,6 +6,12 @@
 {{ e }}.ts::VARCHAR || '-' || COALESCE({{ e }}.session_id::VARCHAR, '') || '-' || COALESCE({{ e }}.item_in_session::VARCHAR, '') || '-' || COALESCE({{ e }}.user_id, '')
 {%- endmacro %}
 
+{#- A play's start_time: its event's ts (epoch milliseconds, UTC) as a timestamp. The songplays key on
+    PostgreSQL leads with it (macros/dialect.sql, primary_key): a lookup by id gives it too. -#}
+{% macro start_time(e) -%}
+TIMESTAMP 'epoch' + {{ e }}.ts * INTERVAL '1 millisecond'
+{%- endmacro %}
+
 {% macro per_event(e) -%}
 PARTITION BY {{ e }}.ts, {{ e }}.session_id, {{ e }}.item_in_session, {{ e }}.user_id
 {%- endmacro %}
