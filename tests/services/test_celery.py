@@ -43,6 +43,13 @@ pytestmark = pytest.mark.services
 MID_COPY_ROWS = 20_000
 
 
+def backfill_staging(stack) -> list:
+    """The tries of stage_events running for the backfill. Unpausing the DAG also starts the run of the
+    current hour (catchup off), whose stage_events may run at the same moment: it is not the one to kill."""
+    return [t for t in stack.tries()
+            if t.run_id.startswith("backfill__") and t.task_id == "stage_events" and t.state == "running"]
+
+
 def backfill_runs(stack, hours: int, **wait) -> list:
     runs = stack.api.wait_for_runs(DAG_ID, hours, RUNS_TIMEOUT, run_type=["backfill"], **wait)
     failed = {run.dag_run_id: run.state.value for run in runs if run.state != "success"}
@@ -94,11 +101,11 @@ def test_a_worker_killed_mid_stage_events_is_retried_on_the_other_worker(pg_serv
                 ).fetchone()[0]
             if not copied or copied < MID_COPY_ROWS:
                 return None
-            running = [t for t in stack.tries() if t.task_id == "stage_events" and t.state == "running"]
+            running = backfill_staging(stack)
             return running[0].worker if len(running) == 1 and running[0].worker else None
 
         victim = wait_until(copying_worker, 240, "stage_events copying the day file on a worker", interval=0.1)
-        (killed_run,) = {t.run_id for t in stack.tries() if t.task_id == "stage_events" and t.state == "running"}
+        (killed_run,) = {t.run_id for t in backfill_staging(stack)}
         stack.instance.kill(victim)
         killed_at = time.monotonic()
 
