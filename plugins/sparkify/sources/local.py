@@ -98,6 +98,14 @@ class LocalSource:
         path = self.root / key
         return self._version(key, path) if path.is_file() else None
 
+    def same_object(self, key: str, staged_version: str, listed_version: str) -> bool:
+        """A file staged while just written was versioned with its digest; listed since, it has none. It is
+        the same file if its size, modification time and digest are those staged (the file is read again
+        at every such listing while that record stands)."""
+        if not staged_version.startswith(f"{listed_version}-"):
+            return False
+        return staged_version == f"{listed_version}-{_digest(self.root / key)}"
+
     def read_pieces(self, keys: list[str], size: int, record_limit: int = MAX_RECORD_BYTES) -> Iterator[Piece]:
         for key in keys:
             with open(self.root / key, "rb") as stream:
@@ -119,6 +127,10 @@ def _file_version(path: str | Path, folder_fd: int | None = None) -> tuple[str, 
     stat = os.stat(path, dir_fd=folder_fd)
     version = f"{stat.st_size}-{stat.st_mtime_ns}"
     if time.time_ns() - stat.st_mtime_ns < RACY_SECONDS * 1_000_000_000:
-        with open(path, "rb", opener=lambda name, flags: os.open(name, flags, dir_fd=folder_fd)) as stream:
-            version += "-" + hashlib.file_digest(stream, "blake2b").hexdigest()[:32]
+        version += "-" + _digest(path, folder_fd)
     return version, stat.st_size
+
+
+def _digest(path: str | Path, folder_fd: int | None = None) -> str:
+    with open(path, "rb", opener=lambda name, flags: os.open(name, flags, dir_fd=folder_fd)) as stream:
+        return hashlib.file_digest(stream, "blake2b").hexdigest()[:32]

@@ -51,6 +51,10 @@ class ObjectSource(Protocol):
         """The version of the one object a key names (as ``list_objects`` gives it), or None when there
         is none: one request, whatever the bucket holds (S3: HEAD)."""
 
+    def same_object(self, key: str, staged_version: str, listed_version: str) -> bool:
+        """Whether a listed version that differs from the staged one still names the same bytes (a
+        folder's file versioned while it was just written; on S3 never: an ETag is exact)."""
+
     def read_pieces(self, keys: list[str], size: int, record_limit: int = MAX_RECORD_BYTES) -> Iterator[Piece]:
         """The objects of ``keys`` in order, decompressed, in pieces of about ``size`` bytes of whole
         records; a record over ``record_limit`` bytes fails the object (:class:`RecordTooLarge`)."""

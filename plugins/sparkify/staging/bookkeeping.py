@@ -44,6 +44,17 @@ class Plan:
     skipped_rejected: list[str] = field(default_factory=list)
 
 
+def as_staged(source: ObjectSource, objects: dict[str, str], staged: dict[str, StagedObject]) -> dict[str, str]:
+    """The listed versions, each replaced by its staged version where the source says both name the same
+    bytes: a file listed just after it was written, and again later, is staged once."""
+    versions = dict(objects)
+    for key, version in objects.items():
+        record = staged.get(key)
+        if record and record.version and record.version != version and source.same_object(key, record.version, version):
+            versions[key] = record.version
+    return versions
+
+
 def plan_listing(listed: Mapping[str, Mapping[str, str]], objects: dict[str, str], staged: dict[str, StagedObject],
                  batch: str, by_time: bool, covers_run: Callable[[str], bool] = lambda key: False) -> Plan:
     """Which listed versions to stage, which staged objects are gone (``by_time``: events; a catalog

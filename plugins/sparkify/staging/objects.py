@@ -22,7 +22,7 @@ from sparkify.cost import count_read
 from sparkify.exceptions import ObjectsRefused
 from sparkify.sources.objects import ObjectSource
 from sparkify.staging import restatement
-from sparkify.staging.bookkeeping import Bookkeeping, Plan, StagedObject, plan_listing, set_aside
+from sparkify.staging.bookkeeping import Bookkeeping, Plan, StagedObject, as_staged, plan_listing, set_aside
 from sparkify.staging.catalog import Discovery
 from sparkify.staging.listing import Listing
 from sparkify.staging.outcome import Copied, Staged, refused_message
@@ -82,6 +82,7 @@ class ObjectStaging:
                     staged, objects = self.discovery.resolve(cursor, self.parameters, self.source)
                 else:
                     staged = books.staged(restage)
+                    objects = as_staged(self.source, objects, staged)
                 plan = plan_listing(self.listing.listed, objects, staged, self.parameters["batch_id"],
                                     by_time=self.by_time, covers_run=self._covers_run)
                 self.log.info("%d objects listed: %d to stage, %d gone, %d set aside as bad", len(objects),
