@@ -414,21 +414,20 @@ def migrate_if_needed() -> str:
     return done
 
 
-#: Per DAG, the tasks a scheduler never runs (``TaskInstance.is_schedulable``: an EmptyOperator without
-#: execute or success callbacks, inlets or outlets, which it sets to success at once), as a pattern of
-#: task ids for ``dag.test(mark_success_pattern=…)``: ``begin`` and ``end``, each of which would cost a
-#: task's round of Airflow's execution API.
-_not_scheduled: dict[str, str | None] = {}
-
-
-def _never_run_by_a_scheduler(task) -> bool:
-    return bool(task.inherits_from_empty_operator and not task.on_execute_callback
-                and not task.on_success_callback and not task.outlets and not task.inlets)
+def never_scheduled(dag) -> str | None:
+    """The tasks a scheduler never runs (``TaskInstance.is_schedulable``: an EmptyOperator without
+    execute or success callbacks, inlets or outlets, which it sets to success at once), as a pattern of
+    task ids for ``dag.test(mark_success_pattern=…)``: ``begin`` and ``end``, each of which would cost a
+    task's round of Airflow's execution API."""
+    empty = sorted(task.task_id for task in dag.tasks if task.inherits_from_empty_operator
+                   and not task.on_execute_callback and not task.on_success_callback
+                   and not task.outlets and not task.inlets)
+    return "|".join(re.escape(task_id) for task_id in empty) or None
 
 
 def load_dags(dags_folder: str) -> dict:
     """Parse the DAG folder once; make failed tasks retry soon and record their errors; drop the
-    DAGs' deadline alerts; note the tasks a scheduler would not run."""
+    DAGs' deadline alerts."""
     from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(dag_folder=dags_folder)
@@ -440,8 +439,6 @@ def load_dags(dags_folder: str) -> dict:
         # The freshness deadline is for scheduled hours; and in Airflow 3.3 dag.test() fails a run that
         # succeeds while its DAG has one (it looks the serialized alert up in the database as an id).
         dag.deadline = None
-        empty = sorted(task.task_id for task in dag.tasks if _never_run_by_a_scheduler(task))
-        _not_scheduled[dag.dag_id] = "|".join(re.escape(task_id) for task_id in empty) or None
         for task in dag.tasks:
             task.retry_delay = RETRY_DELAY
             task.on_failure_callback = [*task.on_failure_callback, _remember_error]
@@ -475,7 +472,7 @@ def _run_one(dag, run: Run) -> RunResult:
         # run_after fixes the run id (manual__<run_after>): a re-run of an interval is the same run,
         # as an Airflow clear is, so its staging replaces its own batch, song files included.
         dag_run = dag.test(logical_date=run.start, run_after=run.start,
-                           mark_success_pattern=_not_scheduled.get(dag.dag_id))
+                           mark_success_pattern=never_scheduled(dag))
     except Exception as error:  # Airflow itself failed (metadata database, DAG sync): the run did not happen
         settings.Session.remove()  # its transaction failed: the next run needs a fresh session
         return RunResult(run, "error", time.monotonic() - began, {"dag.test": f"{type(error).__name__}: {error}"})

@@ -46,3 +46,13 @@ def test_a_database_an_installation_or_a_record_that_changed_takes_airflows_chec
         (tmp_path / backfill.SCHEMA_RECORD).write_text("not json")
     backfill.migrate_if_needed()
     assert airflow_check.calls == 2
+
+
+def test_the_tasks_a_scheduler_never_runs_are_begin_and_end():
+    from airflow.dag_processing.dagbag import DagBag
+
+    from tests.support.paths import REPO
+
+    dags = DagBag(dag_folder=str(REPO / "dags")).dags
+    assert {dag_id: backfill.never_scheduled(dag) for dag_id, dag in dags.items()} == {
+        "sparkify_dwh": "begin|end", "sparkify_dwh_daily": "begin|end"}
