@@ -13,6 +13,10 @@ then, each repeated and reported as median and range:
 - ``notebook``: the original notebook's way, one INSERT per row in autocommit,
   timed on a sample and extrapolated: the floor.
 
+For the operator and the CSV COPYs it also counts the CPU seconds the whole machine spent
+(``/proc/stat``: client and server together), and from them the bound: the ratio the operator would
+reach with every core busy from start to end, which no overlap of its threads can pass.
+
 Results go to bench/results/staging.json and bench/results/staging.png.
 ``--memory-gb N`` also stages one N-GB file to show memory stays bounded.
 """
@@ -78,6 +82,12 @@ def stage_with_operator(uri: str, folder: Path) -> dict:
     return json.loads(child.stdout.strip().splitlines()[-1])
 
 
+def busy_cpu_seconds() -> float:
+    """CPU seconds the whole machine has spent busy since boot (every process: client and server)."""
+    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, Path("/proc/stat").read_text().split()[1:9])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
 def peak_memory_mb() -> float:
     """This process's own peak resident memory. (ru_maxrss would not do: Linux carries it
     over from the parent across exec, and the parent may have just generated gigabytes.)"""
@@ -94,10 +104,11 @@ def child_stage(folder: Path) -> None:
     )
     start = DAY.replace(tzinfo=timezone.utc)
     context = {"run_id": "bench", "data_interval_start": start, "data_interval_end": start + timedelta(hours=1)}
-    began = time.perf_counter()
+    busy, began = busy_cpu_seconds(), time.perf_counter()
     result = operator.execute(context)
-    seconds = time.perf_counter() - began
-    print(json.dumps({"seconds": seconds, "rows": result["rows_written"], "peak_mb": peak_memory_mb()}))
+    seconds, cpu = time.perf_counter() - began, busy_cpu_seconds() - busy
+    print(json.dumps({"seconds": seconds, "cpu_seconds": cpu, "rows": result["rows_written"],
+                      "peak_mb": peak_memory_mb()}))
 
 
 def csv_files(folder: Path, streams: int) -> list[Path]:
@@ -123,14 +134,15 @@ def copy_csv(uri: str, path: Path) -> None:
                 copy.write(chunk)
 
 
-def csv_copy(uri: str, paths: list[Path]) -> float:
+def csv_copy(uri: str, paths: list[Path]) -> tuple[float, float]:
+    """Seconds, and busy CPU seconds of the machine, of one COPY per file, all at once."""
     threads = [threading.Thread(target=copy_csv, args=(uri, path)) for path in paths]
-    began = time.perf_counter()
+    busy, began = busy_cpu_seconds(), time.perf_counter()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    return time.perf_counter() - began
+    return time.perf_counter() - began, busy_cpu_seconds() - busy
 
 
 def notebook(uri: str, folder: Path, sample: int) -> float:
@@ -158,6 +170,7 @@ def measure(uri: str, events: int, repeats: int, notebook_sample: int) -> dict:
     rows = count_lines(folder / DAY_KEY)
     results: dict = {"events": rows, "methods": {}}
     runs: dict[str, list[float]] = {"operator": [], "csv_copy_1": [], "csv_copy_2": [], "notebook": []}
+    cpu: dict[str, list[float]] = {"operator": [], "csv_copy_1": [], "csv_copy_2": []}
     peaks = []
     one, two = csv_files(folder, 1), csv_files(folder, 2)
     sample = min(notebook_sample, rows)
@@ -165,15 +178,20 @@ def measure(uri: str, events: int, repeats: int, notebook_sample: int) -> dict:
         reset(uri)
         staged = stage_with_operator(uri, folder)
         runs["operator"].append(staged["seconds"])
+        cpu["operator"].append(staged["cpu_seconds"])
         peaks.append(staged["peak_mb"])
-        reset(uri)
-        runs["csv_copy_1"].append(csv_copy(uri, one))
-        reset(uri)
-        runs["csv_copy_2"].append(csv_copy(uri, two))
+        for method, files in (("csv_copy_1", one), ("csv_copy_2", two)):
+            reset(uri)
+            seconds, busy = csv_copy(uri, files)
+            runs[method].append(seconds)
+            cpu[method].append(busy)
         reset(uri)
         runs["notebook"].append(notebook(uri, folder, sample))
     for method, seconds in runs.items():
         results["methods"][method] = summarize(sample if method == "notebook" else rows, seconds)
+    for method, seconds in cpu.items():
+        results["methods"][method]["cpu_seconds"] = seconds
+        results["methods"][method]["median_cpu_us_per_row"] = statistics.median(seconds) / rows * 1e6
     results["methods"]["notebook"]["extrapolated_from"] = sample
     results["operator_peak_mb"] = max(peaks)
     rate = {method: data["median_rows_per_s"] for method, data in results["methods"].items()}
@@ -181,6 +199,9 @@ def measure(uri: str, events: int, repeats: int, notebook_sample: int) -> dict:
         "operator / csv_copy_2": rate["operator"] / rate["csv_copy_2"],
         "operator / csv_copy_1": rate["operator"] / rate["csv_copy_1"],
         "operator / notebook": rate["operator"] / rate["notebook"],
+        # Every core busy throughout: the operator's CPU time spread over all of them.
+        "bound: operator / csv_copy_2": rows / statistics.median(cpu["operator"]) * (os.cpu_count() or 1)
+        / rate["csv_copy_2"],
     }
     return results
 
@@ -242,10 +263,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n{result['events']:,} events, median (min–max) rows/s over {args.repeats} runs")
         for method, data in result["methods"].items():
             note = f"  (sample of {data['extrapolated_from']:,}, extrapolated)" if "extrapolated_from" in data else ""
+            if "median_cpu_us_per_row" in data:
+                note = f"  {data['median_cpu_us_per_row']:.2f} CPU µs a row (client and server)"
             print(f"  {method:<11} {data['median_rows_per_s']:>10,.0f}  "
                   f"({data['min_rows_per_s']:,.0f}–{data['max_rows_per_s']:,.0f}){note}")
         for name, ratio in result["ratios"].items():
-            print(f"  {name:<22} {ratio:8.2f}x")
+            print(f"  {name:<29} {ratio:8.2f}x")
         print(f"  operator peak memory   {result['operator_peak_mb']:6.0f} MB")
     if args.memory_gb:
         report["memory"] = memory_check(uri, args.memory_gb)

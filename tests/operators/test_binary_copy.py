@@ -12,6 +12,8 @@ converted values would.
 
 from __future__ import annotations
 
+import re
+
 import orjson
 import pytest
 from hypothesis import given, settings
@@ -148,6 +150,22 @@ def test_too_many_bad_records_name_the_first_in_stream_order(monkeypatch):
 def test_pieces_end_between_records_and_count_lines(blocks, expected):
     expected_pieces = [Piece("k", line, data, ordinal) for line, data, ordinal in expected]
     assert list(json_records.pieces("k", blocks)) == expected_pieces
+
+
+@settings(max_examples=200, deadline=None)
+@given(parts=st.lists(st.sampled_from([b'{"a": 1}', b"{", b"}", b"[", b"]", b"\n", b"\r\n", b" ", b'"x"', b",", b"\xc3\xa9"]),
+                      max_size=80),
+       block=st.integers(1, 40))
+def test_pieces_hold_every_byte_and_end_only_between_records_wherever_blocks_end(parts, block):
+    data = b"".join(parts)
+    pieces = list(json_records.pieces("k", [data[start:start + block] for start in range(0, len(data), block)]))
+    assert b"".join(piece.data for piece in pieces) == data
+    offset = 0
+    for number, piece in enumerate(pieces):
+        assert piece.line == 1 + data.count(b"\n", 0, offset) and piece.ordinal == 0
+        offset += len(piece.data)
+        if number < len(pieces) - 1:  # a "}" or "]", white space with a line break, then a "{" or "["
+            assert re.fullmatch(rb"(?s).*[}\]][ \t\r]*\n[ \t\r\n]*", data[:offset]) and data[offset:offset + 1] in (b"{", b"[")
 
 
 def test_a_long_line_of_records_is_cut_after_a_whole_record_with_its_place_on_the_line():
