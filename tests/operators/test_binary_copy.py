@@ -153,8 +153,8 @@ def test_pieces_end_between_records_and_count_lines(blocks, expected):
 
 
 @settings(max_examples=200, deadline=None)
-@given(parts=st.lists(st.sampled_from([b'{"a": 1}', b"{", b"}", b"[", b"]", b"\n", b"\r\n", b" ", b'"x"', b",", b"\xc3\xa9"]),
-                      max_size=80),
+@given(parts=st.lists(st.sampled_from([b'{"a": 1}', b"{", b"}", b"[", b"]", b"\n", b"\r\n", b" ", b'"x"', b",",
+                                       b"\xc3\xa9"]), max_size=80),
        block=st.integers(1, 40))
 def test_pieces_hold_every_byte_and_end_only_between_records_wherever_blocks_end(parts, block):
     data = b"".join(parts)
@@ -165,7 +165,8 @@ def test_pieces_hold_every_byte_and_end_only_between_records_wherever_blocks_end
         assert piece.line == 1 + data.count(b"\n", 0, offset) and piece.ordinal == 0
         offset += len(piece.data)
         if number < len(pieces) - 1:  # a "}" or "]", white space with a line break, then a "{" or "["
-            assert re.fullmatch(rb"(?s).*[}\]][ \t\r]*\n[ \t\r\n]*", data[:offset]) and data[offset:offset + 1] in (b"{", b"[")
+            assert re.fullmatch(rb"(?s).*[}\]][ \t\r]*\n[ \t\r\n]*", data[:offset])
+            assert data[offset:offset + 1] in (b"{", b"[")
 
 
 def test_a_long_line_of_records_is_cut_after_a_whole_record_with_its_place_on_the_line():
