@@ -395,6 +395,42 @@ def test_a_unit_batch_holds_the_drivers_unit_transaction_but_its_reads(warehouse
     assert normalized(as_driver) == driver
 
 
+@pytest.mark.parametrize("task", ["fact", "upsert"])
+def test_a_load_over_many_restated_spans_sends_them_in_batches_each_span_whole(warehouse_api, monkeypatch, task):
+    """Twenty hours restated apart beside the run's own: a fact load is 3 statements a span and an upsert 9,
+    so 21 spans are over a batch's 40. They go in several batches, none over the limit, each span's
+    statements all in one, the audit last; together the driver's transaction, statement for statement."""
+    from airflow.providers.amazon.aws.hooks.redshift_sql import RedshiftSQLHook
+
+    restated = [datetime(2018, 10, 30) + timedelta(hours=2 * number) for number in range(20)]
+    state = WarehouseState(restated=[(start, start + timedelta(hours=1)) for start in restated])
+    warehouse_api.state = state
+    operator = {
+        "fact": lambda: LoadFactOperator(task_id="load_songplays", table="songplays",
+                                         sql=sql_file("load/songplays.sql"), restated_table="staging_events",
+                                         parameters={"duration_tolerance": 0.5}),
+        "upsert": lambda: LoadDimensionOperator(task_id="load_users", table="users", sql=sql_file("load/users.sql"),
+                                                mode="upsert", key="user_id", version_column="last_seen_at",
+                                                restated_table="staging_events"),
+    }[task]
+    result = operator().execute(run_context(HOUR, RUN_ID))
+    sent = [batch["Sqls"] for batch in warehouse_api.batches()]
+    assert len(sent) > 1 and all(len(batch) <= 40 for batch in sent)
+    assert result["cost"]["data_api_batches"] == result["cost"]["transactions"] == len(sent)
+    assert all("load_audit" in sql for sql in sent[-1][-2:])  # the audit record, last
+    batches = [normalized([as_driver_sql(sql) for sql in batch]) for batch in sent]  # less the audit
+    lock = batches[0][0]
+    per_span = batches[0].index(lock, 1)
+    assert lock.startswith("LOCK") and all(batch[0] == lock and len(batch) % per_span == 0 for batch in batches)
+    connection = AnsweringConnection(state)
+    monkeypatch.setenv(WAREHOUSE_CONN, json.dumps({"conn_type": "redshift", "host": "h", "schema": "dev"}))
+    monkeypatch.setattr(RedshiftSQLHook, "get_conn", lambda self: connection)
+    operator().execute(run_context(HOUR, RUN_ID))
+    driver = [sql for sql in normalized(connection.statements) if not sql.startswith("SELECT hours_start")]
+    assert [sql for batch in batches for sql in batch] == driver
+    assert sum(len(batch) for batch in batches) == 21 * per_span
+
+
 def test_bad_records_within_max_errors_are_quarantined_in_the_batch(warehouse_api, s3):
     s3["keys"] += hour_keys(1, 2)
     audit = stage_events(max_errors=3)

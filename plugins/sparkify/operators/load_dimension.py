@@ -9,7 +9,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from sparkify.operators.base import TableLoadOperator, checked_identifier
 from sparkify.warehouse.audit import add_count, record_load
 from sparkify.warehouse.sql import quote_identifier, temp_table_name
-from sparkify.warehouse.transactions import Cursor, execute_named
+from sparkify.warehouse.transactions import Cursor, execute_named, keep_together
 
 
 class LoadDimensionOperator(TableLoadOperator):
@@ -74,6 +74,7 @@ class LoadDimensionOperator(TableLoadOperator):
         read: int | None = 0
         written: int | None = 0
         for span in spans:
+            keep_together(cursor, len(statements))
             counts = execute_named(cursor, statements, span)
             # Read: what the select returned (into the upsert's temporary table, if any); written: the
             # INSERT into the table itself.

@@ -7,7 +7,7 @@ from typing import Any
 from sparkify.operators.base import TableLoadOperator, checked_identifier
 from sparkify.warehouse.audit import add_count, record_load
 from sparkify.warehouse.sql import quote_identifier
-from sparkify.warehouse.transactions import Cursor, execute_named
+from sparkify.warehouse.transactions import Cursor, execute_named, keep_together
 
 
 class LoadFactOperator(TableLoadOperator):
@@ -38,6 +38,7 @@ class LoadFactOperator(TableLoadOperator):
         statements = self.mode_statements(dialect, interval_column=quote_identifier(self.interval_column))
         written: int | None = 0
         for span in spans:
+            keep_together(cursor, len(statements))
             counts = execute_named(cursor, statements, span)
             if self.mode == "update":
                 self.log.info("%s: updated %s rows", self.table, counts["update"])

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from sparkify.warehouse.sql import render_statements
-from sparkify.warehouse.transactions import Cursor, execute_statements
+from sparkify.warehouse.transactions import Cursor, execute_statements, keep_together
 
 
 def add_count(total: int | None, count: int | None) -> int | None:
@@ -58,5 +58,7 @@ def record_load(
         "source_objects": listed or None,
         "recorded_at": datetime.now(timezone.utc).replace(tzinfo=None),
     }
-    execute_statements(cursor, render_statements("audit/record_load.sql"), audit_parameters)
+    statements = render_statements("audit/record_load.sql")
+    keep_together(cursor, len(statements))
+    execute_statements(cursor, statements, audit_parameters)
     return record

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from airflow.sdk.exceptions import AirflowFailException
 
 from sparkify import cost
-from sparkify.warehouse.data_api import DataApiCursor, DataApiWarehouse
+from sparkify.warehouse.data_api import DATA_API_BATCH_LIMIT, DataApiCursor, DataApiWarehouse
 from sparkify.warehouse.sql import render_statements
 
 if TYPE_CHECKING:
@@ -124,6 +124,21 @@ def transaction(hook: DbApiHook | DataApiWarehouse, dialect: str, *, name: str |
         raise
     finally:
         connection.close()
+
+
+def keep_together(cursor: Cursor, statements: int) -> None:
+    """The next ``statements`` go in one Data API batch: send the batch collected so far first if they
+    would take it over its limit. A load calls it before each span and before its audit record, so a
+    task covering many spans commits them in several batches, each span whole in one (on a driver the
+    task stays one transaction; nothing happens). Each span is then left as a successful attempt leaves
+    it, and a retry rewrites it alike. The Data API path is Redshift's, whose transactions open with no
+    setting (``modes/session.sql``), so a batch after the first needs none either."""
+    if isinstance(cursor, DataApiCursor) and cursor.statements and \
+            len(cursor.statements) + statements > DATA_API_BATCH_LIMIT:
+        if cursor.name is not None:
+            raise AirflowFailException("a named Data API batch is sent once: it cannot be split")
+        cursor.commit()
+        cost.add("transactions")
 
 
 def execute_named(cursor: Cursor, statements: dict[str, str], parameters: dict[str, Any]) -> dict[str, int | None]:
