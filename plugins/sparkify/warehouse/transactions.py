@@ -136,7 +136,10 @@ def keep_together(cursor: Cursor, statements: int) -> None:
     if isinstance(cursor, DataApiCursor) and cursor.statements and \
             len(cursor.statements) + statements > DATA_API_BATCH_LIMIT:
         if cursor.name is not None:
-            raise AirflowFailException("a named Data API batch is sent once: it cannot be split")
+            raise AirflowFailException(
+                f"Data API batch {cursor.name}: {statements} more statements would take it over "
+                f"{DATA_API_BATCH_LIMIT}, and a named batch is sent once, whole; nothing was sent"
+            )
         cursor.commit()
         cost.add("transactions")
 
