@@ -24,7 +24,9 @@ if TYPE_CHECKING:
 
 class WarehouseOperator(BaseOperator):
     """
-    Runs :meth:`run_in_transaction` in one transaction of the warehouse connection.
+    Runs :meth:`run_in_transaction` in one transaction of the warehouse connection (through the Data API,
+    a load over more spans than one batch holds commits them in several, each span whole:
+    :func:`sparkify.warehouse.transactions.keep_together`).
 
     Its bound parameters are the run's (``%(batch_id)s``, ``%(interval_start)s``,
     ``%(interval_end)s``, ``%(start_ms)s``, ``%(end_ms)s``) and any given in ``parameters``.
